@@ -1,0 +1,47 @@
+//! `henn`: machine learning on encrypted data. See the README for the commands.
+
+use clap::{Parser, Subcommand};
+
+/// henn — neural networks on homomorphically encrypted data.
+#[derive(Parser, Debug)]
+#[command(name = "henn", version, about, long_about = None)]
+struct Cli {
+    /// Log filter (also read from RUST_LOG), e.g. `info` or `henn=debug`.
+    #[arg(long, global = true, default_value = "warn")]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Print the version, the CPU features henn's kernels can use, and the thread count.
+    Info,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cli.log));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Command::Info => {
+            println!("henn {}", env!("CARGO_PKG_VERSION"));
+            println!(
+                "threads available: {}",
+                std::thread::available_parallelism().map_or(1, |n| n.get())
+            );
+            #[cfg(target_arch = "x86_64")]
+            println!(
+                "cpu features: avx2={} avx512f={} avx512ifma={}",
+                std::arch::is_x86_feature_detected!("avx2"),
+                std::arch::is_x86_feature_detected!("avx512f"),
+                std::arch::is_x86_feature_detected!("avx512ifma")
+            );
+            Ok(())
+        }
+    }
+}

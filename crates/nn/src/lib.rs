@@ -1,0 +1,5 @@
+//! Neural networks in the clear: datasets, model description and files, float and quantized
+//! inference, training and ONNX import. Knows nothing of encryption.
+
+pub mod data;
+pub mod model;
