@@ -237,6 +237,33 @@ impl Model {
         inputs.par_chunks(n).map(|x| self.forward(x)).collect()
     }
 
+    /// Largest absolute value of each layer's output (element `i` for layer `i`) over many
+    /// inputs stored back to back, computed in parallel: the float counterpart of
+    /// [`crate::quant::QuantizedModel::value_ranges`].
+    pub fn max_abs_per_layer(&self, inputs: &[f32]) -> Result<Vec<f32>, ModelError> {
+        let n = self.input_len();
+        if n == 0 || !inputs.len().is_multiple_of(n) {
+            return Err(ModelError::InputLength {
+                expected: n,
+                got: inputs.len() % n.max(1),
+            });
+        }
+        let empty = vec![0f32; self.layers.len()];
+        inputs
+            .par_chunks(n)
+            .map(|x| {
+                Ok(self
+                    .forward_trace(x)?
+                    .iter()
+                    .map(|o| o.iter().fold(0f32, |m, v| m.max(v.abs())))
+                    .collect::<Vec<f32>>())
+            })
+            .try_reduce(
+                || empty.clone(),
+                |a, b| Ok(a.iter().zip(&b).map(|(x, y)| x.max(*y)).collect()),
+            )
+    }
+
     /// The predicted class of one input: the index of the largest output (first on ties).
     pub fn predict(&self, input: &[f32]) -> Result<usize, ModelError> {
         Ok(argmax(&self.forward(input)?))

@@ -106,6 +106,7 @@ mod shape;
 pub use error::ModelError;
 pub use file::{FORMAT_NAME, FORMAT_VERSION, MODEL_JSON, WEIGHTS_FILE};
 pub use forward::argmax;
+pub(crate) use forward::Window;
 
 impl Tensor {
     /// A tensor of `shape` holding `data`; errors when the lengths disagree or the element count
