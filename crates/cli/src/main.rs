@@ -2,6 +2,8 @@
 
 use clap::{Parser, Subcommand};
 
+mod commands;
+
 /// henn — neural networks on homomorphically encrypted data.
 #[derive(Parser, Debug)]
 #[command(name = "henn", version, about, long_about = None)]
@@ -17,6 +19,8 @@ struct Cli {
 enum Command {
     /// Print the version, the CPU features henn's kernels can use, and the thread count.
     Info,
+    /// Accuracy of a model in floats and quantized, and its intermediate value ranges.
+    Eval(commands::eval::EvalArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -28,6 +32,7 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
+        Command::Eval(args) => commands::eval::run(&args),
         Command::Info => {
             println!("henn {}", env!("CARGO_PKG_VERSION"));
             println!(

@@ -264,6 +264,42 @@ impl Model {
             )
     }
 
+    /// Predictions (argmax of the outputs) of many inputs stored back to back, with the largest
+    /// absolute value of each layer's output over them (one pass, in parallel).
+    pub fn predict_with_ranges(
+        &self,
+        inputs: &[f32],
+    ) -> Result<(Vec<usize>, Vec<f32>), ModelError> {
+        let n = self.input_len();
+        if n == 0 || !inputs.len().is_multiple_of(n) {
+            return Err(ModelError::InputLength {
+                expected: n,
+                got: inputs.len() % n.max(1),
+            });
+        }
+        let per: Vec<(usize, Vec<f32>)> = inputs
+            .par_chunks(n)
+            .map(|x| {
+                let trace = self.forward_trace(x)?;
+                let pred = trace.last().map_or(0, |o| argmax(o));
+                Ok((
+                    pred,
+                    trace
+                        .iter()
+                        .map(|o| o.iter().fold(0f32, |m, v| m.max(v.abs())))
+                        .collect(),
+                ))
+            })
+            .collect::<Result<_, ModelError>>()?;
+        let mut ranges = vec![0f32; self.layers.len()];
+        let mut preds = Vec::with_capacity(per.len());
+        for (p, r) in per {
+            preds.push(p);
+            ranges.iter_mut().zip(&r).for_each(|(a, b)| *a = a.max(*b));
+        }
+        Ok((preds, ranges))
+    }
+
     /// The predicted class of one input: the index of the largest output (first on ties).
     pub fn predict(&self, input: &[f32]) -> Result<usize, ModelError> {
         Ok(argmax(&self.forward(input)?))

@@ -162,6 +162,17 @@ pub struct ValueRanges {
 }
 
 impl ValueRanges {
+    /// Takes the larger value of each entry from `other` (same model).
+    pub fn merge(&mut self, other: &ValueRanges) {
+        self.input = self.input.max(other.input);
+        if self.layers.len() < other.layers.len() {
+            self.layers.resize(other.layers.len(), 0);
+        }
+        for (a, b) in self.layers.iter_mut().zip(&other.layers) {
+            *a = (*a).max(*b);
+        }
+    }
+
     /// The largest value over all layers (a BFV plaintext modulus must exceed twice this).
     pub fn max(&self) -> u128 {
         self.layers.iter().copied().fold(self.input, u128::max)
@@ -478,6 +489,50 @@ impl QuantizedModel {
             )));
         }
         xs.par_chunks(n).map(|x| self.predict(x)).collect()
+    }
+
+    /// Predictions of many float inputs stored back to back together with the value ranges
+    /// over them (one pass, in parallel): what `henn eval --quantized` reports.
+    pub fn predict_with_ranges(&self, xs: &[f32]) -> Result<(Vec<usize>, ValueRanges), QuantError> {
+        let n = self.input_len();
+        if n == 0 || !xs.len().is_multiple_of(n) {
+            return Err(QuantError::Input(format!(
+                "{} values is not a multiple of {n}",
+                xs.len()
+            )));
+        }
+        let per: Vec<(usize, ValueRanges)> = xs
+            .par_chunks(n)
+            .map(|x| {
+                let q = self.quantize_input(x)?;
+                let trace = self.forward_trace(&q)?;
+                let pred = trace.last().map_or(0, |o| argmax(o));
+                Ok((
+                    pred,
+                    ValueRanges {
+                        input: q
+                            .iter()
+                            .map(|v| v.unsigned_abs() as u128)
+                            .max()
+                            .unwrap_or(0),
+                        layers: trace
+                            .iter()
+                            .map(|o| o.iter().map(|v| v.unsigned_abs()).max().unwrap_or(0))
+                            .collect(),
+                    },
+                ))
+            })
+            .collect::<Result<_, QuantError>>()?;
+        let mut ranges = ValueRanges {
+            input: 0,
+            layers: vec![0; self.layers.len()],
+        };
+        let mut preds = Vec::with_capacity(per.len());
+        for (p, r) in per {
+            preds.push(p);
+            ranges.merge(&r);
+        }
+        Ok((preds, ranges))
     }
 
     /// Largest absolute integer of the input and of each layer's output over all inputs in

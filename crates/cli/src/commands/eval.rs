@@ -1,0 +1,286 @@
+//! `henn eval`: accuracy of a model in floats and quantized to integers (the exact BFV
+//! computation, LoLa section 4.3), their agreement, and the largest intermediate values that
+//! size the BFV plaintext modulus.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use henn_nn::data::{load_digits, load_mnist, Dataset, Split};
+use henn_nn::model::Model;
+use henn_nn::quant::{QuantConfig, QuantizedModel, ValueRanges};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+/// Arguments of `henn eval`.
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// Model directory (model.json + weights.safetensors).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Dataset: an MNIST-format IDX directory (the test split is used) or a digits CSV file.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Also evaluate the quantized integer model (collapsed, then quantized).
+    #[arg(long)]
+    pub quantized: bool,
+    /// Use only the first N examples.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Bits of the quantized input (pixels become 0..=2^bits-1).
+    #[arg(long, default_value_t = QuantConfig::default().input_bits)]
+    pub input_bits: u32,
+    /// Signed bits of the quantized weights of every conv/dense layer.
+    #[arg(long, default_value_t = QuantConfig::default().weight_bits)]
+    pub weight_bits: u32,
+    /// Print one JSON object on stdout instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Largest absolute value a layer produced.
+#[derive(Serialize, Debug)]
+pub struct LayerRange {
+    /// Layer index.
+    pub layer: usize,
+    /// Layer kind.
+    pub kind: &'static str,
+    /// Largest absolute value (float) or integer (quantized, as a decimal string for `u128`).
+    pub max_abs: String,
+    /// For quantized layers: bits of the signed range `ceil(log2(2 max + 1))`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bits: Option<u32>,
+}
+
+/// The quantized part of the report.
+#[derive(Serialize, Debug)]
+pub struct QuantizedReport {
+    /// Input bits used.
+    pub input_bits: u32,
+    /// Weight bits used.
+    pub weight_bits: u32,
+    /// Accuracy of the integer model.
+    pub accuracy: f64,
+    /// Fraction of examples where float and integer predictions agree.
+    pub agreement: f64,
+    /// Per layer of the collapsed integer model.
+    pub layers: Vec<LayerRange>,
+    /// Largest absolute quantized input.
+    pub input_max_abs: String,
+    /// Largest absolute integer anywhere.
+    pub max_abs: String,
+    /// Bits a BFV plaintext modulus needs to hold every value exactly (signed).
+    pub plaintext_bits: u32,
+}
+
+/// The report of `henn eval`.
+#[derive(Serialize, Debug)]
+pub struct EvalReport {
+    /// Model name.
+    pub model: String,
+    /// Number of examples evaluated.
+    pub examples: usize,
+    /// Accuracy of the float model.
+    pub float_accuracy: f64,
+    /// Per layer of the float model: largest absolute output.
+    pub float_layers: Vec<LayerRange>,
+    /// Present with `--quantized`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quantized: Option<QuantizedReport>,
+}
+
+/// Loads `path`: a digits CSV (`.csv` / `.csv.gz`) or an MNIST IDX directory (test split).
+pub fn load_dataset(path: &Path) -> Result<Dataset> {
+    let name = path.to_string_lossy();
+    let ds = if path.is_file() && (name.ends_with(".csv") || name.ends_with(".csv.gz")) {
+        load_digits(path)
+    } else {
+        load_mnist(path, Split::Test)
+    };
+    ds.with_context(|| format!("loading dataset {}", path.display()))
+}
+
+const CHUNK: usize = 500;
+
+fn progress(len: usize, msg: &'static str) -> ProgressBar {
+    let pb = ProgressBar::new(len as u64);
+    pb.set_style(
+        ProgressStyle::with_template(
+            "{msg:9} {bar:40} {pos}/{len} [{elapsed_precise}<{eta_precise}]",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    pb.set_message(msg);
+    pb
+}
+
+/// Evaluates `model` on `data`; `quant` adds the integer evaluation with that configuration.
+/// Progress is drawn on stderr when `show_progress`.
+pub fn evaluate(
+    model: &Model,
+    data: &Dataset,
+    quant: Option<&QuantConfig>,
+    show_progress: bool,
+) -> Result<EvalReport> {
+    let n_in = model.input_len();
+    if n_in != data.example_len() {
+        bail!(
+            "model {} expects inputs of shape {:?} ({n_in} values), the dataset has examples of shape {:?}",
+            model.name,
+            model.input_shape,
+            data.shape
+        );
+    }
+    let n = data.len();
+    if n == 0 {
+        bail!("the dataset is empty");
+    }
+    let images = data
+        .images
+        .get(..n * n_in)
+        .context("the dataset holds fewer pixels than its labels need")?;
+    let pb = if show_progress {
+        progress(n, "float")
+    } else {
+        ProgressBar::hidden()
+    };
+    let mut float_preds = Vec::with_capacity(n);
+    let mut float_ranges = vec![0f32; model.layers.len()];
+    for chunk in images.chunks(CHUNK * n_in) {
+        let (p, r) = model.predict_with_ranges(chunk)?;
+        pb.inc(p.len() as u64);
+        float_preds.extend(p);
+        float_ranges
+            .iter_mut()
+            .zip(&r)
+            .for_each(|(a, b)| *a = a.max(*b));
+    }
+    pb.finish_and_clear();
+    let correct = |preds: &[usize]| {
+        preds
+            .iter()
+            .zip(&data.labels)
+            .filter(|(p, l)| **p == usize::from(**l))
+            .count()
+    };
+    let float_accuracy = correct(&float_preds) as f64 / n as f64;
+    let float_layers = model
+        .layers
+        .iter()
+        .zip(&float_ranges)
+        .enumerate()
+        .map(|(i, (l, r))| LayerRange {
+            layer: i,
+            kind: l.kind(),
+            max_abs: format!("{r}"),
+            bits: None,
+        })
+        .collect();
+
+    let quantized = match quant {
+        None => None,
+        Some(config) => {
+            let collapsed = model.fold_batch_norm()?.collapse_linear()?;
+            let q = QuantizedModel::new(&collapsed, config)?;
+            let pb = if show_progress {
+                progress(n, "quantized")
+            } else {
+                ProgressBar::hidden()
+            };
+            let mut preds = Vec::with_capacity(n);
+            let mut ranges = ValueRanges {
+                input: 0,
+                layers: vec![0; q.layers.len()],
+            };
+            for chunk in images.chunks(CHUNK * n_in) {
+                let (p, r) = q.predict_with_ranges(chunk)?;
+                pb.inc(p.len() as u64);
+                preds.extend(p);
+                ranges.merge(&r);
+            }
+            pb.finish_and_clear();
+            let agree = preds
+                .iter()
+                .zip(&float_preds)
+                .filter(|(a, b)| a == b)
+                .count();
+            Some(QuantizedReport {
+                input_bits: config.input_bits,
+                weight_bits: config.weight_bits,
+                accuracy: correct(&preds) as f64 / n as f64,
+                agreement: agree as f64 / n as f64,
+                layers: q
+                    .layers
+                    .iter()
+                    .zip(&ranges.layers)
+                    .enumerate()
+                    .map(|(i, (l, r))| LayerRange {
+                        layer: i,
+                        kind: l.kind(),
+                        max_abs: r.to_string(),
+                        bits: Some(u128::BITS - (2 * r).leading_zeros()),
+                    })
+                    .collect(),
+                input_max_abs: ranges.input.to_string(),
+                max_abs: ranges.max().to_string(),
+                plaintext_bits: ranges.bits(),
+            })
+        }
+    };
+    Ok(EvalReport {
+        model: model.name.clone(),
+        examples: n,
+        float_accuracy,
+        float_layers,
+        quantized,
+    })
+}
+
+/// Runs `henn eval`.
+pub fn run(args: &EvalArgs) -> Result<()> {
+    let model = Model::load(&args.model)
+        .with_context(|| format!("loading model {}", args.model.display()))?;
+    let mut data = load_dataset(&args.data)?;
+    if let Some(limit) = args.limit {
+        data = data.take(limit);
+    }
+    let config = QuantConfig {
+        input_bits: args.input_bits,
+        weight_bits: args.weight_bits,
+        ..QuantConfig::default()
+    };
+    let report = evaluate(&model, &data, args.quantized.then_some(&config), true)?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+        return Ok(());
+    }
+    println!("model {} on {} examples", report.model, report.examples);
+    println!("float accuracy      {:.2}%", 100.0 * report.float_accuracy);
+    println!("float max |value| per layer:");
+    for l in &report.float_layers {
+        println!("  {:>2} {:<10} {}", l.layer, l.kind, l.max_abs);
+    }
+    if let Some(q) = &report.quantized {
+        println!(
+            "quantized ({}-bit inputs, {}-bit weights, collapsed):",
+            q.input_bits, q.weight_bits
+        );
+        println!("  accuracy          {:.2}%", 100.0 * q.accuracy);
+        println!("  agreement         {:.2}%", 100.0 * q.agreement);
+        println!("  input max |value| {}", q.input_max_abs);
+        for l in &q.layers {
+            println!(
+                "  {:>2} {:<10} {} ({} bits)",
+                l.layer,
+                l.kind,
+                l.max_abs,
+                l.bits.unwrap_or(0)
+            );
+        }
+        println!(
+            "  plaintext modulus needs {} bits (max |value| {})",
+            q.plaintext_bits, q.max_abs
+        );
+    }
+    Ok(())
+}

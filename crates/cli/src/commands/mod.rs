@@ -1,0 +1,3 @@
+//! One module per `henn` subcommand.
+
+pub mod eval;
