@@ -3,4 +3,5 @@
 
 pub mod data;
 pub mod model;
+pub mod onnx;
 pub mod quant;
