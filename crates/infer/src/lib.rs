@@ -1,2 +1,6 @@
-//! Encrypted inference the LoLa way: a slot-vector backend trait, message representations and
-//! matrix-vector kernels, the planner that picks them, and the executor.
+//! Encrypted inference the LoLa way (Brutzkus, Elisha, Gilad-Bachrach, ICML 2019): a slot-vector
+//! backend trait, message representations (section 4.2.1) and the matrix-vector kernels between
+//! them (section 4.2.2), and a clear backend that runs the same operations on plain numbers to
+//! check plans, count operations and size parameters.
+
+pub mod backend;
