@@ -4,3 +4,9 @@
 //! check plans, count operations and size parameters.
 
 pub mod backend;
+pub mod conv;
+pub mod encrypted;
+pub mod error;
+pub mod kernels;
+pub mod matrix;
+pub mod representation;
