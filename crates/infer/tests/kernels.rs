@@ -203,6 +203,25 @@ proptest! {
     }
 
     #[test]
+    fn combine_uses_both_rows_when_one_is_full(rows in 1usize..=2, log_row in 3u32..=7, chunk_frac in 1usize..=100, msgs in 1usize..=9, seed: u64) {
+        let b = backend(rows, log_row);
+        let g = SlotGeometry::of(&b);
+        let chunk = (chunk_frac * b.row_len()).div_ceil(100).max(1);
+        let per_row = b.row_len() / chunk;
+        let msgs = msgs.min(per_row * rows).max(1);
+        let len = chunk * msgs;
+        let v = vector(len, seed);
+        let x = encrypt_vector(&b, Representation::Dense(Dense { len, chunk }), &v).unwrap();
+        let one = combine::combine(&b, &x).unwrap();
+        prop_assert_eq!(one.cts.len(), 1);
+        prop_assert_eq!(decrypt_vector(&b, &one).unwrap(), v);
+        let used = one.repr.placements(&g)[0].len();
+        prop_assert_eq!(used, len);
+        let c = b.counts();
+        prop_assert_eq!(c.total(OpKind::SwapRows), if msgs > per_row { (msgs - per_row) as u64 } else { 0 });
+    }
+
+    #[test]
     fn bsgs_is_w_v(rows in 1usize..=2, log_row in 3u32..=9, log_d in 1u32..=9, r_frac in 1usize..=100, k_frac in 1usize..=100, log_n1 in 0u32..=9, seed: u64) {
         let b = backend(rows, log_row);
         let d = 1usize << log_d.min(log_row);

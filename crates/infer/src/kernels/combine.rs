@@ -1,8 +1,10 @@
 //! Combining several messages into one by rotations and additions (LoLa section 4.3 and
 //! Table 1: "combine to one vector using 4 rotations and additions", "… 12 rotations …").
 //!
-//! Message `m` is rotated right by a shift `s_m` chosen so that its elements land on slots no
-//! earlier message uses; the rotated messages are added. This is only correct when slots
+//! Message `m` is rotated right by a shift `s_m` (and, with two BFV rows, possibly moved to the
+//! other row by a row swap) chosen so that its elements land on slots no earlier message uses;
+//! the moved messages are added. The row swap is what lets CIFAR's 83 × 196 = 16268 outputs
+//! share one message of `n = 16384` slots (section 4.4). This is only correct when slots
 //! outside the placements are zero, so a vector that is not clean (e.g. the partial sums left
 //! by stacked vector – row major) is first masked: one ct×pt per message with a 0/1 plaintext.
 //! (LoLa's Table 1 lists no masks; without them the partial sums would collide, so we pay one
@@ -17,23 +19,49 @@ use crate::representation::{Dense, Interleaved, Representation, SlotGeometry};
 
 use super::{geometry, plain_at};
 
-/// Chooses right-rotation shifts greedily: message `m` gets the smallest shift that moves its
-/// slots onto free ones. Message 0 stays in place. Returns the shifts and the new slot of every
-/// element.
-pub fn choose_shifts(
+/// How one message is moved before the addition: rotated right by `shift` inside its rows, then
+/// (BFV) its rows swapped when `swap` is set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Move {
+    /// Right rotation.
+    pub shift: usize,
+    /// Row swap after the rotation.
+    pub swap: bool,
+}
+
+fn moved_slot(g: &SlotGeometry, slot: usize, m: Move) -> usize {
+    let t = g.rotated_slot(slot, -(m.shift as isize));
+    if m.swap {
+        (t + g.row_len) % g.slots()
+    } else {
+        t
+    }
+}
+
+/// Chooses moves greedily: message `m` gets the smallest right shift that puts its slots onto
+/// free ones, trying its own rows first and (with two rows) the swapped rows next. Message 0
+/// stays in place. Returns the moves and the new slot of every element.
+pub fn choose_moves(
     repr: &Representation,
     g: &SlotGeometry,
-) -> InferResult<(Vec<usize>, Vec<usize>)> {
+) -> InferResult<(Vec<Move>, Vec<usize>)> {
     let placements = repr.placements(g);
     let mut occupied: HashSet<usize> = HashSet::new();
-    let mut shifts = Vec::with_capacity(placements.len());
+    let mut moves = Vec::with_capacity(placements.len());
     let mut new_slot = vec![usize::MAX; repr.len()];
+    let swaps: &[bool] = if g.rows == 2 {
+        &[false, true]
+    } else {
+        &[false]
+    };
     for msg in &placements {
-        let shift = (0..g.row_len)
-            .find(|&s| {
+        let mv = swaps
+            .iter()
+            .flat_map(|&swap| (0..g.row_len).map(move |shift| Move { shift, swap }))
+            .find(|&m| {
                 let mut seen = HashSet::with_capacity(msg.len());
                 msg.iter().all(|&(slot, _)| {
-                    let t = g.rotated_slot(slot, -(s as isize));
+                    let t = moved_slot(g, slot, m);
                     !occupied.contains(&t) && seen.insert(t)
                 })
             })
@@ -41,13 +69,13 @@ pub fn choose_shifts(
                 InferError::DoesNotFit("messages do not fit into one after rotation".into())
             })?;
         for &(slot, i) in msg {
-            let t = g.rotated_slot(slot, -(shift as isize));
+            let t = moved_slot(g, slot, mv);
             occupied.insert(t);
             new_slot[i] = t;
         }
-        shifts.push(shift);
+        moves.push(mv);
     }
-    Ok((shifts, new_slot))
+    Ok((moves, new_slot))
 }
 
 /// Combines a multi-message dense or interleaved vector into one message (masking first when
@@ -75,10 +103,13 @@ pub fn combine<B: SlotBackend>(
         masked = mask(b, x)?;
         &masked
     };
-    let (shifts, new_slot) = choose_shifts(&x.repr, &g)?;
+    let (moves, new_slot) = choose_moves(&x.repr, &g)?;
     let mut acc = x.cts[0].clone();
-    for (ct, &s) in x.cts.iter().zip(&shifts).skip(1) {
-        let r = b.rotate(ct, -(s as isize))?;
+    for (ct, m) in x.cts.iter().zip(&moves).skip(1) {
+        let mut r = b.rotate(ct, -(m.shift as isize))?;
+        if m.swap {
+            r = b.swap_rows(&r)?;
+        }
         b.add_assign(&mut acc, &r)?;
     }
     let len = new_slot.len();
