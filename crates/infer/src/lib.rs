@@ -9,4 +9,7 @@ pub mod encrypted;
 pub mod error;
 pub mod kernels;
 pub mod matrix;
+pub mod network;
+pub mod plan;
 pub mod representation;
+pub mod zoo;

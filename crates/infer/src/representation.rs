@@ -340,8 +340,12 @@ impl Representation {
         self.placements(g).iter().map(Vec::len).sum()
     }
 
-    /// `(messages, largest number of placements in one message)`, LoLa Table 1's "input size".
+    /// `(messages, elements per message)`, LoLa Table 1's "input size": the largest number of
+    /// placements in one message (a sparse message counts as one element).
     pub fn shape(&self, g: &SlotGeometry) -> (usize, usize) {
+        if let Representation::Sparse(s) = self {
+            return (s.len, 1);
+        }
         let p = self.placements(g);
         (p.len(), p.iter().map(Vec::len).max().unwrap_or(0))
     }

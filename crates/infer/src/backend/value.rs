@@ -7,6 +7,7 @@
 //!   computes over the integers *without* a modulus and fails on `i64` overflow, so the largest
 //!   magnitude it reports is what sizes the plaintext modulus `t` (or the CRT product of several
 //!   plaintext primes, LoLa section 4.4) later: results are exact as long as `2·max|v| < t`.
+//! * `i128` — the same, wider, for measuring ranges beyond 63 bits in the clear backend.
 //! * `f64` — **CKKS-like approximate arithmetic.** CKKS slots hold (real parts of) complex
 //!   numbers; the largest magnitude seen sizes the scale and the first modulus.
 //!
@@ -69,5 +70,28 @@ impl SlotValue for f64 {
     }
     fn from_i64(v: i64) -> Self {
         v as f64
+    }
+}
+
+/// Wide exact arithmetic for the clear backend: measures value ranges of networks whose
+/// intermediate values exceed 63 bits (LoLa's MNIST plaintext modulus is a CRT product of four
+/// 20-bit primes, section 4.3).
+impl SlotValue for i128 {
+    const ZERO: Self = 0;
+    const ONE: Self = 1;
+    fn checked_add(self, other: Self) -> Option<Self> {
+        i128::checked_add(self, other)
+    }
+    fn checked_sub(self, other: Self) -> Option<Self> {
+        i128::checked_sub(self, other)
+    }
+    fn checked_mul(self, other: Self) -> Option<Self> {
+        i128::checked_mul(self, other)
+    }
+    fn magnitude(self) -> f64 {
+        self.unsigned_abs() as f64
+    }
+    fn from_i64(v: i64) -> Self {
+        v as i128
     }
 }

@@ -1,0 +1,259 @@
+//! Whole networks planned and executed on the clear backend equal the plain forward pass
+//! (LoLa sections 4.3 and Table 1).
+
+use henn_infer::backend::clear::{ClearBackend, OpKind};
+use henn_infer::backend::SlotBackend;
+use henn_infer::conv::{Conv2dGeometry, Padding};
+use henn_infer::matrix::Matrix;
+use henn_infer::network::{IntLayer, IntNetwork};
+use henn_infer::plan::{plan, profile, Step, Strategy};
+use henn_infer::representation::SlotGeometry;
+use henn_infer::zoo::{lola_mnist, lola_small, SmallInts};
+use proptest::prelude::*;
+
+fn mnist_input(seed: u64) -> Vec<i64> {
+    let mut r = SmallInts::new(seed);
+    (0..784).map(|_| r.next_in(3).abs()).collect()
+}
+
+#[test]
+fn lola_mnist_on_bfv_8192_reproduces_table_1() {
+    let net = lola_mnist::<i64>(1, 2).unwrap();
+    let b = ClearBackend::<i64>::bfv_like(8192, 12).unwrap();
+    let p = plan(&net, SlotGeometry::of(&b), Strategy::LoLa).unwrap();
+    use Step::*;
+    assert_eq!(
+        p.steps,
+        vec![
+            ConvRowMajor { layer: 0 },
+            Combine,
+            AddBias { layer: 0 },
+            Square,
+            Stack {
+                block: 1024,
+                copies_per_row: 4,
+                rows_used: 2
+            },
+            StackedRowMajor { layer: 2 },
+            Combine,
+            AddBias { layer: 2 },
+            Square,
+            RowMajor { layer: 4 },
+            AddBias { layer: 4 },
+        ]
+    );
+    let x = mnist_input(7);
+    let (y, report) = profile(&b, &net, &p, &x).unwrap();
+    println!("{report}");
+    assert_eq!(y, net.forward(&x).unwrap());
+    let s = &report.steps;
+    // Table 1: 25 x 169 convolution → 5 x 169 dense.
+    assert_eq!(
+        (s[0].input_repr, s[0].input_shape),
+        ("convolution", (25, 169))
+    );
+    assert_eq!((s[0].output_repr, s[0].output_shape), ("dense", (5, 169)));
+    assert_eq!(s[0].ops.total(OpKind::MulScalar), 125);
+    // Combine with 4 rotations → 1 x 845 dense.
+    assert_eq!(s[1].ops.total(OpKind::Rotate), 4);
+    assert_eq!(s[1].output_shape, (1, 845));
+    // Stack: 8 copies (4 per row, two rows) = 1 x 6760.
+    assert_eq!(s[4].output_shape, (1, 6760));
+    assert_eq!(s[4].ops.total(OpKind::Rotate), 2);
+    assert_eq!(s[4].ops.total(OpKind::SwapRows), 1);
+    // 13 rounds of stacked vector - row major → 13 x 8 interleaved.
+    assert_eq!(s[5].output_shape, (13, 8));
+    assert_eq!(s[5].ops.total(OpKind::MulPlain), 13);
+    assert_eq!(s[5].ops.total(OpKind::Rotate), 13 * 10);
+    // Combine with 12 rotations (13 masks) → 1 x 100 interleaved.
+    assert_eq!(s[6].ops.total(OpKind::Rotate), 12);
+    assert_eq!(s[6].ops.total(OpKind::MulPlain), 13);
+    assert_eq!(
+        (s[6].output_repr, s[6].output_shape),
+        ("interleaved", (1, 100))
+    );
+    // Interleaved vector - row major → 10 sparse.
+    assert_eq!(s[9].ops.total(OpKind::MulPlain), 10);
+    assert_eq!(s[9].ops.total(OpKind::Rotate), 10 * 12);
+    assert_eq!(s[9].output_repr, "sparse");
+    assert_eq!(report.total.total(OpKind::MulRelin), 2);
+    assert_eq!(report.total.max_ct_depth, 2);
+    // Galois keys: powers of two for the sums plus the combine / stacking shifts.
+    assert!(report.total.rotation_steps.contains(&1));
+    assert!(report.total.rotation_steps.contains(&(4096 - 1024)));
+    // The range seen covers at least the outputs.
+    let out_max = y.iter().map(|v| v.unsigned_abs()).max().unwrap() as f64;
+    assert!(report.total.max_magnitude >= out_max);
+}
+
+#[test]
+fn stacking_derives_from_the_row_length() {
+    let net = lola_mnist::<i64>(2, 1).unwrap();
+    let x = mnist_input(3);
+    let expect = net.forward(&x).unwrap();
+    for (b, copies, rounds) in [
+        (ClearBackend::<i64>::ckks_like(8192, 12).unwrap(), 4, 25),
+        (ClearBackend::<i64>::bfv_like(16384, 12).unwrap(), 16, 7),
+    ] {
+        let p = plan(&net, SlotGeometry::of(&b), Strategy::LoLa).unwrap();
+        let (y, report) = profile(&b, &net, &p, &x).unwrap();
+        assert_eq!(y, expect);
+        let stack = report
+            .steps
+            .iter()
+            .find(|s| matches!(s.step, Step::Stack { .. }))
+            .unwrap();
+        assert_eq!(stack.output_shape, (1, copies * 845));
+        let srm = report
+            .steps
+            .iter()
+            .find(|s| matches!(s.step, Step::StackedRowMajor { .. }))
+            .unwrap();
+        assert_eq!(srm.output_shape.0, rounds);
+    }
+}
+
+#[test]
+fn lola_small_bsgs_and_cryptonets_equal_forward() {
+    let x = mnist_input(11);
+    let small = lola_small::<i64>(5, 2).unwrap();
+    let mnist = lola_mnist::<i64>(6, 1).unwrap();
+    let lola = ClearBackend::<i64>::bfv_like(8192, 12).unwrap();
+    // SIMD uses one slot per record; a small ring keeps this test fast.
+    let simd = ClearBackend::<i64>::bfv_like(16, 12).unwrap();
+    for net in [&small, &mnist] {
+        for strategy in [Strategy::LoLa, Strategy::LoLaBsgs, Strategy::CryptoNets] {
+            let b = if strategy == Strategy::CryptoNets {
+                &simd
+            } else {
+                &lola
+            };
+            b.reset_counts();
+            let p = plan(net, SlotGeometry::of(b), strategy).unwrap();
+            let (y, report) = profile(b, net, &p, &x).unwrap();
+            assert_eq!(y, net.forward(&x).unwrap(), "{} {strategy:?}", net.name);
+            if strategy == Strategy::CryptoNets {
+                assert_eq!(report.total.rotations(), 0);
+                assert_eq!(p.input.messages(), 784);
+            }
+            if strategy == Strategy::LoLaBsgs && net.name == "lola-mnist" {
+                assert!(report.total.total(OpKind::HoistedBatch) >= 1);
+            }
+        }
+    }
+}
+
+#[test]
+fn i128_profile_measures_ranges_beyond_63_bits() {
+    // Realistic 8-bit pixels and 5-bit weights overflow i64 in the last layer;
+    // the i128 clear backend measures the plaintext modulus needed.
+    let net = lola_mnist::<i128>(9, 15).unwrap();
+    let mut r = SmallInts::new(4);
+    let x: Vec<i128> = (0..784).map(|_| r.next_in(255).abs() as i128).collect();
+    let b = ClearBackend::<i128>::bfv_like(8192, 12).unwrap();
+    let p = plan(&net, SlotGeometry::of(&b), Strategy::LoLa).unwrap();
+    let (y, report) = profile(&b, &net, &p, &x).unwrap();
+    assert_eq!(y, net.forward(&x).unwrap());
+    assert!(report.total.max_magnitude > i64::MAX as f64);
+    let bits = report.total.max_magnitude.log2().ceil() + 1.0;
+    println!("plaintext modulus needed: {bits} bits");
+}
+
+fn random_network(seed: u64, input: (usize, usize, usize), layers: &[u8]) -> IntNetwork<i64> {
+    let mut rng = SmallInts::new(seed);
+    let (c, h, w) = input;
+    let mut len = c * h * w;
+    let mut out = Vec::new();
+    for (i, &kind) in layers.iter().enumerate() {
+        match kind % 3 {
+            0 if i == 0 => {
+                let g = Conv2dGeometry {
+                    in_channels: c,
+                    in_h: h,
+                    in_w: w,
+                    out_channels: 1 + (rng.next_in(2).unsigned_abs() as usize),
+                    kernel_h: 2.min(h),
+                    kernel_w: 3.min(w),
+                    stride: (2, 1),
+                    padding: Padding {
+                        top: 1,
+                        left: 0,
+                        bottom: 0,
+                        right: 1,
+                    },
+                };
+                out.push(IntLayer::Conv2d {
+                    geometry: g,
+                    weights: rng.vec(g.out_channels * g.window(), 2),
+                    bias: Some(rng.vec(g.out_channels, 2)),
+                });
+                len = g.output_len();
+            }
+            1 => out.push(IntLayer::Square),
+            _ => {
+                let rows = 1 + rng.next_in(12).unsigned_abs() as usize;
+                out.push(IntLayer::Dense {
+                    weights: Matrix::new(rows, len, rng.vec(rows * len, 2)).unwrap(),
+                    bias: if kind % 2 == 0 {
+                        Some(rng.vec(rows, 2))
+                    } else {
+                        None
+                    },
+                });
+                len = rows;
+            }
+        }
+    }
+    IntNetwork {
+        name: "random".into(),
+        input_len: c * h * w,
+        layers: out,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 40, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_networks_equal_forward_under_every_strategy(
+        seed: u64, c in 1usize..=2, h in 2usize..=7, w in 2usize..=7,
+        layers in proptest::collection::vec(0u8..6, 1..5),
+        rows in 1usize..=2, log_row in 6u32..=8,
+    ) {
+        let net = random_network(seed, (c, h, w), &layers);
+        net.validate().unwrap();
+        let b = ClearBackend::<i64>::new(rows, 1 << log_row, 16).unwrap();
+        let mut rng = SmallInts::new(seed ^ 1);
+        let x: Vec<i64> = rng.vec(net.input_len, 3);
+        let expect = net.forward(&x).unwrap();
+        for strategy in [Strategy::LoLa, Strategy::LoLaBsgs, Strategy::CryptoNets] {
+            let p = plan(&net, SlotGeometry::of(&b), strategy).unwrap();
+            let (y, _) = profile(&b, &net, &p, &x).unwrap();
+            prop_assert_eq!(&y, &expect, "{:?} {:?}", strategy, p.steps);
+        }
+    }
+}
+
+#[test]
+fn executor_rejects_mismatched_plans() {
+    let net = lola_small::<i64>(1, 1).unwrap();
+    let b = ClearBackend::<i64>::bfv_like(8192, 12).unwrap();
+    let other = ClearBackend::<i64>::ckks_like(8192, 12).unwrap();
+    let p = plan(&net, SlotGeometry::of(&other), Strategy::LoLa).unwrap();
+    assert!(profile(&b, &net, &p, &mnist_input(1)).is_err());
+    // Too few levels for the plan's depth is an error, not a wrong answer.
+    let shallow = ClearBackend::<i64>::bfv_like(8192, 2).unwrap();
+    let p = plan(&net, SlotGeometry::of(&shallow), Strategy::LoLa).unwrap();
+    assert!(profile(&shallow, &net, &p, &mnist_input(1)).is_err());
+    // Invalid network: dense weights that do not match the input.
+    let bad = IntNetwork {
+        name: "bad".into(),
+        input_len: 5,
+        layers: vec![IntLayer::Dense {
+            weights: Matrix::<i64>::zeros(2, 4),
+            bias: None,
+        }],
+    };
+    assert!(plan(&bad, SlotGeometry::of(&b), Strategy::LoLa).is_err());
+    let _ = b.slots();
+}
