@@ -18,7 +18,9 @@ use crate::backend::clear::{ClearBackend, OpCounts, OpKind};
 use crate::backend::{SlotBackend, SlotValue};
 use crate::encrypted::{decrypt_vector, encrypt_vector, EncryptedVector};
 use crate::error::{InferError, InferResult};
-use crate::kernels::{bsgs, combine, convolution, elementwise, row_major, simd, sparse, stacked};
+use crate::kernels::{
+    bsgs, combine, convolution, elementwise, relayout, row_major, simd, sparse, stacked,
+};
 use crate::matrix::Matrix;
 use crate::network::{IntLayer, IntNetwork};
 use crate::representation::{Convolution, Dense, Representation, Simd, SlotGeometry};
@@ -33,6 +35,9 @@ pub enum Strategy {
     /// As [`Strategy::LoLa`], but dense layers on dense vectors use the diagonal baby-step
     /// giant-step product (dense → dense) whenever the matrix fits one row.
     LoLaBsgs,
+    /// LoLa-Dense (section 4.3): the client sends a dense input; the server moves it into the
+    /// convolution representation with hoisted rotations and masks, then continues as LoLa.
+    LoLaDense,
     /// CryptoNets (section 3.2): SIMD representation, one record per slot, no rotations.
     CryptoNets,
 }
@@ -40,6 +45,11 @@ pub enum Strategy {
 /// One step of a plan.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Step {
+    /// Dense input → convolution representation of layer `layer`'s input (LoLa-Dense).
+    ToConvolution {
+        /// Layer index.
+        layer: usize,
+    },
     /// Convolution vector – row major for layer `layer` (→ dense per map).
     ConvRowMajor {
         /// Layer index.
@@ -96,6 +106,7 @@ impl Step {
     /// Description in the words of the paper.
     pub fn describe(&self) -> String {
         match self {
+            Step::ToConvolution { layer } => format!("L{layer} dense to convolution (hoisted)"),
             Step::ConvRowMajor { layer } => format!("L{layer} convolution vector - row major"),
             Step::Stack {
                 block,
@@ -158,6 +169,12 @@ pub fn plan<V: SlotValue>(
     let mut steps = Vec::new();
     let (input, mut sym) = match (&net.layers.first(), strategy) {
         (_, Strategy::CryptoNets) => (Representation::Simd(Simd { len: net.input_len }), Sym::Simd),
+        (Some(IntLayer::Conv2d { geometry, .. }), Strategy::LoLaDense)
+            if geometry.positions() <= g.row_len && geometry.input_len() <= g.row_len =>
+        {
+            steps.push(Step::ToConvolution { layer: 0 });
+            (Representation::dense(net.input_len), Sym::Conv)
+        }
         (Some(IntLayer::Conv2d { geometry, .. }), _) if geometry.positions() <= g.row_len => (
             Representation::Convolution(Convolution::conv2d(geometry)?),
             Sym::Conv,
@@ -339,6 +356,18 @@ pub fn execute<B: SlotBackend>(
         let input_repr = x.repr.clone();
         let mut multiplied = step.multiplies();
         let y = match step {
+            Step::ToConvolution { layer: i } => match layer(*i)? {
+                IntLayer::Conv2d { geometry, .. } => relayout::relayout(
+                    b,
+                    &x,
+                    Representation::Convolution(Convolution::conv2d(geometry)?),
+                )?,
+                _ => {
+                    return Err(InferError::InvalidModel(format!(
+                        "layer {i} is no convolution"
+                    )))
+                }
+            },
             Step::ConvRowMajor { layer: i } => match layer(*i)? {
                 IntLayer::Conv2d {
                     geometry, weights, ..

@@ -7,7 +7,7 @@ use henn_infer::conv::{Conv2dGeometry, Padding};
 use henn_infer::encrypted::{decrypt_batch, decrypt_vector, encrypt_batch, encrypt_vector};
 use henn_infer::error::InferError;
 use henn_infer::kernels::{
-    bsgs, combine, convolution, elementwise, row_major, simd, sparse, stacked,
+    bsgs, combine, convolution, elementwise, relayout, row_major, simd, sparse, stacked,
 };
 use henn_infer::matrix::Matrix;
 use henn_infer::representation::{
@@ -336,4 +336,65 @@ fn kernels_reject_wrong_representations_and_shapes() {
         encrypt_vector(&b, Representation::dense(40), &vector(40, 1)),
         Err(InferError::DoesNotFit(_))
     ));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn relayout_dense_to_convolution_then_conv_equals_direct(
+        channels in 1usize..=2, h in 3usize..=8, wd in 3usize..=8, kh in 1usize..=3, kw in 1usize..=3,
+        sy in 1usize..=2, sx in 1usize..=2, pads in (0usize..3, 0usize..3, 0usize..3, 0usize..3),
+        maps in 1usize..=3, rows in 1usize..=2, seed: u64,
+    ) {
+        let (kh, kw) = (kh.min(h), kw.min(wd));
+        let padding = Padding { top: pads.0 % kh, left: pads.1 % kw, bottom: pads.2 % kh, right: pads.3 % kw };
+        let geo = Conv2dGeometry { in_channels: channels, in_h: h, in_w: wd, out_channels: maps, kernel_h: kh, kernel_w: kw, stride: (sy, sx), padding };
+        let weights = vector(maps * geo.window(), seed);
+        let input = vector(geo.input_len(), seed ^ 77);
+        let row_len = geo.input_len().max(geo.output_len()).next_power_of_two();
+        let b = ClearBackend::<i64>::new(rows, row_len, 8).unwrap();
+        // The input split over two messages and two rows exercises swaps and several sources.
+        let chunk = geo.input_len().div_ceil(2);
+        let x = encrypt_vector(&b, Representation::Dense(Dense { len: geo.input_len(), chunk }), &input).unwrap();
+        let x = if rows == 2 { combine::combine(&b, &x).unwrap() } else { x };
+        let conv_repr = Representation::Convolution(Convolution::conv2d(&geo).unwrap());
+        let c = relayout::relayout(&b, &x, conv_repr.clone()).unwrap();
+        // Same ciphertext contents as the client's own convolution encoding.
+        let g = SlotGeometry::of(&b);
+        let client = conv_repr.encode(&input, &g).unwrap();
+        for (ct, m) in c.cts.iter().zip(&client) {
+            prop_assert_eq!(&ct.values, m);
+        }
+        prop_assert!(b.counts().total(OpKind::Rotate) <= 1);
+        let y = convolution::convolution_row_major(&b, &c, &weights, maps).unwrap();
+        prop_assert_eq!(decrypt_vector(&b, &y).unwrap(), geo.apply(&weights, &input).unwrap());
+    }
+
+    #[test]
+    fn relayout_between_any_layouts_preserves_the_vector(rows in 1usize..=2, log_row in 3u32..=6, len_frac in 1usize..=100, seed: u64) {
+        let b = backend(rows, log_row);
+        let g = SlotGeometry::of(&b);
+        let len = (len_frac * b.row_len()).div_ceil(100).max(1);
+        let v = vector(len, seed);
+        let perm = permutation(g.slots(), seed);
+        let block = len.next_power_of_two();
+        let layouts = [
+            Representation::dense(len),
+            Representation::Sparse(Sparse { len }),
+            Representation::Interleaved(Interleaved { messages: 1, positions: (0..len).map(|i| (0, perm[i])).collect() }),
+            Representation::Stacked(Stacked { len, block, copies_per_row: b.row_len() / block, rows_used: rows }),
+        ];
+        for from in &layouts {
+            let x = encrypt_vector(&b, from.clone(), &v).unwrap();
+            for to in &layouts {
+                let y = relayout::relayout(&b, &x, to.clone()).unwrap();
+                // Exactly the client's encoding: right values, zeros elsewhere.
+                let expect = to.encode(&v, &g).unwrap();
+                for (ct, m) in y.cts.iter().zip(&expect) {
+                    prop_assert_eq!(&ct.values, m, "{} -> {}", from.name(), to.name());
+                }
+            }
+        }
+    }
 }

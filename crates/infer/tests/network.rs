@@ -122,7 +122,12 @@ fn lola_small_bsgs_and_cryptonets_equal_forward() {
     // SIMD uses one slot per record; a small ring keeps this test fast.
     let simd = ClearBackend::<i64>::bfv_like(16, 12).unwrap();
     for net in [&small, &mnist] {
-        for strategy in [Strategy::LoLa, Strategy::LoLaBsgs, Strategy::CryptoNets] {
+        for strategy in [
+            Strategy::LoLa,
+            Strategy::LoLaBsgs,
+            Strategy::LoLaDense,
+            Strategy::CryptoNets,
+        ] {
             let b = if strategy == Strategy::CryptoNets {
                 &simd
             } else {
@@ -226,7 +231,7 @@ proptest! {
         let mut rng = SmallInts::new(seed ^ 1);
         let x: Vec<i64> = rng.vec(net.input_len, 3);
         let expect = net.forward(&x).unwrap();
-        for strategy in [Strategy::LoLa, Strategy::LoLaBsgs, Strategy::CryptoNets] {
+        for strategy in [Strategy::LoLa, Strategy::LoLaBsgs, Strategy::LoLaDense, Strategy::CryptoNets] {
             let p = plan(&net, SlotGeometry::of(&b), strategy).unwrap();
             let (y, _) = profile(&b, &net, &p, &x).unwrap();
             prop_assert_eq!(&y, &expect, "{:?} {:?}", strategy, p.steps);

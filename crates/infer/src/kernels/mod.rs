@@ -7,6 +7,7 @@ pub mod bsgs;
 pub mod combine;
 pub mod convolution;
 pub mod elementwise;
+pub mod relayout;
 pub mod row_major;
 pub mod simd;
 pub mod sparse;
