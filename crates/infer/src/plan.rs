@@ -389,7 +389,7 @@ pub fn execute<B: SlotBackend>(
             Step::Bsgs { layer: i } => bsgs::diagonal_bsgs(b, &x, &matrix(*i)?, None)?,
             Step::SimdLinear { layer: i } => simd::simd_linear(b, &x, &matrix(*i)?)?,
             Step::Combine => {
-                multiplied = !x.clean;
+                multiplied = combine::combine_multiplies(&x, &SlotGeometry::of(b));
                 combine::combine(b, &x)?
             }
             Step::SparseToDense => sparse::sparse_to_dense(b, &x)?,
@@ -494,11 +494,24 @@ impl fmt::Display for PlanReport {
             )?;
         }
         writeln!(f, "total: {}", self.total)?;
+        let steps: Vec<String> = self
+            .total
+            .rotation_steps
+            .iter()
+            .take(32)
+            .map(usize::to_string)
+            .collect();
+        let more = self.total.rotation_steps.len().saturating_sub(32);
         writeln!(
             f,
-            "rotation steps ({}): {:?}",
+            "rotation steps ({}): {}{}",
             self.total.rotation_steps.len(),
-            self.total.rotation_steps
+            steps.join(" "),
+            if more > 0 {
+                format!(" … (+{more})")
+            } else {
+                String::new()
+            }
         )?;
         write!(
             f,

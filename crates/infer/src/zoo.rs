@@ -109,3 +109,47 @@ pub fn lola_small<V: SlotValue>(seed: u64, w: i64) -> InferResult<IntNetwork<V>>
         ],
     })
 }
+
+/// LoLa's CIFAR-10 network after collapsing linear layers (section 4.4): 3×32×32 →
+/// conv 8×8 stride 2, 83 maps (padding 1 on every side: 14×14 outputs, 16268 values) →
+/// square → conv 6×6×83 stride 2, 163 maps (5×5 outputs, 4075 values) → square → dense 10.
+/// The paper gives no padding; 1 on every side is what makes 32 → 14.
+pub fn lola_cifar<V: SlotValue>(seed: u64, w: i64) -> InferResult<IntNetwork<V>> {
+    let mut rng = SmallInts::new(seed);
+    let c1 = Conv2dGeometry {
+        in_channels: 3,
+        in_h: 32,
+        in_w: 32,
+        out_channels: 83,
+        kernel_h: 8,
+        kernel_w: 8,
+        stride: (2, 2),
+        padding: Padding {
+            top: 1,
+            left: 1,
+            bottom: 1,
+            right: 1,
+        },
+    };
+    let c2 = Conv2dGeometry {
+        in_channels: 83,
+        in_h: 14,
+        in_w: 14,
+        out_channels: 163,
+        kernel_h: 6,
+        kernel_w: 6,
+        stride: (2, 2),
+        padding: Padding::default(),
+    };
+    Ok(IntNetwork {
+        name: "lola-cifar".into(),
+        input_len: 3 * 32 * 32,
+        layers: vec![
+            conv(c1, &mut rng, w),
+            IntLayer::Square,
+            conv(c2, &mut rng, w),
+            IntLayer::Square,
+            dense(10, c2.output_len(), &mut rng, w)?,
+        ],
+    })
+}

@@ -222,6 +222,25 @@ proptest! {
     }
 
     #[test]
+    fn combine_splits_messages_that_do_not_tile_the_rows(rows in 1usize..=2, log_row in 3u32..=7, chunk_frac in 30usize..=90, seed: u64) {
+        let b = backend(rows, log_row);
+        let chunk = (chunk_frac * b.row_len()).div_ceil(100).max(2);
+        // As many whole messages as the slots hold: more than fit without splitting.
+        let msgs = b.slots() / chunk;
+        let len = chunk * msgs;
+        let v = vector(len, seed);
+        let x = encrypt_vector(&b, Representation::Dense(Dense { len, chunk }), &v).unwrap();
+        let g = SlotGeometry::of(&b);
+        let splits = combine::combine_multiplies(&x, &g);
+        let one = combine::combine(&b, &x).unwrap();
+        prop_assert_eq!(one.cts.len(), 1);
+        prop_assert!(one.clean);
+        prop_assert_eq!(decrypt_vector(&b, &one).unwrap(), v);
+        // Splitting costs masks; whole moves do not.
+        prop_assert_eq!(splits, b.counts().total(OpKind::MulPlain) > 0);
+    }
+
+    #[test]
     fn bsgs_is_w_v(rows in 1usize..=2, log_row in 3u32..=9, log_d in 1u32..=9, r_frac in 1usize..=100, k_frac in 1usize..=100, log_n1 in 0u32..=9, seed: u64) {
         let b = backend(rows, log_row);
         let d = 1usize << log_d.min(log_row);
@@ -397,4 +416,19 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn combine_split_case_uses_masks_and_both_rows() {
+    // Rows of 8, chunks of 3: two whole chunks per row, the fifth must straddle the rows.
+    let b = backend(2, 3);
+    let v: Vec<i64> = (1..=15).collect();
+    let x = encrypt_vector(&b, Representation::Dense(Dense { len: 15, chunk: 3 }), &v).unwrap();
+    assert!(combine::combine_multiplies(&x, &SlotGeometry::of(&b)));
+    let one = combine::combine(&b, &x).unwrap();
+    assert_eq!(decrypt_vector(&b, &one).unwrap(), v);
+    let mut expect = v.clone();
+    expect.push(0);
+    assert_eq!(one.cts[0].values, expect);
+    assert!(b.counts().total(OpKind::MulPlain) >= 5);
 }

@@ -262,3 +262,104 @@ fn executor_rejects_mismatched_plans() {
     assert!(plan(&bad, SlotGeometry::of(&b), Strategy::LoLa).is_err());
     let _ = b.slots();
 }
+
+#[test]
+fn cost_ranking_prefers_lola_over_cryptonets_for_one_mnist_image() {
+    use henn_infer::cost::{rank_strategies, OpCosts};
+    let net = lola_mnist::<i64>(3, 1).unwrap();
+    let g = SlotGeometry {
+        rows: 2,
+        row_len: 4096,
+    };
+    let costs = OpCosts::seal_bfv_8192();
+    let ranked = rank_strategies(
+        &net,
+        g,
+        12,
+        &costs,
+        &[Strategy::LoLa, Strategy::LoLaBsgs, Strategy::LoLaDense],
+    )
+    .unwrap();
+    assert_eq!(ranked.len(), 3);
+    assert!(ranked
+        .windows(2)
+        .all(|w| w[0].estimate_ms <= w[1].estimate_ms));
+    // The estimate is the dot product of counts and costs.
+    for c in &ranked {
+        let manual = c.counts.total(OpKind::MulPlain) as f64 * 0.44
+            + c.counts.total(OpKind::MulRelin) as f64 * 31.5
+            + (c.counts.total(OpKind::Rotate)
+                + c.counts.total(OpKind::SwapRows)
+                + c.counts.total(OpKind::HoistedRotate)) as f64
+                * 7.8;
+        assert!((c.estimate_ms - manual).abs() < 1e-6);
+        println!(
+            "{:?}: {:.0} ms ({})",
+            c.plan.strategy, c.estimate_ms, c.counts
+        );
+    }
+    // Too few levels for every candidate is an error.
+    assert!(rank_strategies(&net, g, 1, &costs, &[Strategy::LoLa]).is_err());
+}
+
+#[test]
+fn lola_cifar_plan_follows_section_4_4() {
+    let net = henn_infer::zoo::lola_cifar::<i64>(1, 1).unwrap();
+    net.validate().unwrap();
+    let g = SlotGeometry {
+        rows: 2,
+        row_len: 8192,
+    };
+    let p = plan(&net, g, Strategy::LoLa).unwrap();
+    // 3 x 8 x 8 = 192 convolution messages of 14 x 14 positions.
+    assert_eq!(p.input.messages(), 192);
+    use Step::*;
+    assert_eq!(
+        &p.steps[..8],
+        &[
+            ConvRowMajor { layer: 0 },
+            Combine, // 83 x 196 = 16268 values into one message, using both rows
+            AddBias { layer: 0 },
+            Square,
+            RowMajor { layer: 2 }, // the large convolution as a dense layer → sparse 4075
+            AddBias { layer: 2 },
+            SparseToDense,
+            Square,
+        ]
+    );
+}
+
+/// Runs CIFAR's first layer (192 × 83 ct×scalar on 16384 slots) and the combine that must
+/// split maps across rows. Slow on the shared 2-core machine (~10 s): `cargo test -p
+/// henn-infer --test network -- --ignored`. The split itself is covered quickly by
+/// `combine_splits_messages_that_do_not_tile_the_rows` in tests/kernels.rs.
+#[test]
+#[ignore = "slow: ~10 s"]
+fn lola_cifar_first_layer_executes() {
+    use Step::*;
+    let net = henn_infer::zoo::lola_cifar::<i64>(1, 1).unwrap();
+    let g = SlotGeometry {
+        rows: 2,
+        row_len: 8192,
+    };
+    // Execute the first layer: 16268 values combined into one message of two 8192-slot rows.
+    let first = IntNetwork {
+        name: "cifar-layer-1".into(),
+        input_len: net.input_len,
+        layers: net.layers[..2].to_vec(),
+    };
+    let b = ClearBackend::<i64>::new(2, 8192, 4).unwrap();
+    let p1 = plan(&first, g, Strategy::LoLa).unwrap();
+    assert_eq!(&p1.steps[..2], &[ConvRowMajor { layer: 0 }, Combine]);
+    let mut r = SmallInts::new(8);
+    let x: Vec<i64> = r.vec(first.input_len, 3);
+    let (y, report) = profile(&b, &first, &p1, &x).unwrap();
+    assert_eq!(y, first.forward(&x).unwrap());
+    assert_eq!(report.steps[1].output_shape, (1, 16268));
+    // Whole maps do not tile two rows of 8192 (41 x 196 per row), so the combine splits
+    // messages with masks: one hoisted batch per map, one ct x pt per (map, rotation).
+    let ops = &report.steps[1].ops;
+    println!("CIFAR layer 1 combine: {ops}");
+    assert_eq!(ops.total(OpKind::HoistedBatch), 83 - 1 + 1);
+    assert!(ops.total(OpKind::MulPlain) >= 83);
+}

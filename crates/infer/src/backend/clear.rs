@@ -269,6 +269,30 @@ impl<V: SlotValue> ClearBackend<V> {
             .collect()
     }
 
+    /// `acc[i] = f(acc[i], other[i])` in place; returns the largest magnitude written.
+    fn in_place(
+        acc: &mut [V],
+        other: &[V],
+        f: impl Fn(V, V) -> Option<V>,
+        op: &'static str,
+    ) -> BackendResult<f64> {
+        let mut max = 0.0f64;
+        for (a, &o) in acc.iter_mut().zip(other) {
+            *a = f(*a, o).ok_or(BackendError::Overflow { op })?;
+            max = max.max(a.magnitude());
+        }
+        Ok(max)
+    }
+
+    fn record_max(&self, max: f64, depth: usize, ct_depth: usize) {
+        let mut c = self.lock();
+        if max > c.max_magnitude {
+            c.max_magnitude = max;
+        }
+        c.max_depth = c.max_depth.max(depth);
+        c.max_ct_depth = c.max_ct_depth.max(ct_depth);
+    }
+
     fn rotated(&self, values: &[V], steps: isize) -> Vec<V> {
         let l = self.row_len;
         let k = normalize_step(steps, l);
@@ -355,6 +379,72 @@ impl<V: SlotValue> SlotBackend for ClearBackend<V> {
             depth: a.depth.max(b.depth),
             ct_depth: a.ct_depth.max(b.ct_depth),
         }))
+    }
+
+    fn add_assign(
+        &self,
+        acc: &mut ClearCiphertext<V>,
+        b: &ClearCiphertext<V>,
+    ) -> BackendResult<()> {
+        Self::same_level(acc.level, b.level)?;
+        self.count(OpKind::Add, acc.level, 1);
+        let max = Self::in_place(&mut acc.values, &b.values, V::checked_add, "add")?;
+        acc.depth = acc.depth.max(b.depth);
+        acc.ct_depth = acc.ct_depth.max(b.ct_depth);
+        self.record_max(max, acc.depth, acc.ct_depth);
+        Ok(())
+    }
+
+    fn mul_plain_add_assign(
+        &self,
+        acc: &mut ClearCiphertext<V>,
+        a: &ClearCiphertext<V>,
+        p: &ClearPlaintext<V>,
+    ) -> BackendResult<()> {
+        Self::same_level(acc.level, a.level)?;
+        Self::same_level(a.level, p.level)?;
+        self.count(OpKind::MulPlain, a.level, 1);
+        self.count(OpKind::Add, a.level, 1);
+        let mut max = 0.0f64;
+        for ((x, &y), &w) in acc.values.iter_mut().zip(&a.values).zip(&p.values) {
+            // The product is an intermediate value too: track it.
+            let prod = y
+                .checked_mul(w)
+                .ok_or(BackendError::Overflow { op: "mul_plain" })?;
+            *x = x
+                .checked_add(prod)
+                .ok_or(BackendError::Overflow { op: "add" })?;
+            max = max.max(prod.magnitude()).max(x.magnitude());
+        }
+        acc.depth = acc.depth.max(a.depth + 1);
+        acc.ct_depth = acc.ct_depth.max(a.ct_depth);
+        self.record_max(max, acc.depth, acc.ct_depth);
+        Ok(())
+    }
+
+    fn mul_scalar_add_assign(
+        &self,
+        acc: &mut ClearCiphertext<V>,
+        a: &ClearCiphertext<V>,
+        s: V,
+    ) -> BackendResult<()> {
+        Self::same_level(acc.level, a.level)?;
+        self.count(OpKind::MulScalar, a.level, 1);
+        self.count(OpKind::Add, a.level, 1);
+        let mut max = 0.0f64;
+        for (x, &y) in acc.values.iter_mut().zip(&a.values) {
+            let prod = y
+                .checked_mul(s)
+                .ok_or(BackendError::Overflow { op: "mul_scalar" })?;
+            *x = x
+                .checked_add(prod)
+                .ok_or(BackendError::Overflow { op: "add" })?;
+            max = max.max(prod.magnitude()).max(x.magnitude());
+        }
+        acc.depth = acc.depth.max(a.depth + 1);
+        acc.ct_depth = acc.ct_depth.max(a.ct_depth);
+        self.record_max(max, acc.depth, acc.ct_depth);
+        Ok(())
     }
 
     fn sub(

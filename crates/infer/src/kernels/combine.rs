@@ -17,6 +17,7 @@ use crate::encrypted::EncryptedVector;
 use crate::error::{InferError, InferResult};
 use crate::representation::{Dense, Interleaved, Representation, SlotGeometry};
 
+use super::relayout::relayout;
 use super::{geometry, plain_at};
 
 /// How one message is moved before the addition: rotated right by `shift` inside its rows, then
@@ -78,24 +79,22 @@ pub fn choose_moves(
     Ok((moves, new_slot))
 }
 
-/// Combines a multi-message dense or interleaved vector into one message (masking first when
-/// the input is not clean). `messages - 1` rotations and additions. The result is dense when
-/// the elements end up at slots `0..len`, interleaved otherwise; always clean.
+/// Combines a multi-message dense or interleaved vector into one message: `messages − 1`
+/// rotations and additions (after masking when the input is not clean). When whole messages
+/// cannot be placed side by side (e.g. CIFAR's 83 maps of 196 values: 41 fit in a row of 8192,
+/// the 83rd would have to straddle both rows), it falls back to [`relayout`] into slots
+/// `0..len`, which splits messages with masks (one level). The result is dense when the
+/// elements end up at slots `0..len` of row 0, interleaved otherwise; always clean.
 pub fn combine<B: SlotBackend>(
     b: &B,
     x: &EncryptedVector<B::Ciphertext>,
 ) -> InferResult<EncryptedVector<B::Ciphertext>> {
-    match &x.repr {
-        Representation::Dense(_) | Representation::Interleaved(_) => {}
-        other => {
-            return Err(InferError::WrongRepresentation {
-                kernel: "combine",
-                expected: "dense or interleaved",
-                got: other.name(),
-            })
-        }
-    }
+    check_input(&x.repr)?;
     let g = geometry(b);
+    let (moves, new_slot) = match choose_moves(&x.repr, &g) {
+        Ok(m) => m,
+        Err(_) => return relayout(b, x, packed(x.repr.len(), &g)?),
+    };
     let masked;
     let x = if x.clean {
         x
@@ -103,7 +102,6 @@ pub fn combine<B: SlotBackend>(
         masked = mask(b, x)?;
         &masked
     };
-    let (moves, new_slot) = choose_moves(&x.repr, &g)?;
     let mut acc = x.cts[0].clone();
     for (ct, m) in x.cts.iter().zip(&moves).skip(1) {
         let mut r = b.rotate(ct, -(m.shift as isize))?;
@@ -125,6 +123,43 @@ pub fn combine<B: SlotBackend>(
         })
     };
     EncryptedVector::new(repr, vec![acc], true)
+}
+
+/// Whether [`combine`] will multiply (mask or split) for this input, i.e. consume a level.
+pub fn combine_multiplies<C>(x: &EncryptedVector<C>, g: &SlotGeometry) -> bool {
+    !x.clean || choose_moves(&x.repr, g).is_err()
+}
+
+fn check_input(repr: &Representation) -> InferResult<()> {
+    match repr {
+        Representation::Dense(_) | Representation::Interleaved(_) => Ok(()),
+        other => Err(InferError::WrongRepresentation {
+            kernel: "combine",
+            expected: "dense or interleaved",
+            got: other.name(),
+        }),
+    }
+}
+
+/// Element `i` at slot `i` of one message (row 0 first, then row 1).
+fn packed(len: usize, g: &SlotGeometry) -> InferResult<Representation> {
+    if len > g.slots() {
+        return Err(InferError::DoesNotFit(format!(
+            "{len} values in one message of {} slots",
+            g.slots()
+        )));
+    }
+    Ok(if len <= g.row_len {
+        Representation::Dense(Dense {
+            len,
+            chunk: len.max(1),
+        })
+    } else {
+        Representation::Interleaved(Interleaved {
+            messages: 1,
+            positions: (0..len).map(|i| (0, i)).collect(),
+        })
+    })
 }
 
 /// Zeroes every slot that is not a placement (one ct×pt with a 0/1 mask per message).
