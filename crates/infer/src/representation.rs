@@ -279,7 +279,7 @@ impl Representation {
             return None;
         }
         match self {
-            Representation::Dense(d) => Some((i / d.chunk, i % d.chunk)),
+            Representation::Dense(d) => (d.chunk > 0).then(|| (i / d.chunk, i % d.chunk)),
             Representation::Sparse(_) | Representation::Simd(_) => Some((i, 0)),
             Representation::Stacked(_) => Some((0, i)),
             Representation::Interleaved(il) => Some(il.positions[i]),
@@ -292,13 +292,16 @@ impl Representation {
         .filter(|&(_, s)| s < g.slots())
     }
 
-    /// Every slot the client writes, per message: `(slot, element)`.
+    /// Every slot the client writes, per message: `(slot, element)`. Meaningful for layouts
+    /// that pass [`Representation::validate`]; never panics on others.
     pub fn placements(&self, g: &SlotGeometry) -> Vec<Vec<(usize, usize)>> {
         let mut out = vec![Vec::new(); self.messages()];
         match self {
             Representation::Dense(d) => {
                 for i in 0..d.len {
-                    out[i / d.chunk].push((i % d.chunk, i));
+                    if let Some(m) = out.get_mut(i / d.chunk.max(1)) {
+                        m.push((i % d.chunk.max(1), i));
+                    }
                 }
             }
             Representation::Sparse(_) => {
@@ -319,7 +322,9 @@ impl Representation {
             }
             Representation::Interleaved(il) => {
                 for (i, &(m, s)) in il.positions.iter().enumerate() {
-                    out[m].push((s, i));
+                    if let Some(msg) = out.get_mut(m) {
+                        msg.push((s, i));
+                    }
                 }
             }
             Representation::Convolution(c) => {

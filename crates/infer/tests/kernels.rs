@@ -432,3 +432,35 @@ fn combine_split_case_uses_masks_and_both_rows() {
     assert_eq!(one.cts[0].values, expect);
     assert!(b.counts().total(OpKind::MulPlain) >= 5);
 }
+
+#[test]
+fn malformed_hand_built_vectors_are_errors_not_panics() {
+    let b = backend(1, 4);
+    let good = encrypt_vector(&b, Representation::dense(4), &[1, 2, 3, 4]).unwrap();
+    let w = matrix(2, 4, 1);
+    // Interleaved positions naming a message that does not exist.
+    let mut bad = good.clone();
+    bad.repr = Representation::Interleaved(Interleaved {
+        messages: 1,
+        positions: vec![(0, 0), (3, 1), (0, 2), (0, 3)],
+    });
+    assert!(row_major::row_major(&b, &bad, &w).is_err());
+    assert!(combine::combine(&b, &bad).is_err());
+    assert!(relayout::relayout(&b, &bad, Representation::dense(4)).is_err());
+    // A dense chunk of zero.
+    let mut zero_chunk = good.clone();
+    zero_chunk.repr = Representation::Dense(Dense { len: 4, chunk: 0 });
+    assert!(row_major::row_major(&b, &zero_chunk, &w).is_err());
+    assert!(elementwise::square(&b, &zero_chunk).is_err());
+    // Slot index beyond the ring.
+    let mut far = good.clone();
+    far.repr = Representation::Interleaved(Interleaved {
+        messages: 1,
+        positions: vec![(0, 0), (0, 1), (0, 2), (0, 99)],
+    });
+    assert!(elementwise::add_bias(&b, &far, &[1, 1, 1, 1]).is_err());
+    // Ciphertext count disagreeing with the layout.
+    let mut missing = good;
+    missing.cts.clear();
+    assert!(row_major::row_major(&b, &missing, &w).is_err());
+}

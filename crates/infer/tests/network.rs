@@ -363,3 +363,24 @@ fn lola_cifar_first_layer_executes() {
     assert_eq!(ops.total(OpKind::HoistedBatch), 83 - 1 + 1);
     assert!(ops.total(OpKind::MulPlain) >= 83);
 }
+
+#[test]
+fn ckks_like_f64_run_matches_the_real_forward_pass() {
+    // The same kernels with CKKS-like real slots: one row, f64 values.
+    let net = lola_mnist::<f64>(4, 2).unwrap();
+    let mut r = SmallInts::new(2);
+    let x: Vec<f64> = (0..784).map(|_| r.next_in(100) as f64 / 100.0).collect();
+    let b = ClearBackend::<f64>::ckks_like(8192, 12).unwrap();
+    for strategy in [Strategy::LoLa, Strategy::LoLaBsgs] {
+        let p = plan(&net, SlotGeometry::of(&b), strategy).unwrap();
+        let (y, report) = profile(&b, &net, &p, &x).unwrap();
+        let expect = net.forward(&x).unwrap();
+        for (a, e) in y.iter().zip(&expect) {
+            assert!(
+                (a - e).abs() <= 1e-9 * e.abs().max(1.0),
+                "{strategy:?}: {a} vs {e}"
+            );
+        }
+        assert_eq!(report.total.total(OpKind::SwapRows), 0);
+    }
+}

@@ -34,6 +34,7 @@ pub fn diagonal_bsgs<B: SlotBackend>(
     w: &Matrix<B::Value>,
     baby_steps: Option<usize>,
 ) -> InferResult<EncryptedVector<B::Ciphertext>> {
+    super::check_input(b, x)?;
     let Representation::Stacked(s) = &x.repr else {
         return Err(InferError::WrongRepresentation {
             kernel: "diagonal BSGS",

@@ -89,6 +89,7 @@ pub fn combine<B: SlotBackend>(
     b: &B,
     x: &EncryptedVector<B::Ciphertext>,
 ) -> InferResult<EncryptedVector<B::Ciphertext>> {
+    super::check_input(b, x)?;
     check_input(&x.repr)?;
     let g = geometry(b);
     let (moves, new_slot) = match choose_moves(&x.repr, &g) {
@@ -167,6 +168,7 @@ pub fn mask<B: SlotBackend>(
     b: &B,
     x: &EncryptedVector<B::Ciphertext>,
 ) -> InferResult<EncryptedVector<B::Ciphertext>> {
+    super::check_input(b, x)?;
     let g = geometry(b);
     let cts = x
         .repr

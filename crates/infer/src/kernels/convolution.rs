@@ -18,6 +18,7 @@ pub fn convolution_row_major<B: SlotBackend>(
     weights: &[B::Value],
     maps: usize,
 ) -> InferResult<EncryptedVector<B::Ciphertext>> {
+    super::check_input(b, x)?;
     let Representation::Convolution(c) = &x.repr else {
         return Err(InferError::WrongRepresentation {
             kernel: "convolution vector - row major",

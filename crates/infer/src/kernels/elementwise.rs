@@ -13,6 +13,7 @@ pub fn square<B: SlotBackend>(
     b: &B,
     x: &EncryptedVector<B::Ciphertext>,
 ) -> InferResult<EncryptedVector<B::Ciphertext>> {
+    super::check_input(b, x)?;
     let cts = x
         .cts
         .iter()
@@ -27,6 +28,7 @@ pub fn add_bias<B: SlotBackend>(
     x: &EncryptedVector<B::Ciphertext>,
     bias: &[B::Value],
 ) -> InferResult<EncryptedVector<B::Ciphertext>> {
+    super::check_input(b, x)?;
     if bias.len() != x.repr.len() {
         return Err(InferError::ShapeMismatch(format!(
             "bias of {} for a vector of {}",
@@ -68,6 +70,7 @@ pub fn rescale<B: SlotBackend>(
     b: &B,
     x: &EncryptedVector<B::Ciphertext>,
 ) -> InferResult<EncryptedVector<B::Ciphertext>> {
+    super::check_input(b, x)?;
     let cts = x
         .cts
         .iter()

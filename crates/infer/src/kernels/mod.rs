@@ -67,6 +67,24 @@ pub fn sum_blocks<B: SlotBackend>(
     Ok(acc)
 }
 
+/// Checks an input vector against the backend before a kernel indexes into it: the layout
+/// fits the geometry and there is one ciphertext per message.
+pub(crate) fn check_input<B: SlotBackend>(
+    b: &B,
+    x: &crate::encrypted::EncryptedVector<B::Ciphertext>,
+) -> InferResult<()> {
+    x.repr.validate(&geometry(b))?;
+    if x.cts.len() != x.repr.messages() || x.cts.is_empty() {
+        return Err(InferError::ShapeMismatch(format!(
+            "{} ciphertexts for a {} layout of {} messages",
+            x.cts.len(),
+            x.repr.name(),
+            x.repr.messages()
+        )));
+    }
+    Ok(())
+}
+
 /// The slot geometry of a backend.
 pub(crate) fn geometry<B: SlotBackend>(b: &B) -> SlotGeometry {
     SlotGeometry::of(b)

@@ -26,6 +26,7 @@ pub fn relayout<B: SlotBackend>(
     x: &EncryptedVector<B::Ciphertext>,
     target: Representation,
 ) -> InferResult<EncryptedVector<B::Ciphertext>> {
+    super::check_input(b, x)?;
     if matches!(
         x.repr,
         Representation::Convolution(_) | Representation::Simd(_)

@@ -21,6 +21,7 @@ pub fn row_major<B: SlotBackend>(
     x: &EncryptedVector<B::Ciphertext>,
     w: &Matrix<B::Value>,
 ) -> InferResult<EncryptedVector<B::Ciphertext>> {
+    super::check_input(b, x)?;
     match &x.repr {
         Representation::Dense(_) | Representation::Interleaved(_) | Representation::Stacked(_) => {}
         other => {

@@ -15,6 +15,7 @@ pub fn simd_linear<B: SlotBackend>(
     x: &EncryptedVector<B::Ciphertext>,
     w: &Matrix<B::Value>,
 ) -> InferResult<EncryptedVector<B::Ciphertext>> {
+    super::check_input(b, x)?;
     if !matches!(x.repr, Representation::Simd(_)) {
         return Err(InferError::WrongRepresentation {
             kernel: "SIMD linear",

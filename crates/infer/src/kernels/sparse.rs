@@ -29,6 +29,7 @@ pub fn sparse_column_major<B: SlotBackend>(
     x: &EncryptedVector<B::Ciphertext>,
     w: &Matrix<B::Value>,
 ) -> InferResult<EncryptedVector<B::Ciphertext>> {
+    super::check_input(b, x)?;
     check_sparse(x, "sparse vector - column major")?;
     if w.cols() != x.repr.len() || w.cols() == 0 {
         return Err(InferError::ShapeMismatch(format!(
@@ -72,6 +73,7 @@ pub fn sparse_to_dense<B: SlotBackend>(
     b: &B,
     x: &EncryptedVector<B::Ciphertext>,
 ) -> InferResult<EncryptedVector<B::Ciphertext>> {
+    super::check_input(b, x)?;
     check_sparse(x, "sparse to dense")?;
     let len = x.repr.len();
     if len == 0 {

@@ -44,6 +44,7 @@ pub fn stack<B: SlotBackend>(
     copies_per_row: usize,
     rows_used: usize,
 ) -> InferResult<EncryptedVector<B::Ciphertext>> {
+    super::check_input(b, x)?;
     let len = match &x.repr {
         Representation::Dense(d) if x.cts.len() == 1 => d.len,
         other => {
@@ -92,6 +93,7 @@ pub fn stacked_row_major<B: SlotBackend>(
     x: &EncryptedVector<B::Ciphertext>,
     w: &Matrix<B::Value>,
 ) -> InferResult<EncryptedVector<B::Ciphertext>> {
+    super::check_input(b, x)?;
     let Representation::Stacked(s) = &x.repr else {
         return Err(InferError::WrongRepresentation {
             kernel: "stacked vector - row major",
