@@ -382,7 +382,16 @@ pub fn execute<B: SlotBackend>(
                 block,
                 copies_per_row,
                 rows_used,
-            } => stacked::stack(b, &x, *block, *copies_per_row, *rows_used)?,
+            } => {
+                // A vector left with partial sums (hybrid BSGS) is masked before stacking.
+                multiplied = !x.clean;
+                let clean = if x.clean {
+                    x.clone()
+                } else {
+                    combine::mask(b, &x)?
+                };
+                stacked::stack(b, &clean, *block, *copies_per_row, *rows_used)?
+            }
             Step::StackedRowMajor { layer: i } => stacked::stacked_row_major(b, &x, &matrix(*i)?)?,
             Step::RowMajor { layer: i } => row_major::row_major(b, &x, &matrix(*i)?)?,
             Step::ColumnMajor { layer: i } => sparse::sparse_column_major(b, &x, &matrix(*i)?)?,
