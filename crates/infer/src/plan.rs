@@ -529,3 +529,30 @@ impl fmt::Display for PlanReport {
         )
     }
 }
+
+/// The evaluation keys a plan needs (what the client generates and uploads).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyRequirements {
+    /// Rotation steps in `0..row_len` (one Galois key each, column rotations).
+    pub rotation_steps: std::collections::BTreeSet<usize>,
+    /// Whether the BFV row swap key is needed.
+    pub row_swap: bool,
+    /// Whether a relinearization key is needed (any ct×ct).
+    pub relinearization: bool,
+}
+
+/// Finds the keys a plan needs by a dry run on the clear backend with a zero input (the
+/// rotations a plan performs do not depend on the input values).
+pub fn key_requirements<V: SlotValue>(
+    net: &IntNetwork<V>,
+    plan: &Plan,
+    levels: usize,
+) -> InferResult<KeyRequirements> {
+    let b = ClearBackend::<V>::new(plan.geometry.rows, plan.geometry.row_len, levels)?;
+    let (_, report) = profile(&b, net, plan, &vec![V::ZERO; net.input_len])?;
+    Ok(KeyRequirements {
+        rotation_steps: report.total.rotation_steps.clone(),
+        row_swap: report.total.total(OpKind::SwapRows) > 0,
+        relinearization: report.total.total(OpKind::MulRelin) > 0,
+    })
+}

@@ -384,3 +384,35 @@ fn ckks_like_f64_run_matches_the_real_forward_pass() {
         assert_eq!(report.total.total(OpKind::SwapRows), 0);
     }
 }
+
+#[test]
+fn key_requirements_cover_every_rotation_of_a_real_run() {
+    use henn_infer::plan::key_requirements;
+    let net = lola_mnist::<i64>(12, 1).unwrap();
+    let b = ClearBackend::<i64>::bfv_like(8192, 12).unwrap();
+    for strategy in [Strategy::LoLa, Strategy::LoLaBsgs] {
+        let p = plan(&net, SlotGeometry::of(&b), strategy).unwrap();
+        let keys = key_requirements(&net, &p, 12).unwrap();
+        b.reset_counts();
+        let (_, report) = profile(&b, &net, &p, &mnist_input(5)).unwrap();
+        assert_eq!(keys.rotation_steps, report.total.rotation_steps);
+        assert_eq!(keys.row_swap, report.total.total(OpKind::SwapRows) > 0);
+        assert!(keys.relinearization);
+    }
+}
+
+#[test]
+fn cryptonets_plan_runs_a_batch_of_records() {
+    use henn_infer::encrypted::{decrypt_batch, encrypt_batch};
+    use henn_infer::plan::execute;
+    let net = lola_small::<i64>(3, 2).unwrap();
+    let b = ClearBackend::<i64>::bfv_like(16, 12).unwrap();
+    let p = plan(&net, SlotGeometry::of(&b), Strategy::CryptoNets).unwrap();
+    let records: Vec<Vec<i64>> = (0..5).map(|i| mnist_input(100 + i)).collect();
+    let x = encrypt_batch(&b, 784, &records).unwrap();
+    let y = execute(&b, &net, &p, x, |_, _, _, _| {}).unwrap();
+    let out = decrypt_batch(&b, &y, records.len()).unwrap();
+    for (rec, got) in records.iter().zip(&out) {
+        assert_eq!(got, &net.forward(rec).unwrap());
+    }
+}
