@@ -20,6 +20,8 @@
 //! Example: `cargo run --release -p henn-infer --example lola_plans` prints the profile of
 //! every MNIST plan.
 
+#![deny(missing_docs)]
+
 pub mod backend;
 pub mod conv;
 pub mod cost;
