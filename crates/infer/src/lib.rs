@@ -1,2 +1,35 @@
-//! Encrypted inference the LoLa way: a slot-vector backend trait, message representations and
-//! matrix-vector kernels, the planner that picks them, and the executor.
+//! Encrypted inference the LoLa way (Brutzkus, Elisha, Gilad-Bachrach, ICML 2019): a slot-vector
+//! backend trait, message representations (section 4.2.1) and the matrix-vector kernels between
+//! them (section 4.2.2), a planner and executor for whole networks (sections 4.3, 4.4), and a
+//! clear backend that runs the same operations on plain numbers to check plans, count
+//! operations, list Galois keys and size plaintext moduli / scales.
+//!
+//! | module | what |
+//! |---|---|
+//! | [`backend`] | [`backend::SlotBackend`] (BFV `2 × n/2` / CKKS `1 × n/2` slot geometry, hoisted rotations, levels) and the counting [`backend::clear::ClearBackend`] |
+//! | [`representation`] | dense, sparse, stacked, interleaved, convolution, SIMD layouts; client encode/decode |
+//! | [`encrypted`] | ciphertexts + layout; client-side encrypt/decrypt of vectors and SIMD batches |
+//! | [`kernels`] | dense/interleaved row major, sparse column major, stacked row major, convolution row major, combine, sparse → dense, relayout, diagonal BSGS, SIMD, square, bias |
+//! | [`conv`], [`matrix`] | convolution geometry (asymmetric padding) and weight matrices, with plain references |
+//! | [`network`] | [`network::IntNetwork`]: the integer network description the planner compiles |
+//! | [`plan`] | rule-based planner (LoLa, LoLa+BSGS, LoLa-Dense, CryptoNets), executor, clear-backend profiler (Table 1) |
+//! | [`cost`] | latency estimates from op counts, strategy ranking by cost |
+//! | [`zoo`] | LoLa's MNIST, MNIST-small and CIFAR networks with synthetic weights |
+//! | [`error`] | [`error::InferError`] |
+//!
+//! Example: `cargo run --release -p henn-infer --example lola_plans` prints the profile of
+//! every MNIST plan.
+
+#![deny(missing_docs)]
+
+pub mod backend;
+pub mod conv;
+pub mod cost;
+pub mod encrypted;
+pub mod error;
+pub mod kernels;
+pub mod matrix;
+pub mod network;
+pub mod plan;
+pub mod representation;
+pub mod zoo;
