@@ -211,19 +211,24 @@ impl RnsPoly {
         });
     }
 
-    /// Pointwise `self *= other` (both in NTT form: the negacyclic product).
-    pub fn mul_assign(&mut self, other: &Self, basis: &RnsBasis) {
+    /// Pointwise product `self * other` (both in NTT form: the negacyclic product), into a new
+    /// polynomial with `self`'s limb count.
+    pub fn mul(&self, other: &Self, basis: &RnsBasis) -> Self {
         self.check_same_shape(other);
         debug_assert_eq!(self.form, Form::Ntt);
         let n = self.n;
-        self.data
+        let mut out = Self::zero(n, self.limbs, self.form);
+        out.data
             .par_chunks_mut(n)
-            .zip(other.data.par_chunks(n))
+            .zip(self.data.par_chunks(n).zip(other.data.par_chunks(n)))
             .enumerate()
-            .for_each(|(i, (a, b))| {
-                let copy = a.to_vec();
-                basis.ntt(i).mul_into(a, &copy, b);
-            });
+            .for_each(|(i, (o, (a, b)))| basis.ntt(i).mul_accumulate(o, a, b));
+        out
+    }
+
+    /// Pointwise `self *= other` (both in NTT form: the negacyclic product).
+    pub fn mul_assign(&mut self, other: &Self, basis: &RnsBasis) {
+        *self = self.mul(other, basis);
     }
 
     /// Pointwise `self += a * b` (NTT form).

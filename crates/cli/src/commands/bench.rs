@@ -57,17 +57,31 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
 }
 
-fn median_ms(reps: usize, mut f: impl FnMut()) -> f64 {
+/// CPU time of the calling thread in nanoseconds (Linux `/proc/thread-self/schedstat`), so
+/// that figures stay meaningful on a loaded machine; `None` elsewhere.
+fn thread_cpu_ns() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split_whitespace().next()?.parse().ok()
+}
+
+/// Median wall time and mean on-CPU time (ms) of `reps` runs after one warm-up.
+fn median_ms(reps: usize, mut f: impl FnMut()) -> (f64, Option<f64>) {
     f();
-    let mut ts: Vec<f64> = (0..reps.max(1))
+    let reps = reps.max(1);
+    let cpu0 = thread_cpu_ns();
+    let mut ts: Vec<f64> = (0..reps)
         .map(|_| {
             let t = Instant::now();
             f();
             t.elapsed().as_secs_f64() * 1e3
         })
         .collect();
+    let cpu = match (cpu0, thread_cpu_ns()) {
+        (Some(a), Some(b)) => Some((b - a) as f64 / 1e6 / reps as f64),
+        _ => None,
+    };
     ts.sort_by(|a, b| a.total_cmp(b));
-    ts[ts.len() / 2]
+    (ts[ts.len() / 2], cpu)
 }
 
 /// (our op name, SEAL key, OpenFHE key)
@@ -112,7 +126,9 @@ const OPS: &[(&str, &str, &str)] = &[
     ),
 ];
 
-fn measure_henn(n: usize, reps: usize) -> Result<BTreeMap<String, f64>> {
+type Figures = BTreeMap<String, f64>;
+
+fn measure_henn(n: usize, reps: usize) -> Result<(Figures, Figures)> {
     let preset = match n {
         8192 => bfv::BFV_128BIT_LOGN13_LOGQP218,
         16384 => bfv::BFV_128BIT_LOGN14_LOGQP438,
@@ -123,6 +139,7 @@ fn measure_henn(n: usize, reps: usize) -> Result<BTreeMap<String, f64>> {
         .plaintext_modulus(t)
         .build()?;
     let mut out = BTreeMap::new();
+    let mut cpu_out = BTreeMap::new();
     let bar = ProgressBar::new(OPS.len() as u64);
     bar.set_style(
         ProgressStyle::with_template("{msg:>20} [{bar:30}] {pos}/{len}")
@@ -153,10 +170,13 @@ fn measure_henn(n: usize, reps: usize) -> Result<BTreeMap<String, f64>> {
     let c1 = enc_pk.encrypt(&pt1);
     let c2 = enc_pk.encrypt(&pt2);
     let op2 = pt2.to_operand(&params, c1.level())?;
-    let mut record = |name: &str, ms: f64| {
+    let mut record = |name: &str, (ms, cpu): (f64, Option<f64>)| {
         bar.set_message(name.to_string());
         bar.inc(1);
         out.insert(name.to_string(), ms);
+        if let Some(c) = cpu {
+            cpu_out.insert(name.to_string(), c);
+        }
     };
     record("encode", median_ms(reps, || drop(encoder.encode_u64(&v1))));
     record("encrypt_pk", median_ms(reps, || drop(enc_pk.encrypt(&pt1))));
@@ -192,9 +212,15 @@ fn measure_henn(n: usize, reps: usize) -> Result<BTreeMap<String, f64>> {
         median_ms(reps, || drop(ev.rotate_columns_hoisted(&c1, &steps, &gk))),
     );
     record("drop_level", median_ms(reps, || drop(ev.drop_level(&c1))));
-    record("size_ct_bytes", c1.to_bytes(&params).len() as f64);
-    record("size_relin_key_bytes", rlk.to_bytes(&params).len() as f64);
-    record("size_galois_9keys_bytes", gk.to_bytes(&params).len() as f64);
+    record("size_ct_bytes", (c1.to_bytes(&params).len() as f64, None));
+    record(
+        "size_relin_key_bytes",
+        (rlk.to_bytes(&params).len() as f64, None),
+    );
+    record(
+        "size_galois_9keys_bytes",
+        (gk.to_bytes(&params).len() as f64, None),
+    );
     bar.finish_and_clear();
     // correctness sanity of the measured objects
     let prod = encoder.decode_u64(&dec.decrypt(&ev.multiply(&c1, &c2, &rlk)?));
@@ -202,7 +228,7 @@ fn measure_henn(n: usize, reps: usize) -> Result<BTreeMap<String, f64>> {
     if (0..n).any(|i| prod[i] != v1[i] * v2[i] % t) || rot[0] != v1[1] {
         bail!("sanity check of henn results failed");
     }
-    Ok(out)
+    Ok((out, cpu_out))
 }
 
 fn parse_peer(output: &str) -> BTreeMap<String, f64> {
@@ -267,7 +293,10 @@ fn ops(a: OpsArgs) -> Result<()> {
         "henn: measuring n = {} (single thread, {} reps)",
         a.n, a.reps
     );
-    let henn = pool.install(|| measure_henn(a.n, a.reps))?;
+    let (henn, henn_cpu) = pool.install(|| measure_henn(a.n, a.reps))?;
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string));
     let reps = a.reps.to_string();
     let mut seal = None;
     let mut openfhe = None;
@@ -324,6 +353,7 @@ fn ops(a: OpsArgs) -> Result<()> {
                 serde_json::json!({
                     "op": op,
                     "henn": henn.get(*op),
+                    "henn_cpu": henn_cpu.get(*op),
                     "seal": get(&seal, sk),
                     "openfhe": get(&openfhe, ok),
                 })
@@ -335,12 +365,13 @@ fn ops(a: OpsArgs) -> Result<()> {
             "unit": "ms (sizes in bytes)",
             "ops": rows,
             "notes": notes,
+            "load_average_1min": load,
         });
         println!("{obj}");
     } else {
         println!(
-            "{:<24} {:>12} {:>12} {:>12} {:>10} {:>10}",
-            "op (ms; sizes bytes)", "henn", "SEAL", "OpenFHE", "henn/SEAL", "henn/OFHE"
+            "{:<24} {:>12} {:>12} {:>12} {:>12} {:>10} {:>10}",
+            "op (ms; sizes bytes)", "henn", "henn cpu", "SEAL", "OpenFHE", "henn/SEAL", "henn/OFHE"
         );
         let fmt = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{x:.3}"));
         let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
@@ -352,9 +383,10 @@ fn ops(a: OpsArgs) -> Result<()> {
             let s = get(&seal, sk);
             let o = get(&openfhe, ok);
             println!(
-                "{:<24} {:>12} {:>12} {:>12} {:>10} {:>10}",
+                "{:<24} {:>12} {:>12} {:>12} {:>12} {:>10} {:>10}",
                 op,
                 fmt(h),
+                fmt(henn_cpu.get(*op).copied()),
                 fmt(s),
                 fmt(o),
                 ratio(h, s),
@@ -362,6 +394,10 @@ fn ops(a: OpsArgs) -> Result<()> {
             );
         }
         println!("SEAL rotate_8_hoisted is 8 separate rotations (SEAL has no hoisting API).");
+        println!(
+            "wall-clock medians; 'henn cpu' is on-CPU time per run; 1-min load average at start: {}",
+            load.as_deref().unwrap_or("?")
+        );
         for n in &notes {
             println!("note: {n}");
         }

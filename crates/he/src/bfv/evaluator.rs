@@ -150,11 +150,16 @@ impl Evaluator {
         Ok(())
     }
 
-    /// `a · pt`.
+    /// `a · pt` (writes the products directly into the new ciphertext).
     pub fn mul_plain(&self, a: &Ciphertext, pt: &PlaintextOperand) -> Result<Ciphertext, HeError> {
-        let mut r = a.clone();
-        self.mul_plain_assign(&mut r, pt)?;
-        Ok(r)
+        if pt.level < a.level {
+            return Err(HeError::LevelMismatch(pt.level, a.level));
+        }
+        let q = self.q(a.level);
+        Ok(Ciphertext {
+            polys: a.polys.iter().map(|x| x.mul(&pt.poly, q)).collect(),
+            level: a.level,
+        })
     }
 
     /// `a · c` for an integer scalar (reduced modulo `t` to `(-t/2, t/2]` first).

@@ -117,6 +117,9 @@ pub struct BfvParameters {
     levels: Vec<BfvLevel>,
 }
 
+/// `(log_n, q primes, p primes, dnum, t)` resolved from a builder.
+type BuilderParts = (u32, Vec<u64>, Vec<u64>, usize, u64);
+
 /// Builder for [`BfvParameters`].
 #[derive(Clone, Debug, Default)]
 pub struct BfvParametersBuilder {
@@ -181,7 +184,7 @@ impl BfvParametersBuilder {
         self
     }
 
-    fn parts(&self) -> Result<(u32, Vec<u64>, Vec<u64>, usize, u64), HeError> {
+    fn parts(&self) -> Result<BuilderParts, HeError> {
         let log_n = self
             .log_n
             .ok_or_else(|| HeError::InvalidParameters("log_n not set".into()))?;
