@@ -23,6 +23,8 @@ enum Command {
     Eval(commands::eval::EvalArgs),
     /// Convert an ONNX model into a henn model directory.
     Import(commands::import::ImportArgs),
+    /// Benchmarks (`henn bench ops`: HE operations beside SEAL and OpenFHE).
+    Bench(commands::bench::BenchArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -36,6 +38,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Eval(args) => commands::eval::run(&args),
         Command::Import(args) => commands::import::run(&args),
+        Command::Bench(args) => commands::bench::run(args),
         Command::Info => {
             println!("henn {}", env!("CARGO_PKG_VERSION"));
             println!(

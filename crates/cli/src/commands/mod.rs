@@ -1,4 +1,5 @@
 //! One module per `henn` subcommand.
 
+pub mod bench;
 pub mod eval;
 pub mod import;
