@@ -1,0 +1,85 @@
+//! Errors of the CKKS scheme.
+
+use thiserror::Error;
+
+/// Everything that can go wrong when encoding, decoding or evaluating with CKKS.
+///
+/// Every variant names the offending quantity, so that a caller handed bad input (a vector too
+/// long for the slots, a non-finite value, a scale that would overflow) learns what to fix.
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum CkksError {
+    /// The ring degree `n` is not a power of two of at least 4 (CKKS needs `n/2 >= 2` slots).
+    #[error("ring degree {degree} is not a power of two >= 4")]
+    InvalidDegree {
+        /// The rejected degree.
+        degree: usize,
+    },
+    /// The slot count is not a power of two between 1 and `n/2`.
+    #[error("slot count {slots} is not a power of two in 1..={max_slots}")]
+    InvalidSlots {
+        /// The rejected slot count.
+        slots: usize,
+        /// The largest slot count of the ring, `n/2`.
+        max_slots: usize,
+    },
+    /// More values were given than the encoder has slots.
+    #[error("{given} values given but the encoder has only {slots} slots")]
+    TooManyValues {
+        /// Number of values given.
+        given: usize,
+        /// Number of slots.
+        slots: usize,
+    },
+    /// A value to encode is NaN or infinite.
+    #[error("value at slot {index} is not finite")]
+    NonFiniteValue {
+        /// Index of the offending slot.
+        index: usize,
+    },
+    /// The scale is not a finite number greater than zero.
+    #[error("scale {scale} is not a finite positive number")]
+    InvalidScale {
+        /// The rejected scale.
+        scale: f64,
+    },
+    /// A scaled coefficient does not fit the requested integer type.
+    #[error("scaled coefficient {index} ({value:e}) does not fit in {bits} bits")]
+    CoefficientOverflow {
+        /// Index of the coefficient.
+        index: usize,
+        /// Its value after scaling.
+        value: f64,
+        /// Width of the target integer type in bits.
+        bits: u32,
+    },
+    /// A coefficient vector or RNS limb has the wrong length.
+    #[error("{what}: expected length {expected}, got {got}")]
+    LengthMismatch {
+        /// What had the wrong length.
+        what: &'static str,
+        /// The expected length.
+        expected: usize,
+        /// The length found.
+        got: usize,
+    },
+    /// An RNS modulus is unusable (even, below 3, at least 2^62, or repeated).
+    #[error("RNS modulus {modulus} at index {index} is invalid: {reason}")]
+    InvalidModulus {
+        /// Index of the modulus in the RNS basis.
+        index: usize,
+        /// The modulus.
+        modulus: u64,
+        /// Why it is rejected.
+        reason: &'static str,
+    },
+    /// A residue is not reduced modulo its RNS modulus.
+    #[error("residue {value} of coefficient {index} is not reduced modulo {modulus}")]
+    UnreducedResidue {
+        /// Coefficient index.
+        index: usize,
+        /// The residue.
+        value: u64,
+        /// The modulus it should be below.
+        modulus: u64,
+    },
+}
