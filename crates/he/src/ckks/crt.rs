@@ -216,13 +216,21 @@ impl CrtLift {
             .find(|(d, h)| d != h)
             .is_some_and(|(d, h)| d > h);
         if negative {
-            // Q - x, computed exactly from the negated residues, then negated.
-            let negated: Vec<u64> = residues
-                .iter()
-                .zip(&self.moduli)
-                .map(|(&r, &q)| if r == 0 { 0 } else { q - r })
-                .collect();
-            self.mixed_radix(&negated, digits);
+            // Q - x in mixed radix, without a second Garner pass: Q - 1 has the digits
+            // (q_0 - 1, ..., q_{k-1} - 1), so Q - 1 - x has the digits q_i - 1 - v_i (no
+            // borrow), and adding 1 propagates a carry.
+            let mut carry = true;
+            for (d, &q) in digits.iter_mut().zip(&self.moduli) {
+                *d = q - 1 - *d;
+                if carry {
+                    if *d + 1 == q {
+                        *d = 0;
+                    } else {
+                        *d += 1;
+                        carry = false;
+                    }
+                }
+            }
             -self.horner(digits)
         } else {
             self.horner(digits)
