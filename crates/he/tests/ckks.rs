@@ -357,9 +357,30 @@ fn mismatched_scales_and_bad_levels_are_errors() {
         s.eval.mul_real(&ct, f64::INFINITY),
         Err(CkksError::InvalidConstant { .. })
     ));
+    // A ciphertext of another ring degree is rejected, not a panic.
+    let other = setup(
+        CkksParametersBuilder::new()
+            .log_n(11)
+            .q_bits(&[50, 40, 40, 40])
+            .p_bits(&[51])
+            .insecure_build()
+            .unwrap(),
+    );
+    assert!(matches!(
+        other.eval.add(&ct, &ct),
+        Err(CkksError::LengthMismatch { .. })
+    ));
+    assert!(matches!(
+        other.decryptor.decrypt_values(&ct),
+        Err(CkksError::LengthMismatch { .. })
+    ));
     // set_scale reinterprets: after it, the addition is accepted.
     let mut relabelled = sq.clone();
-    relabelled.set_scale(ct.scale());
+    relabelled.set_scale(ct.scale()).unwrap();
+    assert!(matches!(
+        relabelled.clone().set_scale(f64::NAN),
+        Err(CkksError::InvalidScale { .. })
+    ));
     assert!(s.eval.add(&ct, &relabelled).is_ok());
 }
 

@@ -1,6 +1,14 @@
 //! CKKS ciphertexts: an RLWE ciphertext with the scale of the message it encrypts.
 
+use super::CkksError;
 use crate::rlwe;
+
+fn check_scale(scale: f64) -> Result<(), CkksError> {
+    if !(scale.is_finite() && scale > 0.0) {
+        return Err(CkksError::InvalidScale { scale });
+    }
+    Ok(())
+}
 
 /// A CKKS ciphertext: an RLWE ciphertext `(c_0, c_1[, c_2])` at level `ℓ`, NTT form, with
 /// `c_0 + c_1·s ≈ Δ·m` modulo `Q_ℓ`, and the scale `Δ` (CKKS17 §3.3; the scale is a real
@@ -12,9 +20,14 @@ pub struct Ciphertext {
 }
 
 impl Ciphertext {
-    /// Wraps an RLWE ciphertext with its scale.
-    pub fn from_rlwe(inner: rlwe::Ciphertext, scale: f64) -> Self {
-        Self { inner, scale }
+    /// Wraps an RLWE ciphertext (already validated by [`rlwe::Ciphertext::from_polys`]) with
+    /// its scale.
+    ///
+    /// # Errors
+    /// [`CkksError::InvalidScale`] unless the scale is finite and positive.
+    pub fn from_rlwe(inner: rlwe::Ciphertext, scale: f64) -> Result<Self, CkksError> {
+        check_scale(scale)?;
+        Ok(Self { inner, scale })
     }
 
     /// The level `ℓ` (number of remaining primes minus one; each rescale uses one).
@@ -29,8 +42,13 @@ impl Ciphertext {
 
     /// Reinterprets the scale without touching the data (Lattigo's `SetScale`): the decrypted
     /// slots are multiplied by `old / new`.
-    pub fn set_scale(&mut self, scale: f64) {
+    ///
+    /// # Errors
+    /// [`CkksError::InvalidScale`] unless the scale is finite and positive.
+    pub fn set_scale(&mut self, scale: f64) -> Result<(), CkksError> {
+        check_scale(scale)?;
         self.scale = scale;
+        Ok(())
     }
 
     /// The underlying RLWE ciphertext.

@@ -156,6 +156,14 @@ impl Decryptor {
 
     fn phase(&self, ct: &Ciphertext) -> Result<RnsPoly, CkksError> {
         self.params.check_level(ct.level())?;
+        let n = self.params.degree();
+        if let Some(poly) = ct.inner.polys.iter().find(|p| p.degree() != n) {
+            return Err(CkksError::LengthMismatch {
+                what: "ciphertext ring degree",
+                expected: n,
+                got: poly.degree(),
+            });
+        }
         if !(2..=3).contains(&ct.len()) {
             return Err(CkksError::CiphertextSize {
                 operation: "decryption",

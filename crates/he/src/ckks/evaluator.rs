@@ -89,6 +89,14 @@ impl Evaluator {
 
     fn check(&self, operation: &'static str, ct: &Ciphertext) -> Result<(), CkksError> {
         self.params.check_level(ct.level())?;
+        let n = self.params.degree();
+        if let Some(poly) = ct.inner.polys.iter().find(|p| p.degree() != n) {
+            return Err(CkksError::LengthMismatch {
+                what: "ciphertext ring degree",
+                expected: n,
+                got: poly.degree(),
+            });
+        }
         if !(2..=3).contains(&ct.len()) {
             return Err(CkksError::CiphertextSize {
                 operation,

@@ -6,8 +6,8 @@
 //! alongside each ciphertext; rescaling divides by the last prime `q_ℓ`, so the primes
 //! `q_1..q_L` are chosen as close as possible to `Δ` (the engine's prime generator walks down
 //! from `2^bits`, so the 40-bit primes of the presets are within `2^-17` relative of `2^40`)
-//! and the scale stays near `Δ` level after level. `q_0` is larger than `Δ` to hold the integer part of the
-//! result at level 0 (`|m| < q_0 / (2Δ)`).
+//! and the scale stays near `Δ` level after level. `q_0` is larger than `Δ` to hold the
+//! integer part of the result at level 0 (`|m| < q_0 / (2Δ)`).
 
 use super::crt::CrtLift;
 use super::encoder::CkksEncoder;
@@ -33,40 +33,50 @@ pub struct CkksPreset {
     pub log_scale: u32,
 }
 
-/// n = 8192, log2(QP) = 218: `q_0` of 49 bits, three 40-bit rescaling primes (depth 3 at
-/// `Δ = 2^40`, 9 bits of integer part at level 0) and one 49-bit special prime; `dnum = 4`
-/// (one prime per digit, so `P` only has to exceed one prime).
+// Sizing of the special modulus `P`. Hoisted rotations apply the automorphism to the ModUp
+// digits, which are lifted from `[0, q_j)`; a negated coefficient then differs from the lift of
+// the negated digit by `q_j`, which adds `(q_j/P)·w·e_j` to the key-switching error, where `w`
+// is the fixed 0/±1 pattern of negated positions, so the term is only small if `P >> q_j`.
+// With `P ≈ q_0` (an earlier 49/49-bit choice) one slot of a rotated ciphertext was measured
+// at 2^-20 at `n = 2^13`, `Δ = 2^40`; the presets keep `P` at least 2^6 above every digit.
+// (The remaining worst slot, about 2^-22, comes from the RLWE layer's ModDown dividing by `P`
+// with a floor rather than a rounding: a bias of 1/2 per coefficient of `k_1`, multiplied by
+// `s`, is a smooth random walk concentrated on slot 0. Reported to the engine owner.)
+
+/// n = 8192, log2(QP) = 218: `q_0` of 45 bits, three 40-bit rescaling primes (depth 3 at
+/// `Δ = 2^40`; 4 bits of integer part at level 0, `|m| < 16`) and one 53-bit special prime
+/// (2^8 above the largest digit); `dnum = 4`, one prime per digit.
 pub const CKKS_128BIT_LOGN13_LOGQP218: CkksPreset = CkksPreset {
     name: "CKKS_128BIT_LOGN13_LOGQP218",
     log_n: 13,
-    q_bits: &[49, 40, 40, 40],
-    p_bits: &[49],
+    q_bits: &[45, 40, 40, 40],
+    p_bits: &[53],
     dnum: 4,
     log_scale: 40,
 };
 
-/// n = 16384, log2(QP) = 438: `q_0` of 58 bits, eight 40-bit rescaling primes (depth 8 at
-/// `Δ = 2^40`) and one 60-bit special prime, `dnum = 9`.
+/// n = 16384, log2(QP) = 434 (bound 438): `q_0` of 54 bits, eight 40-bit rescaling primes
+/// (depth 8 at `Δ = 2^40`, `|m| < 2^13` at level 0) and one 60-bit special prime, `dnum = 9`.
 pub const CKKS_128BIT_LOGN14_LOGQP438: CkksPreset = CkksPreset {
     name: "CKKS_128BIT_LOGN14_LOGQP438",
     log_n: 14,
-    q_bits: &[58, 40, 40, 40, 40, 40, 40, 40, 40],
+    q_bits: &[54, 40, 40, 40, 40, 40, 40, 40, 40],
     p_bits: &[60],
     dnum: 9,
     log_scale: 40,
 };
 
-/// n = 32768, log2(QP) = 840: `q_0` of 60 bits, fifteen 40-bit rescaling primes (depth 15)
-/// and three 60-bit special primes; `dnum = 4` digits of four primes (at most 180 bits, below
-/// `P`), which keeps the key-switching keys at four digits.
+/// n = 32768, log2(QP) = 780 (bound 881): `q_0` of 60 bits, fifteen 40-bit rescaling primes
+/// (depth 15) and two 60-bit special primes; `dnum = 8` digits of two primes (at most 100
+/// bits, 2^20 below `P`).
 pub const CKKS_128BIT_LOGN15_LOGQP881: CkksPreset = CkksPreset {
     name: "CKKS_128BIT_LOGN15_LOGQP881",
     log_n: 15,
     q_bits: &[
         60, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40,
     ],
-    p_bits: &[60, 60, 60],
-    dnum: 4,
+    p_bits: &[60, 60],
+    dnum: 8,
     log_scale: 40,
 };
 
@@ -307,11 +317,21 @@ mod tests {
                 );
             }
         }
-        // The name's log2(QP) is the bound; the sum of bit sizes must not exceed it.
+        // The name's log2(QP) is the bound; the sum of bit sizes must not exceed it, and P
+        // must exceed every hybrid digit by 2^6 (see the note above the presets).
         for preset in CKKS_PRESETS {
             let bits: u32 = preset.q_bits.iter().chain(preset.p_bits).sum();
             let bound = crate::rlwe::params::max_log_qp_128(preset.log_n).unwrap();
             assert!(bits <= bound, "{}: {bits} > {bound}", preset.name);
+            let alpha = preset.q_bits.len().div_ceil(preset.dnum);
+            let digit_max: u32 = preset
+                .q_bits
+                .chunks(alpha)
+                .map(|c| c.iter().sum::<u32>())
+                .max()
+                .unwrap();
+            let p_bits: u32 = preset.p_bits.iter().sum();
+            assert!(p_bits >= digit_max + 6, "{}: P too small", preset.name);
         }
     }
 
