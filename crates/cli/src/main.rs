@@ -2,6 +2,8 @@
 
 use clap::{Parser, Subcommand};
 
+mod commands;
+
 /// henn — neural networks on homomorphically encrypted data.
 #[derive(Parser, Debug)]
 #[command(name = "henn", version, about, long_about = None)]
@@ -17,6 +19,8 @@ struct Cli {
 enum Command {
     /// Print the version, the CPU features henn's kernels can use, and the thread count.
     Info,
+    /// Benchmarks (`henn bench ops`: HE operations beside SEAL and OpenFHE).
+    Bench(commands::bench::BenchArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -28,6 +32,7 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
+        Command::Bench(args) => commands::bench::run(args),
         Command::Info => {
             println!("henn {}", env!("CARGO_PKG_VERSION"));
             println!(

@@ -1,0 +1,3 @@
+//! Subcommands of the `henn` binary, one file each.
+
+pub mod bench;
