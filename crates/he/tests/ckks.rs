@@ -467,3 +467,30 @@ fn precision_report() {
     );
     assert!(fresh < FRESH && mul < AFTER_MUL);
 }
+
+#[test]
+fn preset_128bit_logn14_goes_through_all_eight_levels() {
+    let params = CkksParametersBuilder::preset(ckks::CKKS_128BIT_LOGN14_LOGQP438)
+        .build()
+        .unwrap();
+    assert!(params.rlwe().is_secure());
+    assert_eq!(params.max_level(), 8);
+    let mut s = setup(params);
+    // Points on the unit circle keep |z^k| = 1 through the whole chain.
+    let z: Vec<Complex64> = values(16, 8192)
+        .iter()
+        .map(|v| Complex64::from_polar(1.0, v.re * std::f64::consts::PI))
+        .collect();
+    let x = s.encrypt(&z);
+    let mut y = x.clone();
+    for power in 2..=9 {
+        y = s.eval.mul_and_rescale(&y, &x, &s.rlk).unwrap();
+        assert_eq!(y.level(), 9 - power);
+    }
+    // Each product by a fresh |x| = 1 adds x's fresh error (rescaling and key-switching terms
+    // are far smaller), so err(z^9) <= 9·B_clean/Δ (2^-16.4 here; measured about 2^-19).
+    let z9: Vec<Complex64> = z.iter().map(|v| v.powu(9)).collect();
+    let err = max_error(&z9, &s.decrypt(&y));
+    let bound = 9.0 * fresh_bound(16384, s.params.default_scale());
+    assert!(err < bound, "z^9 at level 0: error 2^{:.1}", err.log2());
+}
