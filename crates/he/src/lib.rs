@@ -1,5 +1,5 @@
 //! The homomorphic encryption engine: RLWE keys, encryption, hybrid key switching, hoisted
-//! rotations, and the BFV scheme (CKKS to come on the same [`rlwe`] layer), with parameters
+//! rotations, and the BFV and CKKS schemes on the same [`rlwe`] layer, with parameters
 //! checked against the HE standard.
 //!
 //! Layers (after Lattigo): [`rlwe`] holds everything scheme-independent (parameters with the
@@ -44,6 +44,7 @@
 //! ```
 
 pub mod bfv;
+pub mod ckks;
 pub mod rlwe;
 pub mod serialization;
 

@@ -1,0 +1,176 @@
+//! CKKS encryption and decryption (CKKS17 §3.4 `Enc`/`Dec`) on the RLWE layer.
+//!
+//! Encryption encrypts zero at the top level with [`crate::rlwe::encryption`], drops to the
+//! plaintext's level and adds the plaintext in NTT form, so a plaintext at any level and scale
+//! can be encrypted. The fresh error is `e_0 + e_1·s + u·e` for public-key encryption (`u`
+//! ternary, `e_i` Gaussian σ = 3.2), below `8√2·σ·n + 6σ√n + 16σ√(hn)` in the canonical
+//! embedding with overwhelming probability (CKKS17 Lemma 1), i.e. at most `2^-21` per slot at
+//! `n = 2^13`, `Δ = 2^40` — in practice about `2^-30` (see the tests).
+
+use super::ciphertext::Ciphertext;
+use super::params::CkksParameters;
+use super::plaintext::{Encoder, Plaintext};
+use super::{CkksError, Complex64};
+use crate::rlwe::{encryption, PublicKey, SecretKey};
+use henn_ring::sampler::{self, Csprng};
+use henn_ring::{Form, RnsPoly};
+use std::sync::Arc;
+
+enum EncryptionKey {
+    Public(PublicKey),
+    Secret(SecretKey),
+}
+
+/// Encrypts CKKS plaintexts under a public or a secret key, with an OS-seeded CSPRNG.
+pub struct Encryptor {
+    params: Arc<CkksParameters>,
+    key: EncryptionKey,
+    rng: Csprng,
+}
+
+impl Encryptor {
+    /// Public-key encryptor (what a client uses once the key is published).
+    pub fn with_public_key(params: &Arc<CkksParameters>, pk: &PublicKey) -> Self {
+        Self {
+            params: params.clone(),
+            key: EncryptionKey::Public(pk.clone()),
+            rng: sampler::os_rng(),
+        }
+    }
+
+    /// Secret-key encryptor (smaller fresh noise: `e` only).
+    pub fn with_secret_key(params: &Arc<CkksParameters>, sk: &SecretKey) -> Self {
+        Self {
+            params: params.clone(),
+            key: EncryptionKey::Secret(sk.clone()),
+            rng: sampler::os_rng(),
+        }
+    }
+
+    /// Encrypts `plaintext` at its level and scale.
+    ///
+    /// # Errors
+    /// [`CkksError::InvalidLevel`] for a plaintext above the parameters' top level;
+    /// [`CkksError::LengthMismatch`] for a polynomial of the wrong shape.
+    pub fn encrypt(&mut self, plaintext: &Plaintext) -> Result<Ciphertext, CkksError> {
+        self.params.check_level(plaintext.level)?;
+        let n = self.params.degree();
+        if plaintext.poly.num_limbs() != plaintext.level + 1
+            || plaintext.poly.degree() != n
+            || plaintext.poly.form() != Form::Ntt
+        {
+            return Err(CkksError::LengthMismatch {
+                what: "plaintext polynomial limbs",
+                expected: plaintext.level + 1,
+                got: plaintext.poly.num_limbs(),
+            });
+        }
+        let rlwe_params = self.params.rlwe();
+        let zero = RnsPoly::zero(n, rlwe_params.max_level() + 1, Form::Coefficient);
+        let mut ct = match &self.key {
+            EncryptionKey::Public(pk) => {
+                encryption::encrypt_pk(rlwe_params, pk, &zero, &mut self.rng)
+            }
+            EncryptionKey::Secret(sk) => encryption::encrypt_sk(sk, &zero, &mut self.rng).0,
+        };
+        for poly in ct.polys.iter_mut() {
+            poly.truncate_limbs(plaintext.level + 1);
+        }
+        ct.level = plaintext.level;
+        ct.polys[0].add_assign(&plaintext.poly, rlwe_params.q_basis());
+        Ok(Ciphertext {
+            inner: ct,
+            scale: plaintext.scale,
+        })
+    }
+
+    /// Encodes complex slots at the top level and the default scale, then encrypts.
+    ///
+    /// # Errors
+    /// As [`Encoder::encode`] and [`encrypt`](Self::encrypt).
+    pub fn encrypt_values(&mut self, values: &[Complex64]) -> Result<Ciphertext, CkksError> {
+        let pt = Encoder::new(&self.params).encode(
+            values,
+            self.params.max_level(),
+            self.params.default_scale(),
+        )?;
+        self.encrypt(&pt)
+    }
+
+    /// Encodes real slots at the top level and the default scale, then encrypts.
+    ///
+    /// # Errors
+    /// As [`encrypt_values`](Self::encrypt_values).
+    pub fn encrypt_real(&mut self, values: &[f64]) -> Result<Ciphertext, CkksError> {
+        let complex: Vec<Complex64> = values.iter().map(|&x| Complex64::new(x, 0.0)).collect();
+        self.encrypt_values(&complex)
+    }
+}
+
+/// Decrypts CKKS ciphertexts (`c_0 + c_1·s [+ c_2·s²]` modulo `Q_ℓ`, CKKS17 §3.4) and decodes
+/// the result through the centered CRT lift.
+pub struct Decryptor {
+    params: Arc<CkksParameters>,
+    sk: SecretKey,
+}
+
+impl Decryptor {
+    /// A decryptor holding (a zeroize-on-drop clone of) the secret key.
+    pub fn new(params: &Arc<CkksParameters>, sk: &SecretKey) -> Self {
+        Self {
+            params: params.clone(),
+            sk: sk.clone(),
+        }
+    }
+
+    /// Decrypts into a plaintext (NTT form) at the ciphertext's level and scale.
+    ///
+    /// # Errors
+    /// [`CkksError::InvalidLevel`] / [`CkksError::CiphertextSize`] for a malformed ciphertext.
+    pub fn decrypt(&self, ct: &Ciphertext) -> Result<Plaintext, CkksError> {
+        let mut poly = self.phase(ct)?;
+        poly.ntt_forward(self.params.rlwe().q_basis());
+        Ok(Plaintext {
+            poly,
+            level: ct.level(),
+            scale: ct.scale,
+        })
+    }
+
+    /// Decrypts and decodes into complex slots.
+    ///
+    /// # Errors
+    /// As [`decrypt`](Self::decrypt).
+    pub fn decrypt_values(&self, ct: &Ciphertext) -> Result<Vec<Complex64>, CkksError> {
+        let poly = self.phase(ct)?;
+        Encoder::new(&self.params).decode_coefficients(&poly, ct.scale)
+    }
+
+    /// Decrypts and decodes, keeping the real parts.
+    ///
+    /// # Errors
+    /// As [`decrypt`](Self::decrypt).
+    pub fn decrypt_real(&self, ct: &Ciphertext) -> Result<Vec<f64>, CkksError> {
+        Ok(self.decrypt_values(ct)?.iter().map(|z| z.re).collect())
+    }
+
+    fn phase(&self, ct: &Ciphertext) -> Result<RnsPoly, CkksError> {
+        self.params.check_level(ct.level())?;
+        let n = self.params.degree();
+        if let Some(poly) = ct.inner.polys.iter().find(|p| p.degree() != n) {
+            return Err(CkksError::LengthMismatch {
+                what: "ciphertext ring degree",
+                expected: n,
+                got: poly.degree(),
+            });
+        }
+        if !(2..=3).contains(&ct.len()) {
+            return Err(CkksError::CiphertextSize {
+                operation: "decryption",
+                expected: 2,
+                got: ct.len(),
+            });
+        }
+        Ok(encryption::phase(&self.sk, &ct.inner))
+    }
+}

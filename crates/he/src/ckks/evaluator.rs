@@ -1,0 +1,576 @@
+//! Homomorphic operations on CKKS ciphertexts (CKKS17 §3.4–4; full-RNS rescaling of
+//! CHKKS18 §3.3) on top of the RLWE layer's key switching.
+//!
+//! Every operation returns a new ciphertext and tracks the scale:
+//!
+//! | operation | scale of the result | level of the result |
+//! |---|---|---|
+//! | `add`, `sub` (ct or pt) | equal scales required | lower of the two |
+//! | `mul_plain`, `mul` | product of the scales | lower of the two |
+//! | `mul_integer` | unchanged | unchanged |
+//! | `mul_real(c)` | `Δ·q_ℓ` (`c` encoded at scale `q_ℓ`, so `rescale` restores `Δ` exactly) | unchanged |
+//! | `rescale` | `Δ / q_ℓ` | `ℓ - 1` |
+//! | `drop_to_level` | unchanged | lower |
+//! | rotations, conjugation | unchanged | unchanged |
+//!
+//! Error growth (canonical embedding, CKKS17 Lemmas 2–3): additions add errors; a product
+//! `ct_1·ct_2` has error `m_1·e_2 + m_2·e_1 + e_1·e_2 + e_ks` where the key-switching error
+//! `e_ks` of hybrid key switching is `≈ dnum·n·σ·q_digit/P + n` (Han–Ki 2020 §3); rescaling
+//! divides the error by `q_ℓ` and adds a rounding error `≤ √(n/3)·(1 + 8√h)/2`-ish
+//! (CKKS17 Lemma 2, `B_scale`). Rotations add `e_ks`. The tests check each operation against
+//! the clear computation with explicit tolerances.
+
+use super::ciphertext::Ciphertext;
+use super::crt::reduce_f64;
+use super::encoder::{conjugation_galois_element, rotation_galois_element};
+use super::params::CkksParameters;
+use super::plaintext::Plaintext;
+use super::CkksError;
+use crate::rlwe::{self, automorphism, GaloisKeys, RelinearizationKey};
+use henn_ring::RnsPoly;
+use rayon::prelude::*;
+use std::sync::Arc;
+
+/// Relative tolerance when comparing scales: floating-point rounding of the scale
+/// bookkeeping (products and quotients of primes taken in different orders) only.
+const SCALE_TOLERANCE: f64 = 1e-12;
+
+fn check_scales(operation: &'static str, left: f64, right: f64) -> Result<(), CkksError> {
+    if (left - right).abs() > SCALE_TOLERANCE * left.abs().max(right.abs()) {
+        return Err(CkksError::ScaleMismatch {
+            operation,
+            left,
+            right,
+        });
+    }
+    Ok(())
+}
+
+/// The Galois elements needed to rotate by each of `steps` (and to conjugate if asked), for
+/// [`crate::rlwe::KeyGenerator::galois_keys`].
+///
+/// # Errors
+/// [`CkksError::InvalidDegree`] if the ring degree is unusable (never for built parameters).
+pub fn galois_elements(
+    params: &CkksParameters,
+    steps: &[i64],
+    conjugate: bool,
+) -> Result<Vec<usize>, CkksError> {
+    let n = params.degree();
+    let mut elements = steps
+        .iter()
+        .map(|&k| rotation_galois_element(n, k).map(|g| g as usize))
+        .collect::<Result<Vec<_>, _>>()?;
+    if conjugate {
+        elements.push(conjugation_galois_element(n)? as usize);
+    }
+    elements.sort_unstable();
+    elements.dedup();
+    Ok(elements)
+}
+
+/// Evaluates CKKS operations for one parameter set.
+#[derive(Clone, Debug)]
+pub struct Evaluator {
+    params: Arc<CkksParameters>,
+}
+
+impl Evaluator {
+    /// An evaluator for `params`.
+    pub fn new(params: &Arc<CkksParameters>) -> Self {
+        Self {
+            params: params.clone(),
+        }
+    }
+
+    fn basis(&self) -> &henn_ring::RnsBasis {
+        self.params.rlwe().q_basis()
+    }
+
+    fn check(&self, operation: &'static str, ct: &Ciphertext) -> Result<(), CkksError> {
+        self.params.check_level(ct.level())?;
+        let n = self.params.degree();
+        if let Some(poly) = ct.inner.polys.iter().find(|p| p.degree() != n) {
+            return Err(CkksError::LengthMismatch {
+                what: "ciphertext ring degree",
+                expected: n,
+                got: poly.degree(),
+            });
+        }
+        if !(2..=3).contains(&ct.len()) {
+            return Err(CkksError::CiphertextSize {
+                operation,
+                expected: 2,
+                got: ct.len(),
+            });
+        }
+        Ok(())
+    }
+
+    fn check_relinearized(
+        &self,
+        operation: &'static str,
+        ct: &Ciphertext,
+    ) -> Result<(), CkksError> {
+        self.check(operation, ct)?;
+        if ct.len() != 2 {
+            return Err(CkksError::CiphertextSize {
+                operation,
+                expected: 2,
+                got: ct.len(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Drops `ct` to `level` without rescaling (modulus dropping: the message and its scale
+    /// are unchanged, the primes `q_{level+1}..q_ℓ` are discarded).
+    ///
+    /// # Errors
+    /// [`CkksError::LevelTooLow`] if `level` is above the ciphertext's level.
+    pub fn drop_to_level(&self, ct: &Ciphertext, level: usize) -> Result<Ciphertext, CkksError> {
+        self.check("level drop", ct)?;
+        if level > ct.level() {
+            return Err(CkksError::LevelTooLow {
+                operation: "level drop",
+                needed: level,
+                level: ct.level(),
+            });
+        }
+        let mut out = ct.clone();
+        for poly in out.inner.polys.iter_mut() {
+            poly.truncate_limbs(level + 1);
+        }
+        out.inner.level = level;
+        Ok(out)
+    }
+
+    /// Both operands at the lower of their levels.
+    fn aligned(
+        &self,
+        a: &Ciphertext,
+        b: &Ciphertext,
+    ) -> Result<(Ciphertext, Ciphertext), CkksError> {
+        let level = a.level().min(b.level());
+        Ok((self.drop_to_level(a, level)?, self.drop_to_level(b, level)?))
+    }
+
+    fn add_sub(
+        &self,
+        a: &Ciphertext,
+        b: &Ciphertext,
+        subtract: bool,
+    ) -> Result<Ciphertext, CkksError> {
+        let operation = if subtract { "subtraction" } else { "addition" };
+        self.check(operation, a)?;
+        self.check(operation, b)?;
+        check_scales(operation, a.scale, b.scale)?;
+        let (mut a, b) = self.aligned(a, b)?;
+        let basis = self.basis().clone();
+        for (i, pb) in b.inner.polys.iter().enumerate() {
+            if i < a.inner.polys.len() {
+                if subtract {
+                    a.inner.polys[i].sub_assign(pb, &basis);
+                } else {
+                    a.inner.polys[i].add_assign(pb, &basis);
+                }
+            } else {
+                let mut extra = pb.clone();
+                if subtract {
+                    extra.neg_assign(&basis);
+                }
+                a.inner.polys.push(extra);
+            }
+        }
+        Ok(a)
+    }
+
+    /// `a + b` (CKKS17 §3.4 `Add`). Scales must agree; the result is at the lower level.
+    ///
+    /// # Errors
+    /// [`CkksError::ScaleMismatch`]; malformed ciphertexts.
+    pub fn add(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext, CkksError> {
+        self.add_sub(a, b, false)
+    }
+
+    /// `a - b`. Scales must agree.
+    ///
+    /// # Errors
+    /// As [`add`](Self::add).
+    pub fn sub(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext, CkksError> {
+        self.add_sub(a, b, true)
+    }
+
+    /// `-a`.
+    ///
+    /// # Errors
+    /// Malformed ciphertext.
+    pub fn neg(&self, a: &Ciphertext) -> Result<Ciphertext, CkksError> {
+        self.check("negation", a)?;
+        let mut out = a.clone();
+        for poly in out.inner.polys.iter_mut() {
+            poly.neg_assign(self.basis());
+        }
+        Ok(out)
+    }
+
+    fn plain_at_level(&self, pt: &Plaintext, level: usize) -> Result<RnsPoly, CkksError> {
+        if pt.level < level {
+            return Err(CkksError::LevelTooLow {
+                operation: "plaintext operand",
+                needed: level,
+                level: pt.level,
+            });
+        }
+        let mut poly = pt.poly.clone();
+        poly.truncate_limbs(level + 1);
+        Ok(poly)
+    }
+
+    /// `ct + pt`. Scales must agree; a plaintext above the ciphertext's level is used modulo
+    /// the ciphertext's primes, a lower one drops the ciphertext.
+    ///
+    /// # Errors
+    /// [`CkksError::ScaleMismatch`]; malformed operands.
+    pub fn add_plain(&self, ct: &Ciphertext, pt: &Plaintext) -> Result<Ciphertext, CkksError> {
+        self.check("plaintext addition", ct)?;
+        check_scales("plaintext addition", ct.scale, pt.scale)?;
+        let mut out = self.drop_to_level(ct, ct.level().min(pt.level))?;
+        let poly = self.plain_at_level(pt, out.level())?;
+        out.inner.polys[0].add_assign(&poly, self.basis());
+        Ok(out)
+    }
+
+    /// `ct - pt`. Scales must agree.
+    ///
+    /// # Errors
+    /// As [`add_plain`](Self::add_plain).
+    pub fn sub_plain(&self, ct: &Ciphertext, pt: &Plaintext) -> Result<Ciphertext, CkksError> {
+        self.check("plaintext subtraction", ct)?;
+        check_scales("plaintext subtraction", ct.scale, pt.scale)?;
+        let mut out = self.drop_to_level(ct, ct.level().min(pt.level))?;
+        let poly = self.plain_at_level(pt, out.level())?;
+        out.inner.polys[0].sub_assign(&poly, self.basis());
+        Ok(out)
+    }
+
+    /// `ct · pt` (slotwise product); the scale becomes `Δ_ct·Δ_pt` (rescale afterwards).
+    ///
+    /// # Errors
+    /// Malformed operands.
+    pub fn mul_plain(&self, ct: &Ciphertext, pt: &Plaintext) -> Result<Ciphertext, CkksError> {
+        self.check("plaintext product", ct)?;
+        let mut out = self.drop_to_level(ct, ct.level().min(pt.level))?;
+        let poly = self.plain_at_level(pt, out.level())?;
+        for c in out.inner.polys.iter_mut() {
+            c.mul_assign(&poly, self.basis());
+        }
+        out.scale = ct.scale * pt.scale;
+        Ok(out)
+    }
+
+    /// `ct · c` for an integer `c` (exact; the scale is unchanged).
+    ///
+    /// # Errors
+    /// Malformed ciphertext.
+    pub fn mul_integer(&self, ct: &Ciphertext, c: i64) -> Result<Ciphertext, CkksError> {
+        self.check("integer product", ct)?;
+        let mut out = ct.clone();
+        for poly in out.inner.polys.iter_mut() {
+            poly.mul_scalar_assign(c, self.basis());
+        }
+        Ok(out)
+    }
+
+    /// `ct · c` for a real `c`, encoded as the integer `round(c·scale)`; the result has scale
+    /// `Δ_ct·scale`.
+    ///
+    /// # Errors
+    /// [`CkksError::InvalidConstant`] if `c·scale` is not finite; malformed ciphertext.
+    pub fn mul_real_with_scale(
+        &self,
+        ct: &Ciphertext,
+        c: f64,
+        scale: f64,
+    ) -> Result<Ciphertext, CkksError> {
+        self.check("real product", ct)?;
+        if !(scale.is_finite() && scale > 0.0) {
+            return Err(CkksError::InvalidScale { scale });
+        }
+        let scaled = (c * scale).round();
+        if !scaled.is_finite() {
+            return Err(CkksError::InvalidConstant {
+                value: c,
+                reason: "not finite after scaling",
+            });
+        }
+        let basis = self.basis();
+        let constants: Vec<u64> = (0..=ct.level())
+            .map(|i| reduce_f64(scaled, basis.modulus(i).value()))
+            .collect();
+        let mut out = ct.clone();
+        for poly in out.inner.polys.iter_mut() {
+            poly.mul_limb_constants_assign(&constants, basis);
+        }
+        out.scale = ct.scale * scale;
+        Ok(out)
+    }
+
+    /// `ct · c` for a real `c`, encoded at scale `q_ℓ` (the last prime of the ciphertext), so
+    /// that a following [`rescale`](Self::rescale) gives back exactly the scale of `ct`
+    /// (Lattigo's constant-multiplication convention). At level 0 the scale is the default `Δ`.
+    ///
+    /// # Errors
+    /// As [`mul_real_with_scale`](Self::mul_real_with_scale).
+    pub fn mul_real(&self, ct: &Ciphertext, c: f64) -> Result<Ciphertext, CkksError> {
+        self.check("real product", ct)?;
+        let scale = if ct.level() == 0 {
+            self.params.default_scale()
+        } else {
+            self.basis().modulus(ct.level()).value() as f64
+        };
+        self.mul_real_with_scale(ct, c, scale)
+    }
+
+    /// `ct + c` for a real `c` (added to every slot at the ciphertext's scale).
+    ///
+    /// # Errors
+    /// [`CkksError::InvalidConstant`] if `c·Δ` is not finite; malformed ciphertext.
+    pub fn add_real(&self, ct: &Ciphertext, c: f64) -> Result<Ciphertext, CkksError> {
+        self.check("real addition", ct)?;
+        let scaled = (c * ct.scale).round();
+        if !scaled.is_finite() {
+            return Err(CkksError::InvalidConstant {
+                value: c,
+                reason: "not finite after scaling",
+            });
+        }
+        // The constant polynomial `round(cΔ)` has every NTT evaluation equal to itself.
+        let basis = self.basis();
+        let mut out = ct.clone();
+        let n = self.params.degree();
+        out.inner.polys[0]
+            .data_mut()
+            .par_chunks_mut(n)
+            .enumerate()
+            .for_each(|(i, limb)| {
+                let m = basis.modulus(i);
+                let r = reduce_f64(scaled, m.value());
+                for x in limb.iter_mut() {
+                    *x = m.add(*x, r);
+                }
+            });
+        Ok(out)
+    }
+
+    /// The tensor product `(a_0 b_0, a_0 b_1 + a_1 b_0, a_1 b_1)` (CKKS17 §3.4 `Mult` before
+    /// relinearization); the scale is `Δ_a·Δ_b`.
+    ///
+    /// # Errors
+    /// [`CkksError::CiphertextSize`] unless both operands have two polynomials.
+    pub fn mul_without_relinearization(
+        &self,
+        a: &Ciphertext,
+        b: &Ciphertext,
+    ) -> Result<Ciphertext, CkksError> {
+        self.check_relinearized("ciphertext product", a)?;
+        self.check_relinearized("ciphertext product", b)?;
+        let (a, b) = self.aligned(a, b)?;
+        let basis = self.basis();
+        let (a0, a1) = (&a.inner.polys[0], &a.inner.polys[1]);
+        let (b0, b1) = (&b.inner.polys[0], &b.inner.polys[1]);
+        let mut d0 = a0.clone();
+        d0.mul_assign(b0, basis);
+        let mut d1 = a0.clone();
+        d1.mul_assign(b1, basis);
+        d1.mul_accumulate(a1, b0, basis);
+        let mut d2 = a1.clone();
+        d2.mul_assign(b1, basis);
+        let level = a.level();
+        Ok(Ciphertext {
+            inner: rlwe::Ciphertext {
+                polys: vec![d0, d1, d2],
+                level,
+            },
+            scale: a.scale * b.scale,
+        })
+    }
+
+    /// Relinearizes a three-polynomial ciphertext with the relinearization key (hybrid key
+    /// switching of `c_2` from `s²` to `s`).
+    ///
+    /// # Errors
+    /// Malformed ciphertext.
+    pub fn relinearize(
+        &self,
+        ct: &Ciphertext,
+        rlk: &RelinearizationKey,
+    ) -> Result<Ciphertext, CkksError> {
+        self.check("relinearization", ct)?;
+        let inner = automorphism::relinearize(self.params.rlwe(), &ct.inner, rlk)?;
+        Ok(Ciphertext {
+            inner,
+            scale: ct.scale,
+        })
+    }
+
+    /// `a · b` relinearized (CKKS17 §3.4 `Mult`); the scale is `Δ_a·Δ_b` — follow with
+    /// [`rescale`](Self::rescale).
+    ///
+    /// # Errors
+    /// As [`mul_without_relinearization`](Self::mul_without_relinearization).
+    pub fn mul(
+        &self,
+        a: &Ciphertext,
+        b: &Ciphertext,
+        rlk: &RelinearizationKey,
+    ) -> Result<Ciphertext, CkksError> {
+        let product = self.mul_without_relinearization(a, b)?;
+        self.relinearize(&product, rlk)
+    }
+
+    /// `a²` relinearized.
+    ///
+    /// # Errors
+    /// As [`mul`](Self::mul).
+    pub fn square(
+        &self,
+        a: &Ciphertext,
+        rlk: &RelinearizationKey,
+    ) -> Result<Ciphertext, CkksError> {
+        self.mul(a, a, rlk)
+    }
+
+    /// Rescaling (CKKS17 §3.4 `RS`, full-RNS form of CHKKS18 §3.3): divides the ciphertext by
+    /// its last prime `q_ℓ` with rounding and drops that prime; the scale becomes `Δ / q_ℓ`.
+    ///
+    /// In NTT form: the last limb is brought to coefficients, offset by `⌊q_ℓ/2⌋` (so the
+    /// division rounds instead of flooring), reduced into every other prime, transformed, and
+    /// `c_i ← (c_i − [c + ⌊q_ℓ/2⌋]_{q_ℓ} + ⌊q_ℓ/2⌋)·q_ℓ^{-1} mod q_i` (Lattigo's
+    /// `DivRoundByLastModulusNTT`).
+    ///
+    /// # Errors
+    /// [`CkksError::LevelTooLow`] at level 0.
+    pub fn rescale(&self, ct: &Ciphertext) -> Result<Ciphertext, CkksError> {
+        self.check("rescale", ct)?;
+        let level = ct.level();
+        if level == 0 {
+            return Err(CkksError::LevelTooLow {
+                operation: "rescale",
+                needed: 1,
+                level,
+            });
+        }
+        let rlwe_params = self.params.rlwe();
+        let context = rlwe_params.level(level);
+        let basis = &context.q;
+        let n = self.params.degree();
+        let last = basis.modulus(level);
+        let q_last = last.value();
+        let half = q_last >> 1;
+        let mut out = ct.clone();
+        for poly in out.inner.polys.iter_mut() {
+            let mut top = poly.limb(level).to_vec();
+            basis.ntt(level).backward(&mut top);
+            for x in top.iter_mut() {
+                *x = last.add(*x, half);
+            }
+            poly.data_mut()[..level * n]
+                .par_chunks_mut(n)
+                .enumerate()
+                .for_each(|(i, limb)| {
+                    let m = basis.modulus(i);
+                    let half_i = m.reduce(half);
+                    let mut t: Vec<u64> = top.iter().map(|&x| m.sub(m.reduce(x), half_i)).collect();
+                    basis.ntt(i).forward(&mut t);
+                    let w = context.q_last_inv[i];
+                    let ws = m.shoup(w);
+                    for (a, &b) in limb.iter_mut().zip(&t) {
+                        *a = m.mul_shoup(m.sub(*a, b), w, ws);
+                    }
+                });
+            poly.truncate_limbs(level);
+        }
+        out.inner.level = level - 1;
+        out.scale = ct.scale / q_last as f64;
+        Ok(out)
+    }
+
+    /// `a · b`, relinearized and rescaled: the usual multiplication step.
+    ///
+    /// # Errors
+    /// As [`mul`](Self::mul) and [`rescale`](Self::rescale).
+    pub fn mul_and_rescale(
+        &self,
+        a: &Ciphertext,
+        b: &Ciphertext,
+        rlk: &RelinearizationKey,
+    ) -> Result<Ciphertext, CkksError> {
+        let product = self.mul(a, b, rlk)?;
+        self.rescale(&product)
+    }
+
+    /// Rotates the slots left by `steps` (slot `j` receives slot `j + steps`; negative steps
+    /// rotate right) with the automorphism `X → X^{5^steps}` and key switching (CKKS17 §4.2).
+    ///
+    /// # Errors
+    /// [`CkksError::He`] with `MissingGaloisKey` if `keys` lacks the element (see
+    /// [`galois_elements`]); [`CkksError::CiphertextSize`] before relinearization.
+    pub fn rotate(
+        &self,
+        ct: &Ciphertext,
+        steps: i64,
+        keys: &GaloisKeys,
+    ) -> Result<Ciphertext, CkksError> {
+        self.check_relinearized("rotation", ct)?;
+        let k = rotation_galois_element(self.params.degree(), steps)? as usize;
+        let inner = automorphism::apply_galois(self.params.rlwe(), &ct.inner, keys, k)?;
+        Ok(Ciphertext {
+            inner,
+            scale: ct.scale,
+        })
+    }
+
+    /// Rotations of one ciphertext by each of `steps`, sharing one decomposition of `c_1`
+    /// (hoisting: Halevi–Shoup 2018 §5, Bossuat et al. 2021 §4.2): one ModUp for all
+    /// rotations instead of one each.
+    ///
+    /// # Errors
+    /// As [`rotate`](Self::rotate).
+    pub fn rotate_hoisted(
+        &self,
+        ct: &Ciphertext,
+        steps: &[i64],
+        keys: &GaloisKeys,
+    ) -> Result<Vec<Ciphertext>, CkksError> {
+        self.check_relinearized("rotation", ct)?;
+        let n = self.params.degree();
+        let elements = steps
+            .iter()
+            .map(|&s| rotation_galois_element(n, s).map(|g| g as usize))
+            .collect::<Result<Vec<_>, _>>()?;
+        let rotated =
+            automorphism::apply_galois_hoisted(self.params.rlwe(), &ct.inner, keys, &elements)?;
+        Ok(rotated
+            .into_iter()
+            .map(|inner| Ciphertext {
+                inner,
+                scale: ct.scale,
+            })
+            .collect())
+    }
+
+    /// Complex conjugation of every slot (`X → X^{-1}`, CKKS17 §4.2).
+    ///
+    /// # Errors
+    /// As [`rotate`](Self::rotate).
+    pub fn conjugate(&self, ct: &Ciphertext, keys: &GaloisKeys) -> Result<Ciphertext, CkksError> {
+        self.check_relinearized("conjugation", ct)?;
+        let k = conjugation_galois_element(self.params.degree())? as usize;
+        let inner = automorphism::apply_galois(self.params.rlwe(), &ct.inner, keys, k)?;
+        Ok(Ciphertext {
+            inner,
+            scale: ct.scale,
+        })
+    }
+}
