@@ -5,7 +5,12 @@
 //!    `Q_ℓ·P` by fast base conversion (BEHZ16), then NTT. The digit's own limbs are the input's
 //!    NTT limbs, so only the new limbs are transformed.
 //! 2. **Inner product**: `Σ_j d_j·(b_j, a_j)` pointwise in NTT form.
-//! 3. **ModDown**: divide by `P` with rounding via a `P → Q_ℓ` conversion.
+//! 3. **ModDown**: divide by `P` with rounding via an exact centred `P → Q_ℓ` conversion
+//!    (HPS19 §2.3), so the result is `round(x/P)`, not `floor(x/P)`.
+//!
+//! Digits are lifted from their centred representatives (`(-Q_j/2, Q_j/2]`, exact conversion
+//! of HPS19 §2.3), which keeps the key-switching error zero-mean and also centred after an
+//! automorphism, as hoisting requires.
 //!
 //! Hoisting (Halevi–Shoup, "Faster homomorphic linear transformations in HElib", CRYPTO 2018,
 //! §5; Bossuat, Mouchet, Troncoso-Pastoriza, Hubaux, "Efficient bootstrapping for approximate
@@ -50,7 +55,10 @@ pub fn decompose(
             let mut out = vec![0u64; ctx.qp.len() * n];
             let input = &c_coeff.data()[digit.range.start * n..digit.range.end * n];
             let mut converted = vec![0u64; digit.targets.len() * n];
-            digit.conv.convert_approx(input, &mut converted);
+            // Centred lift: the digit is raised from its representative in (-Q_j/2, Q_j/2], so
+            // automorphisms (sign flips) keep it centred and the hoisted inner product carries no
+            // `Q_j·e_j/P` term from a [0, Q_j) representative.
+            digit.conv.convert_exact(input, &mut converted);
             // place converted limbs and transform them; copy the digit's own NTT limbs
             let mut limbs: Vec<(usize, &mut [u64])> = out.chunks_mut(n).enumerate().collect();
             limbs.par_iter_mut().for_each(|(i, limb)| {
@@ -129,7 +137,8 @@ pub fn mod_down(params: &RlweParameters, x: &RnsPoly, level: usize) -> RnsPoly {
     });
     debug_assert_eq!(p_part.len(), p_len * n);
     let mut conv = vec![0u64; q_len * n];
-    ctx.mod_down.convert_approx(&p_part, &mut conv);
+    // Exact centred `[x]_P ∈ (-P/2, P/2]`, so `(x - [x]_P)/P = round(x/P)` (no −½ bias).
+    ctx.mod_down.convert_exact(&p_part, &mut conv);
     let mut out = x.data()[..q_len * n].to_vec();
     out.par_chunks_mut(n)
         .zip(conv.par_chunks_mut(n))
