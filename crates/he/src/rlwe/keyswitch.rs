@@ -24,10 +24,6 @@ use super::params::RlweParameters;
 use henn_ring::{Form, GaloisElement, RnsPoly};
 use rayon::prelude::*;
 
-/// Products of two residues below `q < 2^62` that fit in a `u128` accumulator without
-/// overflow: `16·(q-1)² < 2^128`.
-const LAZY_TERMS: usize = 16;
-
 /// The ModUp digits of one polynomial at one level, each modulo `Q_ℓ·P` in NTT form.
 #[derive(Clone, Debug)]
 pub struct DecomposedPoly {
@@ -107,37 +103,20 @@ pub fn inner_product(
         .for_each(|(i, (a0, a1))| {
             let op = ctx.qp.ntt(i);
             let kl = params.key_limb(level, i);
-            match galois {
-                None => {
-                    for (j, d) in decomposed.digits.iter().enumerate() {
-                        op.mul_accumulate(a0, d.limb(i), key.b[j].limb(kl));
-                        op.mul_accumulate(a1, d.limb(i), key.a[j].limb(kl));
-                    }
-                }
-                Some(g) => {
-                    // Read the digits through the permutation (no permuted copies) and
-                    // accumulate the products in u128, reducing once per LAZY_TERMS digits.
-                    let m = op.modulus();
-                    let perm = g.ntt_permutation();
-                    let ds: Vec<&[u64]> = decomposed.digits.iter().map(|d| d.limb(i)).collect();
-                    let bs: Vec<&[u64]> = key.b.iter().map(|k| k.limb(kl)).collect();
-                    let as_: Vec<&[u64]> = key.a.iter().map(|k| k.limb(kl)).collect();
-                    for start in (0..ds.len()).step_by(LAZY_TERMS) {
-                        let end = (start + LAZY_TERMS).min(ds.len());
-                        for (c, (o0, o1)) in a0.iter_mut().zip(a1.iter_mut()).enumerate() {
-                            let pc = perm[c] as usize;
-                            let mut s0: u128 = 0;
-                            let mut s1: u128 = 0;
-                            for j in start..end {
-                                let d = ds[j][pc] as u128;
-                                s0 += d * bs[j][c] as u128;
-                                s1 += d * as_[j][c] as u128;
-                            }
-                            *o0 = m.add(*o0, m.reduce_u128(s0));
-                            *o1 = m.add(*o1, m.reduce_u128(s1));
+            let mut scratch = vec![0u64; if galois.is_some() { n } else { 0 }];
+            for (j, d) in decomposed.digits.iter().enumerate() {
+                let src = d.limb(i);
+                let src: &[u64] = match galois {
+                    Some(g) => {
+                        for (o, &p) in scratch.iter_mut().zip(g.ntt_permutation()) {
+                            *o = src[p as usize];
                         }
+                        &scratch
                     }
-                }
+                    None => src,
+                };
+                op.mul_accumulate(a0, src, key.b[j].limb(kl));
+                op.mul_accumulate(a1, src, key.a[j].limb(kl));
             }
         });
     (p0, p1)
