@@ -1,7 +1,8 @@
 //! Versioned compact binary format for parameters, ciphertexts, plaintexts and keys.
 //!
 //! Layout: `b"HENN"`, version `u16`, kind `u8`, reserved `u8`, the parameter fingerprint `u64`
-//! (little endian), then the payload. Residues are bit-packed at the bit size of their prime;
+//! (little endian; of the RLWE parameters alone for keys, which do not depend on `t`, and of
+//! the BFV parameters for ciphertexts and plaintexts), then the payload. Residues are bit-packed at the bit size of their prime;
 //! uniform `a` parts of keys and secret-key ciphertexts are replaced by their 32-byte seed
 //! (half size, as SEAL's seeded serialization). Loading checks the fingerprint, bounds every
 //! count by the parameters before allocating, checks the remaining length before reading, and
@@ -223,16 +224,27 @@ pub trait HeSerialize: Sized {
     #[doc(hidden)]
     fn read_payload(params: &Arc<BfvParameters>, r: &mut ReaderHandle) -> Result<Self, HeError>;
 
+    /// The fingerprint written to and checked in the header: by default that of the BFV
+    /// parameters (RLWE parameters and `t`); keys override it with the RLWE fingerprint alone,
+    /// since they do not depend on the plaintext modulus.
+    fn params_fingerprint(params: &BfvParameters) -> u64 {
+        params.fingerprint()
+    }
+
     /// Serializes `self` for `params`.
     fn to_bytes(&self, params: &BfvParameters) -> Vec<u8> {
-        let mut w = WriterHandle(Writer::header(Self::KIND, params.fingerprint()));
+        let mut w = WriterHandle(Writer::header(Self::KIND, Self::params_fingerprint(params)));
         self.write_payload(params, &mut w);
         w.0.buf
     }
 
     /// Deserializes and validates against `params`.
     fn from_bytes(params: &Arc<BfvParameters>, bytes: &[u8]) -> Result<Self, HeError> {
-        let mut r = ReaderHandle(open(bytes, Self::KIND, Some(params.fingerprint()))?);
+        let mut r = ReaderHandle(open(
+            bytes,
+            Self::KIND,
+            Some(Self::params_fingerprint(params)),
+        )?);
         let v = Self::read_payload(params, &mut r)?;
         r.0.finish()?;
         Ok(v)
@@ -314,6 +326,9 @@ impl HeSerialize for Plaintext {
 
 impl HeSerialize for PublicKey {
     const KIND: Kind = Kind::PublicKey;
+    fn params_fingerprint(params: &BfvParameters) -> u64 {
+        params.rlwe().fingerprint()
+    }
     fn write_payload(&self, params: &BfvParameters, w: &mut WriterHandle) {
         w.0.bytes(&self.seed);
         w.0.poly(&self.b, top_q(params));
@@ -344,6 +359,9 @@ fn read_ksk(rl: &RlweParameters, r: &mut ReaderHandle) -> Result<KeySwitchingKey
 
 impl HeSerialize for RelinearizationKey {
     const KIND: Kind = Kind::RelinearizationKey;
+    fn params_fingerprint(params: &BfvParameters) -> u64 {
+        params.rlwe().fingerprint()
+    }
     fn write_payload(&self, params: &BfvParameters, w: &mut WriterHandle) {
         write_ksk(&self.0, params.rlwe(), w);
     }
@@ -354,6 +372,9 @@ impl HeSerialize for RelinearizationKey {
 
 impl HeSerialize for GaloisKeys {
     const KIND: Kind = Kind::GaloisKeys;
+    fn params_fingerprint(params: &BfvParameters) -> u64 {
+        params.rlwe().fingerprint()
+    }
     fn write_payload(&self, params: &BfvParameters, w: &mut WriterHandle) {
         w.0.u32(self.keys.len() as u32);
         for (&k, (_, key)) in &self.keys {

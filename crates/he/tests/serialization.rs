@@ -146,3 +146,33 @@ proptest! {
         prop_assert!(BfvParameters::from_bytes(&bytes).is_err());
     }
 }
+
+/// Keys depend on the RLWE parameters only: a key serialized under one plaintext modulus loads
+/// under another with the same ring and primes; a ciphertext (whose scaling depends on `t`)
+/// does not.
+#[test]
+fn keys_load_under_other_plaintext_modulus_ciphertexts_do_not() {
+    let p1 = BfvParametersBuilder::preset(bfv::BFV_128BIT_LOGN12_LOGQP109)
+        .plaintext_modulus(65537)
+        .build()
+        .unwrap();
+    let p2 = BfvParametersBuilder::preset(bfv::BFV_128BIT_LOGN12_LOGQP109)
+        .plaintext_modulus(786433)
+        .build()
+        .unwrap();
+    assert_ne!(p1.fingerprint(), p2.fingerprint());
+    let mut kg = KeyGenerator::new(p1.rlwe());
+    let rlk = kg.relinearization_key();
+    let pk = kg.public_key();
+    let rlk_bytes = rlk.to_bytes(&p1);
+    let rlk2 = RelinearizationKey::from_bytes(&p2, &rlk_bytes).unwrap();
+    assert_eq!(rlk2.to_bytes(&p2), rlk_bytes);
+    let pk_bytes = pk.to_bytes(&p1);
+    assert_eq!(
+        PublicKey::from_bytes(&p2, &pk_bytes).unwrap().to_bytes(&p1),
+        pk_bytes
+    );
+    let encoder = BatchEncoder::new(&p1).unwrap();
+    let ct = Encryptor::with_public_key(&p1, &pk).encrypt(&encoder.encode(&[1, 2, 3]).unwrap());
+    assert!(Ciphertext::from_bytes(&p2, &ct.to_bytes(&p1)).is_err());
+}

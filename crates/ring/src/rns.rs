@@ -249,6 +249,10 @@ impl BaseConverter {
         let n = self.from.degree();
         debug_assert_eq!(input.len(), self.from.len() * n);
         debug_assert_eq!(output.len(), self.to.len() * n);
+        if self.from.len() == 1 {
+            self.convert_exact_single(input, output);
+            return;
+        }
         let y = self.scaled_residues(input);
         let k = self.from.len();
         let v: Vec<u64> = (0..n)
@@ -277,6 +281,24 @@ impl BaseConverter {
     }
 }
 
+impl BaseConverter {
+    /// [`BaseConverter::convert_exact`] from a single prime `a`: the centred representative is
+    /// `x` if `x <= a/2`, else `x - a`; one reduction per output, no scaling and no floating
+    /// point.
+    fn convert_exact_single(&self, input: &[u64], output: &mut [u64]) {
+        let n = self.from.degree();
+        let half = self.from.modulus(0).value() / 2;
+        output.par_chunks_mut(n).enumerate().for_each(|(j, out)| {
+            let bj = self.to.modulus(j);
+            let a_mod = self.product_mod_to[j];
+            for (o, &x) in out.iter_mut().zip(input) {
+                let r = bj.reduce(x);
+                *o = if x > half { bj.sub(r, a_mod) } else { r };
+            }
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -296,6 +318,37 @@ mod tests {
             x - q
         } else {
             x
+        }
+    }
+
+    #[test]
+    fn exact_conversion_from_one_prime_is_centred() {
+        let n = 16;
+        let a = generate_ntt_primes(50, n, 1, &[]).unwrap();
+        // targets both smaller and larger than a
+        let mut b = generate_ntt_primes(30, n, 1, &a).unwrap();
+        b.extend(generate_ntt_primes(60, n, 1, &a).unwrap());
+        let from = RnsBasis::new(n, &a).unwrap();
+        let to = RnsBasis::new(n, &b).unwrap();
+        let conv = BaseConverter::new(&from, &to).unwrap();
+        let q = a[0] as i128;
+        let input: Vec<u64> = (0..n as u64)
+            .map(|c| match c {
+                0 => 0,
+                1 => a[0] / 2,
+                2 => a[0] / 2 + 1,
+                3 => a[0] - 1,
+                _ => c.wrapping_mul(0x9e37_79b9_7f4a_7c15) % a[0],
+            })
+            .collect();
+        let mut out = vec![0u64; 2 * n];
+        conv.convert_exact(&input, &mut out);
+        for (j, &m) in b.iter().enumerate() {
+            for c in 0..n {
+                let x = input[c] as i128;
+                let centred = if x > q / 2 { x - q } else { x };
+                assert_eq!(out[j * n + c] as i128, centred.rem_euclid(m as i128));
+            }
         }
     }
 

@@ -395,7 +395,7 @@ fn ops(a: OpsArgs) -> Result<()> {
         }
         println!("SEAL rotate_8_hoisted is 8 separate rotations (SEAL has no hoisting API).");
         println!(
-            "wall-clock medians; 'henn cpu' is on-CPU time per run; 1-min load average at start: {}",
+            "wall-clock medians; 'henn cpu' is on-CPU time per run (scheduler accounting: coarse below ~1 ms); 1-min load average at start: {}",
             load.as_deref().unwrap_or("?")
         );
         for n in &notes {

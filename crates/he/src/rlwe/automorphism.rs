@@ -42,10 +42,16 @@ pub fn apply_galois_decomposed(
     }
     let (g, key) = keys.get(k)?;
     let (x0, x1) = keyswitch::inner_product(params, decomposed, key, Some(g));
-    let q = &params.level(ct.level).q;
-    let mut c0 = ct.polys[0].automorphism(g, q);
-    c0.add_assign(&keyswitch::mod_down(params, &x0, ct.level), q);
-    let c1 = keyswitch::mod_down(params, &x1, ct.level);
+    let c0 = keyswitch::mod_down_add(
+        params,
+        x0,
+        ct.level,
+        Some(keyswitch::ModDownAddend {
+            poly: &ct.polys[0],
+            galois: Some(g),
+        }),
+    );
+    let c1 = keyswitch::mod_down_add(params, x1, ct.level, None);
     Ok(Ciphertext {
         polys: vec![c0, c1],
         level: ct.level,
@@ -90,12 +96,7 @@ pub(crate) fn relinearize_with_coeff(
     level: usize,
     rlk: &RelinearizationKey,
 ) -> Ciphertext {
-    let q = &params.level(level).q;
-    let (k0, k1) = keyswitch::key_switch_coeff(params, c2_coeff, level, &rlk.0);
-    let mut c0 = c0;
-    let mut c1 = c1;
-    c0.add_assign(&k0, q);
-    c1.add_assign(&k1, q);
+    let (c0, c1) = keyswitch::key_switch_coeff_add(params, c2_coeff, level, &rlk.0, (&c0, &c1));
     Ciphertext {
         polys: vec![c0, c1],
         level,

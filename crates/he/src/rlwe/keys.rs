@@ -127,10 +127,11 @@ impl KeySwitchingKey {
                 let m = *qp.modulus(i);
                 let w = p_mod_q[i];
                 let ws = m.shoup(w);
-                let src = s_from.limb(i).to_vec();
+                let mut src = s_from.limb(i).to_vec();
                 for (x, &s) in b.limb_mut(i).iter_mut().zip(&src) {
                     *x = m.add(*x, m.mul_shoup(s, w, ws));
                 }
+                src.zeroize();
             }
             bs.push(b);
             as_.push(a);

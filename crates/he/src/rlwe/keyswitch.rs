@@ -5,7 +5,12 @@
 //!    `Q_ℓ·P` by fast base conversion (BEHZ16), then NTT. The digit's own limbs are the input's
 //!    NTT limbs, so only the new limbs are transformed.
 //! 2. **Inner product**: `Σ_j d_j·(b_j, a_j)` pointwise in NTT form.
-//! 3. **ModDown**: divide by `P` with rounding via a `P → Q_ℓ` conversion.
+//! 3. **ModDown**: divide by `P` with rounding via an exact centred `P → Q_ℓ` conversion
+//!    (HPS19 §2.3), so the result is `round(x/P)`, not `floor(x/P)`.
+//!
+//! Digits are lifted from their centred representatives (`(-Q_j/2, Q_j/2]`, exact conversion
+//! of HPS19 §2.3), which keeps the key-switching error zero-mean and also centred after an
+//! automorphism, as hoisting requires.
 //!
 //! Hoisting (Halevi–Shoup, "Faster homomorphic linear transformations in HElib", CRYPTO 2018,
 //! §5; Bossuat, Mouchet, Troncoso-Pastoriza, Hubaux, "Efficient bootstrapping for approximate
@@ -47,27 +52,30 @@ pub fn decompose(
         .digits
         .par_iter()
         .map(|digit| {
-            let mut out = vec![0u64; ctx.qp.len() * n];
+            let mut poly = RnsPoly::zero(n, ctx.qp.len(), Form::Ntt);
             let input = &c_coeff.data()[digit.range.start * n..digit.range.end * n];
             let mut converted = vec![0u64; digit.targets.len() * n];
-            digit.conv.convert_approx(input, &mut converted);
+            // Centred lift: the digit is raised from its representative in (-Q_j/2, Q_j/2], so
+            // automorphisms (sign flips) keep it centred and the hoisted inner product carries no
+            // `Q_j·e_j/P` term from a [0, Q_j) representative.
+            digit.conv.convert_exact(input, &mut converted);
             // place converted limbs and transform them; copy the digit's own NTT limbs
-            let mut limbs: Vec<(usize, &mut [u64])> = out.chunks_mut(n).enumerate().collect();
-            limbs.par_iter_mut().for_each(|(i, limb)| {
-                if digit.range.contains(i) {
-                    limb.copy_from_slice(c_ntt.limb(*i));
-                } else {
-                    let t = digit
-                        .targets
-                        .iter()
-                        .position(|x| x == i)
-                        .unwrap_or_default();
-                    limb.copy_from_slice(&converted[t * n..(t + 1) * n]);
-                    ctx.qp.ntt(*i).forward(limb);
-                }
-            });
-            let mut poly = RnsPoly::zero(n, 0, Form::Ntt);
-            poly.extend_limbs(&out);
+            poly.data_mut()
+                .par_chunks_mut(n)
+                .enumerate()
+                .for_each(|(i, limb)| {
+                    if digit.range.contains(&i) {
+                        limb.copy_from_slice(c_ntt.limb(i));
+                    } else {
+                        let t = digit
+                            .targets
+                            .iter()
+                            .position(|&x| x == i)
+                            .unwrap_or_default();
+                        limb.copy_from_slice(&converted[t * n..(t + 1) * n]);
+                        ctx.qp.ntt(i).forward(limb);
+                    }
+                });
             poly
         })
         .collect();
@@ -86,10 +94,11 @@ pub fn inner_product(
     let ctx = params.level(level);
     let n = params.degree();
     let limbs = ctx.qp.len();
-    let mut acc0 = vec![0u64; limbs * n];
-    let mut acc1 = vec![0u64; limbs * n];
-    acc0.par_chunks_mut(n)
-        .zip(acc1.par_chunks_mut(n))
+    let mut p0 = RnsPoly::zero(n, limbs, Form::Ntt);
+    let mut p1 = RnsPoly::zero(n, limbs, Form::Ntt);
+    p0.data_mut()
+        .par_chunks_mut(n)
+        .zip(p1.data_mut().par_chunks_mut(n))
         .enumerate()
         .for_each(|(i, (a0, a1))| {
             let op = ctx.qp.ntt(i);
@@ -110,43 +119,81 @@ pub fn inner_product(
                 op.mul_accumulate(a1, src, key.a[j].limb(kl));
             }
         });
-    let mut p0 = RnsPoly::zero(n, 0, Form::Ntt);
-    p0.extend_limbs(&acc0);
-    let mut p1 = RnsPoly::zero(n, 0, Form::Ntt);
-    p1.extend_limbs(&acc1);
     (p0, p1)
 }
 
 /// ModDown (step 3): from `x` modulo `Q_ℓ·P` (NTT) to `round(x / P)` modulo `Q_ℓ` (NTT).
 pub fn mod_down(params: &RlweParameters, x: &RnsPoly, level: usize) -> RnsPoly {
+    mod_down_add(params, x.clone(), level, None)
+}
+
+/// A polynomial modulo `Q_ℓ` in NTT form to add to a ModDown result, optionally read through
+/// an automorphism's NTT index permutation (`addend[perm[c]]`), so `σ(c_0) + ModDown(x)` needs
+/// no intermediate `σ(c_0)`.
+pub struct ModDownAddend<'a> {
+    /// The polynomial (at least `ℓ + 1` limbs, NTT form).
+    pub poly: &'a RnsPoly,
+    /// The automorphism to apply to it first, if any.
+    pub galois: Option<&'a GaloisElement>,
+}
+
+/// ModDown of `x` in place (its storage is reused for the result), fused with an optional
+/// addition: returns `round(x / P) [+ addend]` modulo `Q_ℓ` in NTT form.
+pub fn mod_down_add(
+    params: &RlweParameters,
+    mut x: RnsPoly,
+    level: usize,
+    addend: Option<ModDownAddend<'_>>,
+) -> RnsPoly {
     let ctx = params.level(level);
     let n = params.degree();
     let q_len = level + 1;
     let p_len = ctx.qp.len() - q_len;
-    let mut p_part = x.data()[q_len * n..].to_vec();
-    p_part.par_chunks_mut(n).enumerate().for_each(|(k, limb)| {
-        ctx.qp.ntt(q_len + k).backward(limb);
-    });
-    debug_assert_eq!(p_part.len(), p_len * n);
+    debug_assert_eq!(x.num_limbs(), q_len + p_len);
     let mut conv = vec![0u64; q_len * n];
-    ctx.mod_down.convert_approx(&p_part, &mut conv);
-    let mut out = x.data()[..q_len * n].to_vec();
-    out.par_chunks_mut(n)
-        .zip(conv.par_chunks_mut(n))
-        .enumerate()
-        .for_each(|(i, (o, c))| {
-            let op = ctx.q.ntt(i);
-            op.forward(c);
-            let m = op.modulus();
-            let w = ctx.p_inv_mod_q[i];
-            let ws = m.shoup(w);
-            for (a, &b) in o.iter_mut().zip(c.iter()) {
-                *a = m.mul_shoup(m.sub(*a, b), w, ws);
-            }
+    {
+        let (q_part, p_part) = x.data_mut().split_at_mut(q_len * n);
+        p_part.par_chunks_mut(n).enumerate().for_each(|(k, limb)| {
+            ctx.qp.ntt(q_len + k).backward(limb);
         });
-    let mut poly = RnsPoly::zero(n, 0, Form::Ntt);
-    poly.extend_limbs(&out);
-    poly
+        // Exact centred `[x]_P ∈ (-P/2, P/2]`, so `(x - [x]_P)/P = round(x/P)` (no −½ bias).
+        ctx.mod_down.convert_exact(p_part, &mut conv);
+        q_part
+            .par_chunks_mut(n)
+            .zip(conv.par_chunks_mut(n))
+            .enumerate()
+            .for_each(|(i, (o, c))| {
+                let op = ctx.q.ntt(i);
+                op.forward(c);
+                let m = op.modulus();
+                let w = ctx.p_inv_mod_q[i];
+                let ws = m.shoup(w);
+                match &addend {
+                    None => {
+                        for (a, &b) in o.iter_mut().zip(c.iter()) {
+                            *a = m.mul_shoup(m.sub(*a, b), w, ws);
+                        }
+                    }
+                    Some(ModDownAddend { poly, galois: None }) => {
+                        let add = poly.limb(i);
+                        for ((a, &b), &e) in o.iter_mut().zip(c.iter()).zip(add) {
+                            *a = m.add(m.mul_shoup(m.sub(*a, b), w, ws), e);
+                        }
+                    }
+                    Some(ModDownAddend {
+                        poly,
+                        galois: Some(g),
+                    }) => {
+                        let add = poly.limb(i);
+                        for ((a, &b), &p) in o.iter_mut().zip(c.iter()).zip(g.ntt_permutation()) {
+                            *a = m.add(m.mul_shoup(m.sub(*a, b), w, ws), add[p as usize]);
+                        }
+                    }
+                }
+            });
+    }
+    x.truncate_limbs(q_len);
+    x
 }
 
 /// Full key switching of `c` (NTT form, level ℓ): returns `(k_0, k_1)` modulo `Q_ℓ` in NTT form
@@ -161,7 +208,10 @@ pub fn key_switch(
     c_coeff.ntt_backward(&params.level(level).q);
     let d = decompose(params, &c_coeff, c_ntt, level);
     let (x0, x1) = inner_product(params, &d, key, None);
-    (mod_down(params, &x0, level), mod_down(params, &x1, level))
+    (
+        mod_down_add(params, x0, level, None),
+        mod_down_add(params, x1, level, None),
+    )
 }
 
 /// Key switching of a polynomial already in coefficient form (e.g. the `c_2` of a tensor
@@ -176,5 +226,28 @@ pub fn key_switch_coeff(
     c_ntt.ntt_forward(&params.level(level).q);
     let d = decompose(params, c_coeff, &c_ntt, level);
     let (x0, x1) = inner_product(params, &d, key, None);
-    (mod_down(params, &x0, level), mod_down(params, &x1, level))
+    (
+        mod_down_add(params, x0, level, None),
+        mod_down_add(params, x1, level, None),
+    )
+}
+
+/// [`key_switch_coeff`] fused with the addition of `(c_0, c_1)` (NTT form, level ℓ): returns
+/// `(c_0 + k_0, c_1 + k_1)`, as relinearization needs, without intermediate polynomials.
+pub fn key_switch_coeff_add(
+    params: &RlweParameters,
+    c_coeff: &RnsPoly,
+    level: usize,
+    key: &KeySwitchingKey,
+    (c0, c1): (&RnsPoly, &RnsPoly),
+) -> (RnsPoly, RnsPoly) {
+    let mut c_ntt = c_coeff.clone();
+    c_ntt.ntt_forward(&params.level(level).q);
+    let d = decompose(params, c_coeff, &c_ntt, level);
+    let (x0, x1) = inner_product(params, &d, key, None);
+    let add = |poly| Some(ModDownAddend { poly, galois: None });
+    (
+        mod_down_add(params, x0, level, add(c0)),
+        mod_down_add(params, x1, level, add(c1)),
+    )
 }
