@@ -21,6 +21,8 @@ enum Command {
     Info,
     /// Accuracy of a model in floats and quantized, and its intermediate value ranges.
     Eval(commands::eval::EvalArgs),
+    /// Benchmarks (`henn bench ops`: HE operations beside SEAL and OpenFHE).
+    Bench(commands::bench::BenchArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -33,6 +35,7 @@ fn main() -> anyhow::Result<()> {
         .init();
     match cli.command {
         Command::Eval(args) => commands::eval::run(&args),
+        Command::Bench(args) => commands::bench::run(args),
         Command::Info => {
             println!("henn {}", env!("CARGO_PKG_VERSION"));
             println!(

@@ -1,0 +1,432 @@
+//! Versioned compact binary format for parameters, ciphertexts, plaintexts and keys.
+//!
+//! Layout: `b"HENN"`, version `u16`, kind `u8`, reserved `u8`, the parameter fingerprint `u64`
+//! (little endian), then the payload. Residues are bit-packed at the bit size of their prime;
+//! uniform `a` parts of keys and secret-key ciphertexts are replaced by their 32-byte seed
+//! (half size, as SEAL's seeded serialization). Loading checks the fingerprint, bounds every
+//! count by the parameters before allocating, checks the remaining length before reading, and
+//! checks every residue is below its modulus: malformed bytes give an error, never a panic.
+
+use crate::bfv::{BfvParameters, Plaintext, PlaintextOperand, SeededCiphertext};
+use crate::rlwe::keys::KeySwitchingKey;
+use crate::rlwe::{Ciphertext, GaloisKeys, PublicKey, RelinearizationKey, RlweParameters};
+use crate::HeError;
+use henn_ring::{Form, GaloisElement, RnsBasis, RnsPoly};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Format magic.
+pub const MAGIC: &[u8; 4] = b"HENN";
+/// Format version.
+pub const VERSION: u16 = 1;
+
+/// Kind tags of serialized objects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Kind {
+    /// [`BfvParameters`].
+    Parameters = 1,
+    /// [`Ciphertext`].
+    Ciphertext = 2,
+    /// [`SeededCiphertext`].
+    SeededCiphertext = 3,
+    /// [`PlaintextOperand`].
+    PlaintextOperand = 4,
+    /// [`Plaintext`].
+    Plaintext = 5,
+    /// [`PublicKey`].
+    PublicKey = 6,
+    /// [`RelinearizationKey`].
+    RelinearizationKey = 7,
+    /// [`GaloisKeys`].
+    GaloisKeys = 8,
+}
+
+fn err(msg: impl Into<String>) -> HeError {
+    HeError::Deserialize(msg.into())
+}
+
+struct Writer {
+    buf: Vec<u8>,
+}
+
+impl Writer {
+    fn header(kind: Kind, fingerprint: u64) -> Self {
+        let mut buf = Vec::new();
+        buf.extend_from_slice(MAGIC);
+        buf.extend_from_slice(&VERSION.to_le_bytes());
+        buf.push(kind as u8);
+        buf.push(0);
+        buf.extend_from_slice(&fingerprint.to_le_bytes());
+        Self { buf }
+    }
+    fn u8(&mut self, x: u8) {
+        self.buf.push(x);
+    }
+    fn u32(&mut self, x: u32) {
+        self.buf.extend_from_slice(&x.to_le_bytes());
+    }
+    fn u64(&mut self, x: u64) {
+        self.buf.extend_from_slice(&x.to_le_bytes());
+    }
+    fn bytes(&mut self, b: &[u8]) {
+        self.buf.extend_from_slice(b);
+    }
+    fn packed(&mut self, values: &[u64], bits: u32) {
+        let mut acc: u128 = 0;
+        let mut nbits = 0u32;
+        for &v in values {
+            acc |= (v as u128) << nbits;
+            nbits += bits;
+            while nbits >= 8 {
+                self.buf.push(acc as u8);
+                acc >>= 8;
+                nbits -= 8;
+            }
+        }
+        if nbits > 0 {
+            self.buf.push(acc as u8);
+        }
+    }
+    fn poly(&mut self, p: &RnsPoly, basis: &RnsBasis) {
+        for i in 0..p.num_limbs() {
+            self.packed(p.limb(i), basis.modulus(i).bits());
+        }
+    }
+}
+
+struct Reader<'a> {
+    buf: &'a [u8],
+}
+
+fn packed_len(count: usize, bits: u32) -> usize {
+    (count * bits as usize).div_ceil(8)
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, len: usize) -> Result<&'a [u8], HeError> {
+        if self.buf.len() < len {
+            return Err(err("truncated input"));
+        }
+        let (a, b) = self.buf.split_at(len);
+        self.buf = b;
+        Ok(a)
+    }
+    fn u8(&mut self) -> Result<u8, HeError> {
+        Ok(self.take(1)?[0])
+    }
+    fn u16(&mut self) -> Result<u16, HeError> {
+        let b = self.take(2)?;
+        Ok(u16::from_le_bytes([b[0], b[1]]))
+    }
+    fn u32(&mut self) -> Result<u32, HeError> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn u64(&mut self) -> Result<u64, HeError> {
+        let b = self.take(8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(u64::from_le_bytes(a))
+    }
+    fn seed(&mut self) -> Result<[u8; 32], HeError> {
+        let b = self.take(32)?;
+        let mut s = [0u8; 32];
+        s.copy_from_slice(b);
+        Ok(s)
+    }
+    fn packed(&mut self, count: usize, bits: u32, bound: u64) -> Result<Vec<u64>, HeError> {
+        let bytes = self.take(packed_len(count, bits))?;
+        let mask = if bits == 64 {
+            u64::MAX
+        } else {
+            (1u64 << bits) - 1
+        };
+        let mut out = Vec::with_capacity(count);
+        let mut acc: u128 = 0;
+        let mut nbits = 0u32;
+        let mut it = bytes.iter();
+        for _ in 0..count {
+            while nbits < bits {
+                let b = *it.next().ok_or_else(|| err("truncated packed data"))?;
+                acc |= (b as u128) << nbits;
+                nbits += 8;
+            }
+            let v = (acc as u64) & mask;
+            acc >>= bits;
+            nbits -= bits;
+            if v >= bound {
+                return Err(err("residue not reduced modulo its prime"));
+            }
+            out.push(v);
+        }
+        if acc != 0 {
+            return Err(err("nonzero padding bits"));
+        }
+        Ok(out)
+    }
+    fn poly(&mut self, basis: &RnsBasis, limbs: usize) -> Result<RnsPoly, HeError> {
+        let n = basis.degree();
+        let total: usize = (0..limbs)
+            .map(|i| packed_len(n, basis.modulus(i).bits()))
+            .sum();
+        if self.buf.len() < total {
+            return Err(err("truncated polynomial"));
+        }
+        let mut data = Vec::with_capacity(limbs * n);
+        for i in 0..limbs {
+            let m = basis.modulus(i);
+            data.extend(self.packed(n, m.bits(), m.value())?);
+        }
+        Ok(RnsPoly::from_raw(basis, limbs, Form::Ntt, data)?)
+    }
+    fn finish(&self) -> Result<(), HeError> {
+        if self.buf.is_empty() {
+            Ok(())
+        } else {
+            Err(err("trailing bytes"))
+        }
+    }
+}
+
+fn open<'a>(bytes: &'a [u8], kind: Kind, fingerprint: Option<u64>) -> Result<Reader<'a>, HeError> {
+    let mut r = Reader { buf: bytes };
+    if r.take(4)? != MAGIC {
+        return Err(err("bad magic"));
+    }
+    let v = r.u16()?;
+    if v != VERSION {
+        return Err(err(format!("unsupported version {v}")));
+    }
+    let k = r.u8()?;
+    if k != kind as u8 {
+        return Err(err(format!("expected kind {}, found {k}", kind as u8)));
+    }
+    r.u8()?;
+    let f = r.u64()?;
+    if let Some(expected) = fingerprint {
+        if f != expected {
+            return Err(err("parameter fingerprint mismatch"));
+        }
+    }
+    Ok(r)
+}
+
+/// Objects that serialize against a parameter set.
+pub trait HeSerialize: Sized {
+    /// The kind tag.
+    const KIND: Kind;
+    /// Writes the payload.
+    #[doc(hidden)]
+    fn write_payload(&self, params: &BfvParameters, w: &mut WriterHandle);
+    /// Reads and validates the payload.
+    #[doc(hidden)]
+    fn read_payload(params: &Arc<BfvParameters>, r: &mut ReaderHandle) -> Result<Self, HeError>;
+
+    /// Serializes `self` for `params`.
+    fn to_bytes(&self, params: &BfvParameters) -> Vec<u8> {
+        let mut w = WriterHandle(Writer::header(Self::KIND, params.fingerprint()));
+        self.write_payload(params, &mut w);
+        w.0.buf
+    }
+
+    /// Deserializes and validates against `params`.
+    fn from_bytes(params: &Arc<BfvParameters>, bytes: &[u8]) -> Result<Self, HeError> {
+        let mut r = ReaderHandle(open(bytes, Self::KIND, Some(params.fingerprint()))?);
+        let v = Self::read_payload(params, &mut r)?;
+        r.0.finish()?;
+        Ok(v)
+    }
+}
+
+/// Opaque writer used by [`HeSerialize`].
+pub struct WriterHandle(Writer);
+/// Opaque reader used by [`HeSerialize`].
+pub struct ReaderHandle<'a>(Reader<'a>);
+
+fn top_q(params: &BfvParameters) -> &RnsBasis {
+    params.rlwe().q_basis()
+}
+
+impl HeSerialize for Ciphertext {
+    const KIND: Kind = Kind::Ciphertext;
+    fn write_payload(&self, params: &BfvParameters, w: &mut WriterHandle) {
+        w.0.u8(self.level() as u8);
+        w.0.u8(self.len() as u8);
+        for p in self.polys() {
+            w.0.poly(p, top_q(params));
+        }
+    }
+    fn read_payload(params: &Arc<BfvParameters>, r: &mut ReaderHandle) -> Result<Self, HeError> {
+        let level = r.0.u8()? as usize;
+        let count = r.0.u8()? as usize;
+        if level > params.max_level() || !(2..=3).contains(&count) {
+            return Err(err("ciphertext level or size out of range"));
+        }
+        let polys = (0..count)
+            .map(|_| r.0.poly(top_q(params), level + 1))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ciphertext::from_polys(params.rlwe(), polys, level)
+    }
+}
+
+impl HeSerialize for SeededCiphertext {
+    const KIND: Kind = Kind::SeededCiphertext;
+    fn write_payload(&self, params: &BfvParameters, w: &mut WriterHandle) {
+        w.0.bytes(&self.seed);
+        w.0.poly(&self.c0, top_q(params));
+    }
+    fn read_payload(params: &Arc<BfvParameters>, r: &mut ReaderHandle) -> Result<Self, HeError> {
+        let seed = r.0.seed()?;
+        let c0 = r.0.poly(top_q(params), params.max_level() + 1)?;
+        Ok(SeededCiphertext { c0, seed })
+    }
+}
+
+impl HeSerialize for PlaintextOperand {
+    const KIND: Kind = Kind::PlaintextOperand;
+    fn write_payload(&self, params: &BfvParameters, w: &mut WriterHandle) {
+        w.0.u8(self.level() as u8);
+        w.0.poly(self.poly(), top_q(params));
+    }
+    fn read_payload(params: &Arc<BfvParameters>, r: &mut ReaderHandle) -> Result<Self, HeError> {
+        let level = r.0.u8()? as usize;
+        if level > params.max_level() {
+            return Err(err("operand level out of range"));
+        }
+        let poly = r.0.poly(top_q(params), level + 1)?;
+        Ok(PlaintextOperand::from_poly(poly, level))
+    }
+}
+
+impl HeSerialize for Plaintext {
+    const KIND: Kind = Kind::Plaintext;
+    fn write_payload(&self, params: &BfvParameters, w: &mut WriterHandle) {
+        let t = params.plaintext_modulus();
+        w.0.packed(self.coefficients(), 64 - t.leading_zeros());
+    }
+    fn read_payload(params: &Arc<BfvParameters>, r: &mut ReaderHandle) -> Result<Self, HeError> {
+        let t = params.plaintext_modulus();
+        let coeffs = r.0.packed(params.degree(), 64 - t.leading_zeros(), t)?;
+        Plaintext::from_coefficients(params, &coeffs)
+    }
+}
+
+impl HeSerialize for PublicKey {
+    const KIND: Kind = Kind::PublicKey;
+    fn write_payload(&self, params: &BfvParameters, w: &mut WriterHandle) {
+        w.0.bytes(&self.seed);
+        w.0.poly(&self.b, top_q(params));
+    }
+    fn read_payload(params: &Arc<BfvParameters>, r: &mut ReaderHandle) -> Result<Self, HeError> {
+        let seed = r.0.seed()?;
+        let b = r.0.poly(top_q(params), params.max_level() + 1)?;
+        Ok(PublicKey::from_seed(params.rlwe(), b, seed))
+    }
+}
+
+fn write_ksk(k: &KeySwitchingKey, rl: &RlweParameters, w: &mut WriterHandle) {
+    w.0.bytes(&k.seed);
+    for b in &k.b {
+        w.0.poly(b, rl.qp_basis());
+    }
+}
+
+fn read_ksk(rl: &RlweParameters, r: &mut ReaderHandle) -> Result<KeySwitchingKey, HeError> {
+    let seed = r.0.seed()?;
+    let digits = rl.level(rl.max_level()).digits.len();
+    let qp = rl.qp_basis();
+    let b = (0..digits)
+        .map(|_| r.0.poly(qp, qp.len()))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(KeySwitchingKey::from_seed(rl, b, seed))
+}
+
+impl HeSerialize for RelinearizationKey {
+    const KIND: Kind = Kind::RelinearizationKey;
+    fn write_payload(&self, params: &BfvParameters, w: &mut WriterHandle) {
+        write_ksk(&self.0, params.rlwe(), w);
+    }
+    fn read_payload(params: &Arc<BfvParameters>, r: &mut ReaderHandle) -> Result<Self, HeError> {
+        Ok(RelinearizationKey(read_ksk(params.rlwe(), r)?))
+    }
+}
+
+impl HeSerialize for GaloisKeys {
+    const KIND: Kind = Kind::GaloisKeys;
+    fn write_payload(&self, params: &BfvParameters, w: &mut WriterHandle) {
+        w.0.u32(self.keys.len() as u32);
+        for (&k, (_, key)) in &self.keys {
+            w.0.u64(k as u64);
+            write_ksk(key, params.rlwe(), w);
+        }
+    }
+    fn read_payload(params: &Arc<BfvParameters>, r: &mut ReaderHandle) -> Result<Self, HeError> {
+        let rl = params.rlwe();
+        let count = r.0.u32()? as usize;
+        if count > rl.degree() {
+            return Err(err("too many Galois keys"));
+        }
+        let mut keys = BTreeMap::new();
+        for _ in 0..count {
+            let k = r.0.u64()?;
+            if k >= 2 * rl.degree() as u64 || k % 2 == 0 || keys.contains_key(&(k as usize)) {
+                return Err(err("invalid or repeated Galois element"));
+            }
+            let k = k as usize;
+            let g = GaloisElement::new(k, rl.qp_basis().exponent_of_position())?;
+            let key = read_ksk(rl, r)?;
+            keys.insert(k, (g, key));
+        }
+        Ok(GaloisKeys { keys })
+    }
+}
+
+impl BfvParameters {
+    /// Serializes the parameters (primes, `dnum`, `t`).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let rl = self.rlwe();
+        let mut w = Writer::header(Kind::Parameters, self.fingerprint());
+        w.u8(rl.log_n() as u8);
+        w.u8(rl.dnum() as u8);
+        w.u8(rl.q_basis().len() as u8);
+        w.u8(rl.p_basis().len() as u8);
+        for m in rl.qp_basis().moduli() {
+            w.u64(m);
+        }
+        w.u64(self.plaintext_modulus());
+        w.buf
+    }
+
+    /// Loads parameters, re-running every check (128-bit security included) and verifying
+    /// the fingerprint.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Arc<Self>, HeError> {
+        let mut r = open(bytes, Kind::Parameters, None)?;
+        let fingerprint = {
+            let mut h = Reader { buf: bytes };
+            h.take(8)?;
+            h.u64()?
+        };
+        let log_n = r.u8()? as u32;
+        let dnum = r.u8()? as usize;
+        let q_len = r.u8()? as usize;
+        let p_len = r.u8()? as usize;
+        if q_len + p_len > 60 {
+            return Err(err("too many primes"));
+        }
+        let q = (0..q_len).map(|_| r.u64()).collect::<Result<Vec<_>, _>>()?;
+        let p = (0..p_len).map(|_| r.u64()).collect::<Result<Vec<_>, _>>()?;
+        let t = r.u64()?;
+        r.finish()?;
+        for &m in q.iter().chain(&p) {
+            if !henn_ring::is_prime(m) {
+                return Err(err("modulus is not prime"));
+            }
+        }
+        let params = BfvParameters::new(Arc::new(RlweParameters::new(log_n, &q, &p, dnum)?), t)?;
+        if params.fingerprint() != fingerprint {
+            return Err(err("parameter fingerprint mismatch"));
+        }
+        Ok(params)
+    }
+}
