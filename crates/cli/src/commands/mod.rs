@@ -1,4 +1,5 @@
 //! One module per `henn` subcommand.
 
 pub mod bench;
+pub mod bench_lola;
 pub mod eval;
