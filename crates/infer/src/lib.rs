@@ -27,6 +27,7 @@ pub mod conv;
 pub mod cost;
 pub mod encrypted;
 pub mod error;
+pub mod from_nn;
 pub mod kernels;
 pub mod matrix;
 pub mod network;

@@ -25,6 +25,8 @@ pub struct BenchArgs {
 enum BenchWhat {
     /// Micro-benchmarks of HE operations beside SEAL and OpenFHE.
     Ops(OpsArgs),
+    /// End-to-end encrypted LoLa inference on MNIST (BFV).
+    Lola(super::bench_lola::LolaArgs),
 }
 
 /// `henn bench ops` arguments.
@@ -54,6 +56,7 @@ pub struct OpsArgs {
 pub fn run(args: BenchArgs) -> Result<()> {
     match args.what {
         BenchWhat::Ops(a) => ops(a),
+        BenchWhat::Lola(a) => super::bench_lola::run(a),
     }
 }
 

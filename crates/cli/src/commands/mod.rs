@@ -1,5 +1,6 @@
 //! One module per `henn` subcommand.
 
 pub mod bench;
+pub mod bench_lola;
 pub mod eval;
 pub mod import;

@@ -22,6 +22,7 @@
 //! no further rescale is possible. Binary operations require equal levels (the planner keeps
 //! them aligned; a mismatch is a plan bug and is reported, not repaired silently).
 
+pub mod bfv;
 pub mod clear;
 pub mod value;
 

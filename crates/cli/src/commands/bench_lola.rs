@@ -1,0 +1,420 @@
+//! `henn bench lola`: end-to-end encrypted LoLa inference with BFV (Brutzkus et al. 2019,
+//! section 4.3) on MNIST test images: the client encodes and encrypts, the server evaluates a
+//! prepared plan, the client decrypts; latencies, traffic, key sizes, memory, accuracy and
+//! exact agreement with the quantized plaintext model are reported.
+//!
+//! Sizing (documented here once): BFV computes in `Z_T`, `T = ∏ t_j`, so only the *outputs*
+//! must fit `(-T/2, T/2]`; intermediate values may wrap. The largest absolute logit of the
+//! integer network over calibration images (the first `--calibration` training images and the
+//! benchmarked test images) times a safety margin of `2^--margin-bits` (default 4 bits, 16×)
+//! gives the bits of `T`; [`plaintext_primes`] picks the fewest primes `≡ 1 mod 2n` of at most
+//! `--max-prime-bits` bits. Decrypted logits are compared with the plaintext integer model on
+//! every image: any difference is reported and is an error.
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use henn_he::bfv::{BfvParametersBuilder, BFV_128BIT_LOGN12_LOGQP109, BFV_128BIT_LOGN13_LOGQP218};
+use henn_infer::backend::bfv::{plaintext_primes, BfvCrtBackend, KeySpec, PlaintextCache};
+use henn_infer::backend::SlotBackend;
+use henn_infer::encrypted::{decrypt_vector, encrypt_vector, EncryptedVector};
+use henn_infer::from_nn::quantize_model;
+use henn_infer::network::IntNetwork;
+use henn_infer::plan::{execute, key_requirements, plan, Strategy};
+use henn_infer::representation::SlotGeometry;
+use henn_nn::data::{load_mnist, Split};
+use henn_nn::model::{argmax, Model};
+use henn_nn::quant::{QuantConfig, QuantizedModel};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// Which network.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum LolaNet {
+    /// conv 5×5 s2 5 maps → square → dense 100 → square → dense 10.
+    LolaMnist,
+    /// conv 5×5 s2 5 maps → square → dense 10.
+    LolaSmall,
+}
+
+impl LolaNet {
+    fn name(self) -> &'static str {
+        match self {
+            LolaNet::LolaMnist => "lola-mnist",
+            LolaNet::LolaSmall => "lola-small",
+        }
+    }
+}
+
+/// Kernel family.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum LolaStrategy {
+    /// The paper's kernels.
+    Lola,
+    /// Dense layers by diagonal baby-step giant-step products with hoisting.
+    LolaBsgs,
+}
+
+/// Scheme (only BFV so far).
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Scheme {
+    /// BFV with a CRT plaintext space.
+    Bfv,
+}
+
+/// `henn bench lola` arguments.
+#[derive(Args, Debug)]
+pub struct LolaArgs {
+    /// Network (loaded from `<models>/<name>`; random quantized weights when missing).
+    #[arg(long, value_enum, default_value = "lola-mnist")]
+    net: LolaNet,
+    /// Scheme.
+    #[arg(long, value_enum, default_value = "bfv")]
+    scheme: Scheme,
+    /// Number of MNIST test images.
+    #[arg(long, default_value_t = 10)]
+    images: usize,
+    /// Directory holding trained models.
+    #[arg(long, default_value = "models")]
+    models: PathBuf,
+    /// MNIST IDX directory.
+    #[arg(long, default_value = "../shared/data/mnist")]
+    data: PathBuf,
+    /// Kernel strategy.
+    #[arg(long, value_enum, default_value = "lola")]
+    strategy: LolaStrategy,
+    /// log2 of the ring degree: 13 (BFV_128BIT_LOGN13_LOGQP218) or 12 (…LOGN12_LOGQP109).
+    #[arg(long, default_value_t = 13)]
+    log_n: u32,
+    /// Largest plaintext prime size in bits.
+    #[arg(long, default_value_t = 30)]
+    max_prime_bits: u32,
+    /// Safety margin on the largest calibration logit, in bits.
+    #[arg(long, default_value_t = 4)]
+    margin_bits: u32,
+    /// Training images used to calibrate the logit range.
+    #[arg(long, default_value_t = 1000)]
+    calibration: usize,
+    /// Quantized input bits.
+    #[arg(long, default_value_t = QuantConfig::default().input_bits)]
+    input_bits: u32,
+    /// Quantized weight bits.
+    #[arg(long, default_value_t = QuantConfig::default().weight_bits)]
+    weight_bits: u32,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The report of `henn bench lola`.
+#[derive(Serialize, Debug)]
+pub struct LolaReport {
+    net: String,
+    trained_model: bool,
+    strategy: String,
+    scheme: &'static str,
+    log_n: u32,
+    log_qp: u32,
+    plaintext_primes: Vec<u64>,
+    plaintext_bits: f64,
+    max_abs_logit: String,
+    images: usize,
+    threads: usize,
+    keygen_s: f64,
+    prepare_s: f64,
+    prepared_plaintexts: usize,
+    server_median_s: f64,
+    server_min_s: f64,
+    server_max_s: f64,
+    client_encrypt_median_s: f64,
+    client_decrypt_median_s: f64,
+    bytes_up: usize,
+    bytes_down: usize,
+    eval_key_bytes: usize,
+    rotation_keys: usize,
+    min_noise_budget_bits: u32,
+    peak_memory_mib: f64,
+    accuracy: Option<f64>,
+    agreement: f64,
+}
+
+struct Network {
+    net: IntNetwork<i128>,
+    quantized: Option<QuantizedModel>,
+}
+
+fn load_network(args: &LolaArgs) -> Result<Network> {
+    let dir = args.models.join(args.net.name());
+    if dir.join("model.json").exists() {
+        let model = Model::load(&dir).with_context(|| format!("loading {}", dir.display()))?;
+        let config = QuantConfig {
+            input_bits: args.input_bits,
+            weight_bits: args.weight_bits,
+            ..QuantConfig::default()
+        };
+        let (q, net) = quantize_model(&model, &config)?;
+        Ok(Network {
+            net,
+            quantized: Some(q),
+        })
+    } else {
+        tracing::warn!(
+            "{} not found: using the {} architecture with random weights in ±{}",
+            dir.display(),
+            args.net.name(),
+            (1i64 << (args.weight_bits - 1)) - 1
+        );
+        let w = (1i64 << (args.weight_bits.clamp(2, 20) - 1)) - 1;
+        let net = match args.net {
+            LolaNet::LolaMnist => henn_infer::zoo::lola_mnist::<i128>(7, w)?,
+            LolaNet::LolaSmall => henn_infer::zoo::lola_small::<i128>(7, w)?,
+        };
+        Ok(Network {
+            net,
+            quantized: None,
+        })
+    }
+}
+
+fn quantize(n: &Network, x: &[f32], input_bits: u32) -> Result<Vec<i128>> {
+    Ok(match &n.quantized {
+        Some(q) => q.quantize_input(x)?.into_iter().map(i128::from).collect(),
+        None => {
+            let m = ((1u32 << input_bits) - 1) as f32;
+            x.iter().map(|v| (v * m).round() as i128).collect()
+        }
+    })
+}
+
+fn reference(n: &Network, x: &[i128]) -> Result<Vec<i128>> {
+    let via_net = n.net.forward(x)?;
+    if let Some(q) = &n.quantized {
+        let xi: Vec<i64> = x.iter().map(|&v| v as i64).collect();
+        let via_q = q.forward_i128(&xi)?;
+        if via_q != via_net {
+            bail!("IntNetwork and QuantizedModel disagree on a plaintext input");
+        }
+    }
+    Ok(via_net)
+}
+
+fn peak_memory_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        0.0
+    } else {
+        v[v.len() / 2]
+    }
+}
+
+fn bar(len: usize, msg: &'static str) -> ProgressBar {
+    let pb = ProgressBar::new(len as u64);
+    pb.set_style(
+        ProgressStyle::with_template("{msg:10} {bar:40} {pos}/{len} [{elapsed_precise}]")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    pb.set_message(msg);
+    pb
+}
+
+/// Runs `henn bench lola`.
+pub fn run(args: LolaArgs) -> Result<()> {
+    let Scheme::Bfv = args.scheme;
+    if args.images == 0 {
+        bail!("--images must be at least 1");
+    }
+    let network = load_network(&args)?;
+    let net = &network.net;
+    let test = load_mnist(&args.data, Split::Test)
+        .with_context(|| format!("loading MNIST from {}", args.data.display()))?;
+    let len = net.input_len;
+    if test.images.len() < args.images * len {
+        bail!("the test set has fewer than {} images", args.images);
+    }
+    let inputs: Vec<Vec<i128>> = (0..args.images)
+        .map(|i| {
+            quantize(
+                &network,
+                &test.images[i * len..(i + 1) * len],
+                args.input_bits,
+            )
+        })
+        .collect::<Result<_>>()?;
+    let refs: Vec<Vec<i128>> = inputs
+        .iter()
+        .map(|x| reference(&network, x))
+        .collect::<Result<_>>()?;
+
+    // Size T from the logits of calibration images (see the module docs).
+    let mut max_logit: i128 = refs.iter().flatten().map(|v| v.abs()).max().unwrap_or(0);
+    if args.calibration > 0 {
+        let train = load_mnist(&args.data, Split::Train)?;
+        let count = args.calibration.min(train.images.len() / len);
+        for i in 0..count {
+            let x = quantize(
+                &network,
+                &train.images[i * len..(i + 1) * len],
+                args.input_bits,
+            )?;
+            let y = net.forward(&x)?;
+            max_logit = max_logit.max(y.iter().map(|v| v.abs()).max().unwrap_or(0));
+        }
+    }
+    let bound = (max_logit.max(1) as f64) * 2f64.powi(args.margin_bits as i32) * 2.0;
+    let bits = bound.log2().ceil() as u32;
+
+    let preset = match args.log_n {
+        13 => BFV_128BIT_LOGN13_LOGQP218,
+        12 => BFV_128BIT_LOGN12_LOGQP109,
+        other => bail!("--log-n {other}: 12 or 13 supported"),
+    };
+    let n = 1usize << preset.log_n;
+    let primes = plaintext_primes(bits, n, args.max_prime_bits)?;
+    let rlwe = BfvParametersBuilder::preset(preset)
+        .plaintext_modulus(primes[0])
+        .build()?
+        .rlwe()
+        .clone();
+
+    let strategy = match args.strategy {
+        LolaStrategy::Lola => Strategy::LoLa,
+        LolaStrategy::LolaBsgs => Strategy::LoLaBsgs,
+    };
+    let geometry = SlotGeometry {
+        rows: 2,
+        row_len: n / 2,
+    };
+    let mut p = plan(net, geometry, strategy)?;
+    // BFV needs no modulus switching for correctness; all operations stay at the top level.
+    p.rescale = false;
+    let keys = key_requirements(net, &p, 0)?;
+    let spec = KeySpec {
+        rotation_steps: keys.rotation_steps.iter().copied().collect(),
+        row_swap: keys.row_swap,
+        relinearization: keys.relinearization,
+    };
+
+    let t0 = Instant::now();
+    let b = BfvCrtBackend::generate(&rlwe, &primes, &spec)?;
+    let keygen_s = t0.elapsed().as_secs_f64();
+    let eval_key_bytes = b.evaluation_key_bytes();
+
+    // Server preparation: encode every weight and mask plaintext once.
+    let t0 = Instant::now();
+    b.set_plaintext_cache(PlaintextCache::Record);
+    let zero = encrypt_vector(&b, p.input.clone(), &vec![0i128; len])?;
+    execute(&b, net, &p, zero, |_, _, _, _| {})?;
+    b.set_plaintext_cache(PlaintextCache::Frozen);
+    let prepare_s = t0.elapsed().as_secs_f64();
+
+    let g = SlotGeometry::of(&b);
+    let mut server = Vec::new();
+    let mut enc = Vec::new();
+    let mut dec = Vec::new();
+    let (mut up, mut down) = (0usize, 0usize);
+    let mut agree = 0usize;
+    let mut correct = 0usize;
+    let mut budget = u32::MAX;
+    let pb = bar(args.images, "encrypted");
+    for (i, (x, want)) in inputs.iter().zip(&refs).enumerate() {
+        // Client: encode and encrypt (seeded, half size).
+        let t0 = Instant::now();
+        let seeded = p
+            .input
+            .encode(x, &g)?
+            .iter()
+            .map(|m| b.encrypt_seeded(&b.encode(m, b.max_level())?))
+            .collect::<Result<Vec<_>, _>>()?;
+        enc.push(t0.elapsed().as_secs_f64());
+        up = seeded.iter().map(|s| b.seeded_bytes(s)).sum();
+        // Server: expand and evaluate.
+        let t0 = Instant::now();
+        let cts = seeded
+            .iter()
+            .map(|s| b.expand_seeded(s))
+            .collect::<Result<Vec<_>, _>>()?;
+        let out = execute(
+            &b,
+            net,
+            &p,
+            EncryptedVector::new(p.input.clone(), cts, true)?,
+            |_, _, _, _| {},
+        )?;
+        server.push(t0.elapsed().as_secs_f64());
+        down = out.cts.iter().map(|c| b.ciphertext_bytes(c)).sum();
+        budget = budget.min(out.cts.iter().map(|c| b.noise_budget(c)).min().unwrap_or(0));
+        // Client: decrypt and decode.
+        let t0 = Instant::now();
+        let got = decrypt_vector(&b, &out)?;
+        dec.push(t0.elapsed().as_secs_f64());
+        if &got == want {
+            agree += 1;
+        } else {
+            tracing::error!("image {i}: decrypted logits {got:?} differ from {want:?}");
+        }
+        if network.quantized.is_some() && argmax(&got) == usize::from(test.labels[i]) {
+            correct += 1;
+        }
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+
+    let images = args.images;
+    let report = LolaReport {
+        net: args.net.name().into(),
+        trained_model: network.quantized.is_some(),
+        strategy: format!("{strategy:?}"),
+        scheme: "bfv",
+        log_n: preset.log_n,
+        log_qp: rlwe.log_qp_bits(),
+        plaintext_bits: primes.iter().map(|&t| (t as f64).log2()).sum(),
+        plaintext_primes: primes,
+        max_abs_logit: max_logit.to_string(),
+        images,
+        threads: rayon::current_num_threads(),
+        keygen_s,
+        prepare_s,
+        prepared_plaintexts: b.cached_plaintexts(),
+        server_min_s: server.iter().copied().fold(f64::INFINITY, f64::min),
+        server_max_s: server.iter().copied().fold(0.0, f64::max),
+        server_median_s: median(&mut server),
+        client_encrypt_median_s: median(&mut enc),
+        client_decrypt_median_s: median(&mut dec),
+        bytes_up: up,
+        bytes_down: down,
+        eval_key_bytes,
+        rotation_keys: spec.rotation_steps.len() + usize::from(spec.row_swap),
+        min_noise_budget_bits: budget,
+        peak_memory_mib: peak_memory_mib(),
+        accuracy: network
+            .quantized
+            .is_some()
+            .then(|| correct as f64 / images as f64),
+        agreement: agree as f64 / images as f64,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!("{report:#?}");
+    }
+    if agree != images {
+        bail!(
+            "decrypted logits differ from the quantized model on {} of {images} images",
+            images - agree
+        );
+    }
+    Ok(())
+}
