@@ -199,3 +199,35 @@ fn invalid_model_is_not_saved() {
     let dir = tempfile::tempdir().unwrap();
     assert!(m.save(dir.path()).is_err());
 }
+
+#[test]
+fn absurd_shapes_are_rejected() {
+    use henn_nn::model::{Layer, MAX_VALUES};
+    let huge = Model::new("x", vec![1, 1 << 20, 1 << 20], vec![Layer::Square]);
+    assert!(matches!(
+        huge.validate(),
+        Err(ModelError::InvalidInputShape(..))
+    ));
+    let overflow = Model::new("x", vec![usize::MAX, 2], vec![]);
+    assert!(overflow.validate().is_err());
+    // A small input whose padding makes the output huge.
+    let padded = Model::new(
+        "x",
+        vec![1, 1, 1],
+        vec![Layer::SumPool {
+            kernel: (1, 1),
+            stride: (1, 1),
+            padding: henn_nn::model::Padding::uniform(1 << 15),
+        }],
+    );
+    match padded.validate() {
+        Err(ModelError::InvalidLayer {
+            index: 0, reason, ..
+        }) => {
+            assert!(reason.contains(&MAX_VALUES.to_string()), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    let dir = tempfile::tempdir().unwrap();
+    assert!(padded.save(dir.path()).is_err());
+}

@@ -10,6 +10,14 @@ fn t(shape: &[usize], data: &[f32]) -> Tensor {
     Tensor::new(shape.to_vec(), data.to_vec()).unwrap()
 }
 
+/// 8-bit inputs (`0..=255`) and weights.
+const EIGHT_BITS: QuantConfig = QuantConfig {
+    input_bits: 8,
+    input_max: 1.0,
+    weight_bits: 8,
+    layer_weight_bits: std::collections::BTreeMap::new(),
+};
+
 fn hand_model() -> Model {
     Model::new(
         "hand",
@@ -76,7 +84,7 @@ fn average_pool_moves_its_division_into_the_scale() {
             padding: Padding::default(),
         }],
     );
-    let q = QuantizedModel::new(&m, &QuantConfig::default()).unwrap();
+    let q = QuantizedModel::new(&m, &EIGHT_BITS).unwrap();
     let x = q.quantize_input(&[1.0, 1.0, 0.0, 0.0]).unwrap();
     assert_eq!(q.forward_i64(&x).unwrap(), vec![510]);
     assert!((510.0 * q.output_scale() - 0.5).abs() < 1e-12);
@@ -87,7 +95,7 @@ fn average_pool_moves_its_division_into_the_scale() {
 fn overflow_is_an_error_not_a_wraparound() {
     // 255 squared k times: 2^16, 2^32, 2^64 (past i64), 2^128 (past i128).
     let m = Model::new("pow", vec![1], vec![Layer::Square; 5]);
-    let q = QuantizedModel::new(&m, &QuantConfig::default()).unwrap();
+    let q = QuantizedModel::new(&m, &EIGHT_BITS).unwrap();
     let x = q.quantize_input(&[1.0]).unwrap();
     assert!(matches!(
         q.forward_i128(&x),
@@ -102,7 +110,7 @@ fn overflow_is_an_error_not_a_wraparound() {
         Err(QuantError::Overflow { .. })
     ));
     let three = Model::new("pow", vec![1], vec![Layer::Square; 3]);
-    let q3 = QuantizedModel::new(&three, &QuantConfig::default()).unwrap();
+    let q3 = QuantizedModel::new(&three, &EIGHT_BITS).unwrap();
     assert!(matches!(
         q3.forward_i64(&x),
         Err(QuantError::Overflow { index: 2, .. })
@@ -200,6 +208,15 @@ fn batch_norm_is_folded_and_bad_settings_are_rejected() {
     let q = QuantizedModel::new(&hand_model(), &QuantConfig::default()).unwrap();
     assert!(q.quantize_input(&[f32::NAN, 0., 0., 0.]).is_err());
     assert!(q.quantize_input(&[0.; 3]).is_err());
+    // Weight bits for a layer without weights.
+    let mut c = QuantConfig::default();
+    c.layer_weight_bits.insert(1, 4);
+    assert!(matches!(
+        QuantizedModel::new(&hand_model(), &c),
+        Err(QuantError::InvalidConfig(_))
+    ));
+    let defaults = QuantConfig::default();
+    assert_eq!((defaults.input_bits, defaults.weight_bits), (4, 6));
 }
 
 #[test]

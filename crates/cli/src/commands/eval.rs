@@ -33,9 +33,25 @@ pub struct EvalArgs {
     /// Signed bits of the quantized weights of every conv/dense layer.
     #[arg(long, default_value_t = QuantConfig::default().weight_bits)]
     pub weight_bits: u32,
+    /// Per-layer weight bits overriding --weight-bits, as `INDEX=BITS` with the layer index in
+    /// the collapsed model (repeatable), e.g. `--layer-weight-bits 0=6`.
+    #[arg(long, value_parser = parse_layer_bits)]
+    pub layer_weight_bits: Vec<(usize, u32)>,
     /// Print one JSON object on stdout instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+fn parse_layer_bits(s: &str) -> Result<(usize, u32), String> {
+    let (i, b) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?} is not INDEX=BITS"))?;
+    let i = i
+        .trim()
+        .parse()
+        .map_err(|e| format!("layer index {i:?}: {e}"))?;
+    let b = b.trim().parse().map_err(|e| format!("bits {b:?}: {e}"))?;
+    Ok((i, b))
 }
 
 /// Largest absolute value a layer produced.
@@ -59,6 +75,8 @@ pub struct QuantizedReport {
     pub input_bits: u32,
     /// Weight bits used.
     pub weight_bits: u32,
+    /// Per-layer overrides of the weight bits (collapsed-model layer index → bits).
+    pub layer_weight_bits: std::collections::BTreeMap<usize, u32>,
     /// Accuracy of the integer model.
     pub accuracy: f64,
     /// Fraction of examples where float and integer predictions agree.
@@ -207,6 +225,7 @@ pub fn evaluate(
             Some(QuantizedReport {
                 input_bits: config.input_bits,
                 weight_bits: config.weight_bits,
+                layer_weight_bits: config.layer_weight_bits.clone(),
                 accuracy: correct(&preds) as f64 / n as f64,
                 agreement: agree as f64 / n as f64,
                 layers: q
@@ -247,6 +266,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     let config = QuantConfig {
         input_bits: args.input_bits,
         weight_bits: args.weight_bits,
+        layer_weight_bits: args.layer_weight_bits.iter().copied().collect(),
         ..QuantConfig::default()
     };
     let report = evaluate(&model, &data, args.quantized.then_some(&config), true)?;

@@ -107,6 +107,7 @@ pub use error::ModelError;
 pub use file::{FORMAT_NAME, FORMAT_VERSION, MODEL_JSON, WEIGHTS_FILE};
 pub use forward::argmax;
 pub(crate) use forward::Window;
+pub use shape::MAX_VALUES;
 
 impl Tensor {
     /// A tensor of `shape` holding `data`; errors when the lengths disagree or the element count

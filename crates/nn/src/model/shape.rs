@@ -2,6 +2,10 @@
 
 use super::{shape_len, Layer, Model, ModelError, Padding, Tensor};
 
+/// Largest number of values an input or a layer output may have (2^28, 1 GiB of `f32`): a
+/// model file cannot make evaluation allocate without bound.
+pub const MAX_VALUES: usize = 1 << 28;
+
 /// Number of windows along one axis: `(len + before + after - kernel) / stride + 1`, or `None`
 /// when the kernel or stride is zero or the kernel is larger than the padded length.
 pub(crate) fn windows(
@@ -218,12 +222,15 @@ impl Layer {
                     input.to_vec()
                 }
             };
-        if shape_len(&out).is_none() {
-            return Err(ModelError::layer(
-                index,
-                kind,
-                format!("output shape {out:?} overflows"),
-            ));
+        match shape_len(&out) {
+            Some(n) if n <= MAX_VALUES => {}
+            _ => {
+                return Err(ModelError::layer(
+                    index,
+                    kind,
+                    format!("output shape {out:?} exceeds {MAX_VALUES} values"),
+                ))
+            }
         }
         Ok(out)
     }
@@ -240,8 +247,14 @@ impl Model {
                 "needs at least one dimension, all positive".into(),
             ));
         }
-        if shape_len(&self.input_shape).is_none() {
-            return Err(ModelError::ShapeOverflow(self.input_shape.clone()));
+        match shape_len(&self.input_shape) {
+            Some(n) if n <= MAX_VALUES => {}
+            _ => {
+                return Err(ModelError::InvalidInputShape(
+                    self.input_shape.clone(),
+                    format!("more than {MAX_VALUES} values"),
+                ))
+            }
         }
         let mut shapes = Vec::with_capacity(self.layers.len());
         let mut cur = self.input_shape.clone();
