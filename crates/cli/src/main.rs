@@ -21,6 +21,8 @@ enum Command {
     Info,
     /// Accuracy of a model in floats and quantized, and its intermediate value ranges.
     Eval(commands::eval::EvalArgs),
+    /// Train a LoLa MNIST network or the ReLU CNN with candle and save it as a model directory.
+    Train(commands::train::TrainArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -33,6 +35,7 @@ fn main() -> anyhow::Result<()> {
         .init();
     match cli.command {
         Command::Eval(args) => commands::eval::run(&args),
+        Command::Train(args) => commands::train::run(&args),
         Command::Info => {
             println!("henn {}", env!("CARGO_PKG_VERSION"));
             println!(

@@ -1,3 +1,4 @@
 //! One module per `henn` subcommand.
 
 pub mod eval;
+pub mod train;
