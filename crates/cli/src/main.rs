@@ -25,6 +25,8 @@ enum Command {
     Import(commands::import::ImportArgs),
     /// Benchmarks (`henn bench ops`: HE operations beside SEAL and OpenFHE).
     Bench(commands::bench::BenchArgs),
+    /// Train a LoLa MNIST network or the ReLU CNN with candle and save it as a model directory.
+    Train(commands::train::TrainArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -39,6 +41,7 @@ fn main() -> anyhow::Result<()> {
         Command::Eval(args) => commands::eval::run(&args),
         Command::Import(args) => commands::import::run(&args),
         Command::Bench(args) => commands::bench::run(args),
+        Command::Train(args) => commands::train::run(&args),
         Command::Info => {
             println!("henn {}", env!("CARGO_PKG_VERSION"));
             println!(

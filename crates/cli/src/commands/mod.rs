@@ -4,3 +4,4 @@ pub mod bench;
 pub mod bench_lola;
 pub mod eval;
 pub mod import;
+pub mod train;
