@@ -80,8 +80,9 @@ pub struct TrainConfig {
 
 impl TrainConfig {
     /// The configuration `henn train` uses for `arch` (and from which the shipped models in
-    /// `models/` were trained). The epoch counts were cut to what fitted the time available on a
-    /// heavily shared 2-core machine; more epochs (`--epochs`) give higher accuracy.
+    /// `models/` were trained). lola-mnist trains for 15 epochs (99.16% test accuracy, under
+    /// 10 minutes on 2 cores); the other epoch counts were cut to what fitted the time available
+    /// on a heavily shared machine, and more epochs (`--epochs`) give higher accuracy.
     pub fn for_arch(arch: Arch) -> TrainConfig {
         let base = TrainConfig {
             epochs: 5,
@@ -94,7 +95,7 @@ impl TrainConfig {
             max_shift: 2,
         };
         match arch {
-            Arch::LolaMnist => base,
+            Arch::LolaMnist => TrainConfig { epochs: 15, ..base },
             Arch::LolaSmall => TrainConfig { epochs: 10, ..base },
             Arch::ReluCnn => TrainConfig { epochs: 4, ..base },
         }
