@@ -242,6 +242,18 @@ impl CkksParameters {
         }))
     }
 
+    /// A 64-bit FNV-1a fingerprint of the RLWE parameters, the default scale and the slot
+    /// count (not cryptographic: deserialization uses it to reject objects made for other
+    /// parameters).
+    pub fn fingerprint(&self) -> u64 {
+        let mut h = crate::rlwe::params::Fnv::new();
+        h.write(b"CKKS");
+        h.write(&self.rlwe.fingerprint().to_le_bytes());
+        h.write(&self.scale.to_bits().to_le_bytes());
+        h.write(&(self.slots() as u64).to_le_bytes());
+        h.finish()
+    }
+
     /// The shared RLWE parameters (for key generation).
     pub fn rlwe(&self) -> &Arc<RlweParameters> {
         &self.rlwe
