@@ -47,6 +47,9 @@ pub mod bfv;
 pub mod ckks;
 pub mod rlwe;
 pub mod serialization;
+pub mod threads;
+
+pub use threads::with_threads;
 
 /// Errors of the HE engine.
 #[derive(Debug, thiserror::Error)]

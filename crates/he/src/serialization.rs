@@ -7,6 +7,10 @@
 //! (half size, as SEAL's seeded serialization). Loading checks the fingerprint, bounds every
 //! count by the parameters before allocating, checks the remaining length before reading, and
 //! checks every residue is below its modulus: malformed bytes give an error, never a panic.
+//!
+//! BFV objects implement [`HeSerialize`] (against [`BfvParameters`]); CKKS ciphertexts,
+//! plaintexts and parameters, and the scheme-independent keys, implement [`CkksSerialize`]
+//! (against [`crate::ckks::CkksParameters`]) in the same format.
 
 use crate::bfv::{BfvParameters, Plaintext, PlaintextOperand, SeededCiphertext};
 use crate::rlwe::keys::KeySwitchingKey;
@@ -15,6 +19,9 @@ use crate::HeError;
 use henn_ring::{Form, GaloisElement, RnsBasis, RnsPoly};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+
+mod ckks;
+pub use ckks::CkksSerialize;
 
 /// Format magic.
 pub const MAGIC: &[u8; 4] = b"HENN";
@@ -41,6 +48,12 @@ pub enum Kind {
     RelinearizationKey = 7,
     /// [`GaloisKeys`].
     GaloisKeys = 8,
+    /// [`crate::ckks::CkksParameters`].
+    CkksParameters = 9,
+    /// [`crate::ckks::Ciphertext`].
+    CkksCiphertext = 10,
+    /// [`crate::ckks::Plaintext`].
+    CkksPlaintext = 11,
 }
 
 fn err(msg: impl Into<String>) -> HeError {
@@ -203,7 +216,9 @@ fn open<'a>(bytes: &'a [u8], kind: Kind, fingerprint: Option<u64>) -> Result<Rea
     if k != kind as u8 {
         return Err(err(format!("expected kind {}, found {k}", kind as u8)));
     }
-    r.u8()?;
+    if r.u8()? != 0 {
+        return Err(err("nonzero reserved header byte"));
+    }
     let f = r.u64()?;
     if let Some(expected) = fingerprint {
         if f != expected {
@@ -376,45 +391,76 @@ impl HeSerialize for GaloisKeys {
         params.rlwe().fingerprint()
     }
     fn write_payload(&self, params: &BfvParameters, w: &mut WriterHandle) {
-        w.0.u32(self.keys.len() as u32);
-        for (&k, (_, key)) in &self.keys {
-            w.0.u64(k as u64);
-            write_ksk(key, params.rlwe(), w);
-        }
+        write_galois_keys(self, params.rlwe(), w);
     }
     fn read_payload(params: &Arc<BfvParameters>, r: &mut ReaderHandle) -> Result<Self, HeError> {
-        let rl = params.rlwe();
-        let count = r.0.u32()? as usize;
-        if count > rl.degree() {
-            return Err(err("too many Galois keys"));
-        }
-        let mut keys = BTreeMap::new();
-        for _ in 0..count {
-            let k = r.0.u64()?;
-            if k >= 2 * rl.degree() as u64 || k % 2 == 0 || keys.contains_key(&(k as usize)) {
-                return Err(err("invalid or repeated Galois element"));
-            }
-            let k = k as usize;
-            let g = GaloisElement::new(k, rl.qp_basis().exponent_of_position())?;
-            let key = read_ksk(rl, r)?;
-            keys.insert(k, (g, key));
-        }
-        Ok(GaloisKeys { keys })
+        read_galois_keys(params.rlwe(), r)
     }
+}
+
+fn write_galois_keys(keys: &GaloisKeys, rl: &RlweParameters, w: &mut WriterHandle) {
+    w.0.u32(keys.keys.len() as u32);
+    for (&k, (_, key)) in &keys.keys {
+        w.0.u64(k as u64);
+        write_ksk(key, rl, w);
+    }
+}
+
+fn read_galois_keys(rl: &RlweParameters, r: &mut ReaderHandle) -> Result<GaloisKeys, HeError> {
+    let count = r.0.u32()? as usize;
+    if count > rl.degree() {
+        return Err(err("too many Galois keys"));
+    }
+    let mut keys = BTreeMap::new();
+    for _ in 0..count {
+        let k = r.0.u64()?;
+        if k >= 2 * rl.degree() as u64 || k % 2 == 0 || keys.contains_key(&(k as usize)) {
+            return Err(err("invalid or repeated Galois element"));
+        }
+        let k = k as usize;
+        let g = GaloisElement::new(k, rl.qp_basis().exponent_of_position())?;
+        let key = read_ksk(rl, r)?;
+        keys.insert(k, (g, key));
+    }
+    Ok(GaloisKeys { keys })
+}
+
+/// Writes `log n`, `dnum`, the prime counts and the primes of `Q·P`.
+fn write_rlwe_shape(rl: &RlweParameters, w: &mut Writer) {
+    w.u8(rl.log_n() as u8);
+    w.u8(rl.dnum() as u8);
+    w.u8(rl.q_basis().len() as u8);
+    w.u8(rl.p_basis().len() as u8);
+    for m in rl.qp_basis().moduli() {
+        w.u64(m);
+    }
+}
+
+/// Reads what [`write_rlwe_shape`] wrote, bounding the prime count before allocating and
+/// checking every modulus is prime (the parameter constructor checks the rest).
+fn read_rlwe_shape(r: &mut Reader) -> Result<(u32, Vec<u64>, Vec<u64>, usize), HeError> {
+    let log_n = r.u8()? as u32;
+    let dnum = r.u8()? as usize;
+    let q_len = r.u8()? as usize;
+    let p_len = r.u8()? as usize;
+    if q_len + p_len > 60 {
+        return Err(err("too many primes"));
+    }
+    let q = (0..q_len).map(|_| r.u64()).collect::<Result<Vec<_>, _>>()?;
+    let p = (0..p_len).map(|_| r.u64()).collect::<Result<Vec<_>, _>>()?;
+    for &m in q.iter().chain(&p) {
+        if !henn_ring::is_prime(m) {
+            return Err(err("modulus is not prime"));
+        }
+    }
+    Ok((log_n, q, p, dnum))
 }
 
 impl BfvParameters {
     /// Serializes the parameters (primes, `dnum`, `t`).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let rl = self.rlwe();
         let mut w = Writer::header(Kind::Parameters, self.fingerprint());
-        w.u8(rl.log_n() as u8);
-        w.u8(rl.dnum() as u8);
-        w.u8(rl.q_basis().len() as u8);
-        w.u8(rl.p_basis().len() as u8);
-        for m in rl.qp_basis().moduli() {
-            w.u64(m);
-        }
+        write_rlwe_shape(self.rlwe(), &mut w);
         w.u64(self.plaintext_modulus());
         w.buf
     }
@@ -428,22 +474,9 @@ impl BfvParameters {
             h.take(8)?;
             h.u64()?
         };
-        let log_n = r.u8()? as u32;
-        let dnum = r.u8()? as usize;
-        let q_len = r.u8()? as usize;
-        let p_len = r.u8()? as usize;
-        if q_len + p_len > 60 {
-            return Err(err("too many primes"));
-        }
-        let q = (0..q_len).map(|_| r.u64()).collect::<Result<Vec<_>, _>>()?;
-        let p = (0..p_len).map(|_| r.u64()).collect::<Result<Vec<_>, _>>()?;
+        let (log_n, q, p, dnum) = read_rlwe_shape(&mut r)?;
         let t = r.u64()?;
         r.finish()?;
-        for &m in q.iter().chain(&p) {
-            if !henn_ring::is_prime(m) {
-                return Err(err("modulus is not prime"));
-            }
-        }
         let params = BfvParameters::new(Arc::new(RlweParameters::new(log_n, &q, &p, dnum)?), t)?;
         if params.fingerprint() != fingerprint {
             return Err(err("parameter fingerprint mismatch"));

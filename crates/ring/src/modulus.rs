@@ -52,22 +52,18 @@ impl Modulus {
     /// `a + b mod q` for `a, b < q`.
     #[inline(always)]
     pub fn add(&self, a: u64, b: u64) -> u64 {
+        // Branchless: `s - q` wraps above `s` exactly when `s < q` (q < 2^62), so the minimum
+        // is the reduced sum; this also lets loops vectorise (AVX-512 `vpminuq`).
         let s = a + b;
-        if s >= self.value {
-            s - self.value
-        } else {
-            s
-        }
+        s.min(s.wrapping_sub(self.value))
     }
 
     /// `a - b mod q` for `a, b < q`.
     #[inline(always)]
     pub fn sub(&self, a: u64, b: u64) -> u64 {
-        if a >= b {
-            a - b
-        } else {
-            a + self.value - b
-        }
+        // Branchless: `d + q` is below `d` (wrapped) exactly when `a >= b`.
+        let d = a.wrapping_sub(b);
+        d.min(d.wrapping_add(self.value))
     }
 
     /// `-a mod q` for `a < q`.
@@ -103,10 +99,15 @@ impl Modulus {
         }
     }
 
-    /// Reduces any `u64` modulo `q`.
+    /// Reduces any `u64` modulo `q` by a single-word Barrett step: `ratio_hi = floor(2^64 / q)`
+    /// gives a quotient estimate `floor(a·ratio_hi / 2^64)` at most one below `floor(a / q)`, so
+    /// one conditional subtraction finishes (one high multiplication instead of the four of
+    /// [`Modulus::reduce_u128`]).
     #[inline(always)]
     pub fn reduce(&self, a: u64) -> u64 {
-        self.reduce_u128(a as u128)
+        let q_est = ((a as u128 * self.ratio_hi as u128) >> 64) as u64;
+        let r = a.wrapping_sub(q_est.wrapping_mul(self.value));
+        r.min(r.wrapping_sub(self.value))
     }
 
     /// Reduces a signed integer modulo `q` into `[0, q)`.
@@ -135,9 +136,11 @@ impl Modulus {
     /// multiplications and one conditional subtraction.
     #[inline(always)]
     pub fn mul_shoup(&self, a: u64, w: u64, w_shoup: u64) -> u64 {
-        let (r, q) = self.mul_shoup_with_quotient(a, w, w_shoup);
-        let _ = q;
-        r
+        let quot = ((a as u128 * w_shoup as u128) >> 64) as u64;
+        let r = a
+            .wrapping_mul(w)
+            .wrapping_sub(quot.wrapping_mul(self.value));
+        r.min(r.wrapping_sub(self.value))
     }
 
     /// Shoup multiplication returning both `a * w mod q` and `floor(a * w / q)` (used by the
@@ -216,6 +219,14 @@ mod tests {
         }
 
         #[test]
+        fn reduce_u64_full_range(x in any::<u64>(), q in 2u64..MAX_MODULUS) {
+            let m = Modulus::new(q).unwrap();
+            prop_assert_eq!(m.reduce(x), x % q);
+            let m = Modulus::new(Q).unwrap();
+            prop_assert_eq!(m.reduce(x), x % Q);
+        }
+
+        #[test]
         fn shoup_matches(a in 0..Q, w in 0..Q) {
             let m = Modulus::new(Q).unwrap();
             let (r, quot) = m.mul_shoup_with_quotient(a, w, m.shoup(w));
@@ -245,6 +256,9 @@ mod tests {
                 (q as u128) * (q as u128) - 1,
             ] {
                 assert_eq!(m.reduce_u128(x) as u128, x % q as u128, "q={q} x={x}");
+            }
+            for x in [0u64, 1, q - 1, q, u64::MAX, u64::MAX - 1, 1 << 63] {
+                assert_eq!(m.reduce(x), x % q, "q={q} x={x}");
             }
         }
         assert!(Modulus::new(1 << 62).is_none());

@@ -70,6 +70,26 @@ impl RnsPoly {
         })
     }
 
+    /// Wraps limb-major residues the caller has already reduced (as with
+    /// [`RnsPoly::data_mut`]); only the length is checked. For internal buffers, never for
+    /// untrusted data (use [`RnsPoly::from_raw`]).
+    pub fn from_reduced(
+        n: usize,
+        limbs: usize,
+        form: Form,
+        data: Vec<u64>,
+    ) -> Result<Self, RingError> {
+        if data.len() != n * limbs {
+            return Err(RingError::ShapeMismatch);
+        }
+        Ok(Self {
+            n,
+            limbs,
+            form,
+            data,
+        })
+    }
+
     /// Lifts small signed coefficients into the first `limbs` primes of `basis`, coefficient form.
     pub fn from_signed(basis: &RnsBasis, limbs: usize, coeffs: &[i64]) -> Self {
         let n = basis.degree();

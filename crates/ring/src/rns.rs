@@ -262,20 +262,23 @@ impl BaseConverter {
                 for i in 0..k {
                     s += y[i * n + c] as f64 * self.inv_from_f64[i];
                 }
-                s.round() as u64
+                // `s >= 0`: truncation of `s + 1/2` rounds without a libm call.
+                (s + 0.5) as u64
             })
             .collect();
         output.par_chunks_mut(n).enumerate().for_each(|(j, out)| {
             let bj = self.to.modulus(j);
             let w = &self.punctured_mod_to[j];
+            // `v ∈ [0, k]`: subtract `[v·A]_{b_j}` from a table instead of a multiplication.
             let a_mod = self.product_mod_to[j];
+            let multiples: Vec<u64> = (0..=k as u64).map(|v| bj.mul(v, a_mod)).collect();
             for (c, o) in out.iter_mut().enumerate() {
                 let mut acc: u128 = 0;
                 for i in 0..k {
                     acc += y[i * n + c] as u128 * w[i] as u128;
                 }
                 let r = bj.reduce_u128(acc);
-                *o = bj.sub(r, bj.mul(v[c], a_mod));
+                *o = bj.sub(r, multiples[(v[c] as usize).min(k)]);
             }
         });
     }

@@ -150,7 +150,7 @@ impl Decryptor {
                     acc += xi as u128 * dc.int_mod_t[i] as u128 + quot as u128;
                     frac += rem as f64 * dc.inv_q[i];
                 }
-                acc += frac.round() as u128;
+                acc += (frac + 0.5) as u128; // frac >= 0: no libm round
                 t.reduce_u128(acc)
             })
             .collect();

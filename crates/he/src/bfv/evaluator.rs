@@ -186,15 +186,20 @@ impl Evaluator {
         let q = self.q(level);
         let mut coeff = x_ntt.clone();
         coeff.ntt_backward(q);
-        let mut r_part = vec![0u64; mc.r.len() * n];
-        mc.q_to_r.convert_exact(coeff.data(), &mut r_part);
+        // one buffer for the result: the NTT limbs of Q_ℓ, then those of R converted in place
+        let ql = x_ntt.num_limbs();
+        let limbs = ql + mc.r.len();
+        let mut data = Vec::with_capacity(limbs * n);
+        data.extend_from_slice(x_ntt.data());
+        data.resize(limbs * n, 0);
+        let r_part = &mut data[ql * n..];
+        mc.q_to_r.convert_exact(coeff.data(), r_part);
         r_part
             .par_chunks_mut(n)
             .enumerate()
             .for_each(|(j, limb)| mc.r.ntt(j).forward(limb));
-        let mut ext = x_ntt.clone();
-        ext.extend_limbs(&r_part);
-        ext
+        RnsPoly::from_reduced(n, limbs, Form::Ntt, data)
+            .unwrap_or_else(|_| RnsPoly::zero(n, limbs, Form::Ntt))
     }
 
     /// Scale-and-round `t/Q_ℓ` of a coefficient-form polynomial modulo `Q_ℓ ∪ R`, result modulo
@@ -216,7 +221,8 @@ impl Evaluator {
                     s += quot;
                     f += rem as f64 * mc.inv_q[i];
                 }
-                s + f.round() as u64
+                // `f >= 0`: truncating `f + 1/2` rounds without a libm call.
+                s + (f + 0.5) as u64
             })
             .collect();
         let mut out_r = vec![0u64; mc.r.len() * n];
@@ -235,9 +241,8 @@ impl Evaluator {
         });
         let mut out_q = vec![0u64; ql * n];
         mc.r_to_q.convert_exact(&out_r, &mut out_q);
-        let mut p = RnsPoly::zero(n, 0, Form::Coefficient);
-        p.extend_limbs(&out_q);
-        p
+        RnsPoly::from_reduced(n, ql, Form::Coefficient, out_q)
+            .unwrap_or_else(|_| RnsPoly::zero(n, ql, Form::Coefficient))
     }
 
     /// `a · b` relinearized (HPS19 tensor + hybrid key switching).
@@ -262,26 +267,23 @@ impl Evaluator {
             .par_iter()
             .map(|p| self.extend_to_qr(p, level))
             .collect();
-        let eb: Vec<RnsPoly> = if same {
-            ea.clone()
+        let eb_owned: Vec<RnsPoly> = if same {
+            Vec::new()
         } else {
             b.polys
                 .par_iter()
                 .map(|p| self.extend_to_qr(p, level))
                 .collect()
         };
-        let mut d0 = ea[0].clone();
-        d0.mul_assign(&eb[0], qr);
-        let mut d1 = ea[0].clone();
-        d1.mul_assign(&eb[1], qr);
+        let eb: &[RnsPoly] = if same { &ea } else { &eb_owned };
+        let d0 = ea[0].mul(&eb[0], qr);
+        let mut d1 = ea[0].mul(&eb[1], qr);
         if same {
-            let d1c = d1.clone();
-            d1.add_assign(&d1c, qr);
+            d1.mul_scalar_assign(2, qr);
         } else {
             d1.mul_accumulate(&ea[1], &eb[0], qr);
         }
-        let mut d2 = ea[1].clone();
-        d2.mul_assign(&eb[1], qr);
+        let d2 = ea[1].mul(&eb[1], qr);
         let mut ds = [d0, d1, d2];
         ds.par_iter_mut().for_each(|d| d.ntt_backward(qr));
         let mut scaled: Vec<RnsPoly> = ds.par_iter().map(|d| self.scale_down(d, level)).collect();

@@ -2,7 +2,7 @@
 //! encoding (`Δ = ⌊Q_ℓ/t⌋`), decryption (scale-and-round by `t/Q_ℓ`) and HPS19 multiplication
 //! (auxiliary basis `R`, exact base conversions, scale-and-round `t/Q_ℓ` from `Q_ℓ·R` to `R`).
 
-use crate::rlwe::RlweParameters;
+use crate::rlwe::{RlweParameters, RlweParametersBuilder};
 use crate::HeError;
 use henn_ring::{generate_ntt_primes, BaseConverter, Modulus, NttOperator, RnsBasis};
 use std::sync::Arc;
@@ -117,18 +117,10 @@ pub struct BfvParameters {
     levels: Vec<BfvLevel>,
 }
 
-/// `(log_n, q primes, p primes, dnum, t)` resolved from a builder.
-type BuilderParts = (u32, Vec<u64>, Vec<u64>, usize, u64);
-
-/// Builder for [`BfvParameters`].
+/// Builder for [`BfvParameters`]: the shared [`RlweParametersBuilder`] plus `t`.
 #[derive(Clone, Debug, Default)]
 pub struct BfvParametersBuilder {
-    log_n: Option<u32>,
-    q_bits: Vec<u32>,
-    p_bits: Vec<u32>,
-    q_primes: Vec<u64>,
-    p_primes: Vec<u64>,
-    dnum: Option<usize>,
+    rlwe: RlweParametersBuilder,
     t: Option<u64>,
 }
 
@@ -149,32 +141,31 @@ impl BfvParametersBuilder {
 
     /// `log2(n)`.
     pub fn log_n(mut self, log_n: u32) -> Self {
-        self.log_n = Some(log_n);
+        self.rlwe = self.rlwe.log_n(log_n);
         self
     }
 
     /// Bit sizes of the ciphertext primes (generated deterministically).
     pub fn q_bits(mut self, bits: &[u32]) -> Self {
-        self.q_bits = bits.to_vec();
+        self.rlwe = self.rlwe.q_bits(bits);
         self
     }
 
     /// Bit sizes of the special primes.
     pub fn p_bits(mut self, bits: &[u32]) -> Self {
-        self.p_bits = bits.to_vec();
+        self.rlwe = self.rlwe.p_bits(bits);
         self
     }
 
     /// Explicit ciphertext and special primes (instead of bit sizes).
     pub fn primes(mut self, q: &[u64], p: &[u64]) -> Self {
-        self.q_primes = q.to_vec();
-        self.p_primes = p.to_vec();
+        self.rlwe = self.rlwe.primes(q, p);
         self
     }
 
     /// Decomposition number (default: number of ciphertext primes).
     pub fn dnum(mut self, dnum: usize) -> Self {
-        self.dnum = Some(dnum);
+        self.rlwe = self.rlwe.dnum(dnum);
         self
     }
 
@@ -184,35 +175,21 @@ impl BfvParametersBuilder {
         self
     }
 
-    fn parts(&self) -> Result<BuilderParts, HeError> {
-        let log_n = self
-            .log_n
-            .ok_or_else(|| HeError::InvalidParameters("log_n not set".into()))?;
-        let t = self
-            .t
-            .ok_or_else(|| HeError::InvalidParameters("plaintext modulus not set".into()))?;
-        let (q, p) = if !self.q_primes.is_empty() {
-            (self.q_primes.clone(), self.p_primes.clone())
-        } else {
-            RlweParameters::generate_primes(log_n, &self.q_bits, &self.p_bits)?
-        };
-        let dnum = self.dnum.unwrap_or(q.len());
-        Ok((log_n, q, p, dnum, t))
+    fn t(&self) -> Result<u64, HeError> {
+        self.t
+            .ok_or_else(|| HeError::InvalidParameters("plaintext modulus not set".into()))
     }
 
     /// Builds parameters, refusing anything below 128-bit security.
     pub fn build(&self) -> Result<Arc<BfvParameters>, HeError> {
-        let (log_n, q, p, dnum, t) = self.parts()?;
-        BfvParameters::new(Arc::new(RlweParameters::new(log_n, &q, &p, dnum)?), t)
+        let t = self.t()?;
+        BfvParameters::new(self.rlwe.build()?, t)
     }
 
     /// Builds parameters **without** the security check. Only for tests.
     pub fn insecure_build(&self) -> Result<Arc<BfvParameters>, HeError> {
-        let (log_n, q, p, dnum, t) = self.parts()?;
-        BfvParameters::new(
-            Arc::new(RlweParameters::insecure_new(log_n, &q, &p, dnum)?),
-            t,
-        )
+        let t = self.t()?;
+        BfvParameters::new(self.rlwe.insecure_build()?, t)
     }
 }
 

@@ -12,7 +12,7 @@
 use super::crt::CrtLift;
 use super::encoder::CkksEncoder;
 use super::CkksError;
-use crate::rlwe::RlweParameters;
+use crate::rlwe::{RlweParameters, RlweParametersBuilder};
 use std::sync::Arc;
 
 /// A named CKKS parameter set meeting 128-bit classical security (HE standard bound on
@@ -100,12 +100,7 @@ pub struct CkksParameters {
 /// Builder for [`CkksParameters`] (fhe.rs / Lattigo style).
 #[derive(Clone, Debug, Default)]
 pub struct CkksParametersBuilder {
-    log_n: Option<u32>,
-    q_bits: Vec<u32>,
-    p_bits: Vec<u32>,
-    q_primes: Vec<u64>,
-    p_primes: Vec<u64>,
-    dnum: Option<usize>,
+    rlwe: RlweParametersBuilder,
     scale: Option<f64>,
     slots: Option<usize>,
 }
@@ -128,33 +123,32 @@ impl CkksParametersBuilder {
 
     /// `log2(n)`.
     pub fn log_n(mut self, log_n: u32) -> Self {
-        self.log_n = Some(log_n);
+        self.rlwe = self.rlwe.log_n(log_n);
         self
     }
 
     /// Bit sizes of the ciphertext primes `q_0..q_L` (generated deterministically, largest
     /// first, so primes of the scale's size lie just below `Δ`).
     pub fn q_bits(mut self, bits: &[u32]) -> Self {
-        self.q_bits = bits.to_vec();
+        self.rlwe = self.rlwe.q_bits(bits);
         self
     }
 
     /// Bit sizes of the special primes.
     pub fn p_bits(mut self, bits: &[u32]) -> Self {
-        self.p_bits = bits.to_vec();
+        self.rlwe = self.rlwe.p_bits(bits);
         self
     }
 
     /// Explicit ciphertext and special primes (instead of bit sizes).
     pub fn primes(mut self, q: &[u64], p: &[u64]) -> Self {
-        self.q_primes = q.to_vec();
-        self.p_primes = p.to_vec();
+        self.rlwe = self.rlwe.primes(q, p);
         self
     }
 
     /// Decomposition number (default: one digit per ciphertext prime).
     pub fn dnum(mut self, dnum: usize) -> Self {
-        self.dnum = Some(dnum);
+        self.rlwe = self.rlwe.dnum(dnum);
         self
     }
 
@@ -176,19 +170,6 @@ impl CkksParametersBuilder {
         self
     }
 
-    fn parts(&self) -> Result<(u32, Vec<u64>, Vec<u64>, usize), CkksError> {
-        let log_n = self
-            .log_n
-            .ok_or_else(|| CkksError::InvalidParameters("log_n not set".into()))?;
-        let (q, p) = if !self.q_primes.is_empty() {
-            (self.q_primes.clone(), self.p_primes.clone())
-        } else {
-            RlweParameters::generate_primes(log_n, &self.q_bits, &self.p_bits)?
-        };
-        let dnum = self.dnum.unwrap_or(q.len());
-        Ok((log_n, q, p, dnum))
-    }
-
     /// Builds parameters, refusing anything below 128-bit security.
     ///
     /// # Errors
@@ -196,9 +177,8 @@ impl CkksParametersBuilder {
     /// [`CkksError::InvalidParameters`] / [`CkksError::InvalidScale`] /
     /// [`CkksError::InvalidSlots`] for the CKKS-specific fields.
     pub fn build(&self) -> Result<Arc<CkksParameters>, CkksError> {
-        let (log_n, q, p, dnum) = self.parts()?;
-        let rlwe = Arc::new(RlweParameters::new(log_n, &q, &p, dnum)?);
-        CkksParameters::new(rlwe, self.scale, self.slots)
+        self.require_log_n()?;
+        CkksParameters::new(self.rlwe.build()?, self.scale, self.slots)
     }
 
     /// Builds parameters **without** the security check. Only for tests.
@@ -206,9 +186,16 @@ impl CkksParametersBuilder {
     /// # Errors
     /// As [`build`](Self::build), except the security check.
     pub fn insecure_build(&self) -> Result<Arc<CkksParameters>, CkksError> {
-        let (log_n, q, p, dnum) = self.parts()?;
-        let rlwe = Arc::new(RlweParameters::insecure_new(log_n, &q, &p, dnum)?);
-        CkksParameters::new(rlwe, self.scale, self.slots)
+        self.require_log_n()?;
+        CkksParameters::new(self.rlwe.insecure_build()?, self.scale, self.slots)
+    }
+
+    fn require_log_n(&self) -> Result<(), CkksError> {
+        if self.rlwe.has_log_n() {
+            Ok(())
+        } else {
+            Err(CkksError::InvalidParameters("log_n not set".into()))
+        }
     }
 }
 
@@ -240,6 +227,18 @@ impl CkksParameters {
             encoder,
             lift,
         }))
+    }
+
+    /// A 64-bit FNV-1a fingerprint of the RLWE parameters, the default scale and the slot
+    /// count (not cryptographic: deserialization uses it to reject objects made for other
+    /// parameters).
+    pub fn fingerprint(&self) -> u64 {
+        let mut h = crate::rlwe::params::Fnv::new();
+        h.write(b"CKKS");
+        h.write(&self.rlwe.fingerprint().to_le_bytes());
+        h.write(&self.scale.to_bits().to_le_bytes());
+        h.write(&(self.slots() as u64).to_le_bytes());
+        h.finish()
     }
 
     /// The shared RLWE parameters (for key generation).

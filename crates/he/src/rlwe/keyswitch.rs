@@ -52,31 +52,28 @@ pub fn decompose(
         .digits
         .par_iter()
         .map(|digit| {
-            let mut poly = RnsPoly::zero(n, ctx.qp.len(), Form::Ntt);
+            let limbs = ctx.qp.len();
             let input = &c_coeff.data()[digit.range.start * n..digit.range.end * n];
-            let mut converted = vec![0u64; digit.targets.len() * n];
+            // One buffer: the converted limbs (targets are all limbs outside the digit, in
+            // order), then the digit's own NTT limbs spliced in at their position.
+            let mut data = Vec::with_capacity(limbs * n);
+            data.resize(digit.targets.len() * n, 0u64);
             // Centred lift: the digit is raised from its representative in (-Q_j/2, Q_j/2], so
             // automorphisms (sign flips) keep it centred and the hoisted inner product carries no
             // `Q_j·e_j/P` term from a [0, Q_j) representative.
-            digit.conv.convert_exact(input, &mut converted);
-            // place converted limbs and transform them; copy the digit's own NTT limbs
-            poly.data_mut()
-                .par_chunks_mut(n)
-                .enumerate()
-                .for_each(|(i, limb)| {
-                    if digit.range.contains(&i) {
-                        limb.copy_from_slice(c_ntt.limb(i));
-                    } else {
-                        let t = digit
-                            .targets
-                            .iter()
-                            .position(|&x| x == i)
-                            .unwrap_or_default();
-                        limb.copy_from_slice(&converted[t * n..(t + 1) * n]);
-                        ctx.qp.ntt(i).forward(limb);
-                    }
-                });
-            poly
+            digit.conv.convert_exact(input, &mut data);
+            let at = digit.range.start * n;
+            data.splice(
+                at..at,
+                c_ntt.data()[at..digit.range.end * n].iter().copied(),
+            );
+            data.par_chunks_mut(n).enumerate().for_each(|(i, limb)| {
+                if !digit.range.contains(&i) {
+                    ctx.qp.ntt(i).forward(limb);
+                }
+            });
+            RnsPoly::from_reduced(n, limbs, Form::Ntt, data)
+                .unwrap_or_else(|_| RnsPoly::zero(n, limbs, Form::Ntt))
         })
         .collect();
     DecomposedPoly { level, digits }

@@ -14,4 +14,4 @@ pub use keys::{
     GaloisKeys, KeyGenerator, KeySwitchingKey, PublicKey, RelinearizationKey, SecretKey,
 };
 pub use keyswitch::DecomposedPoly;
-pub use params::RlweParameters;
+pub use params::{RlweParameters, RlweParametersBuilder};

@@ -312,6 +312,91 @@ impl RlweParameters {
     }
 }
 
+/// The scheme-independent part of the BFV and CKKS parameter builders (fhe.rs / Lattigo
+/// style): ring degree, ciphertext and special primes (given explicitly or as bit sizes, then
+/// generated deterministically) and the decomposition number. Scheme builders wrap it and add
+/// their own fields (plaintext modulus, scale, slots).
+#[derive(Clone, Debug, Default)]
+pub struct RlweParametersBuilder {
+    log_n: Option<u32>,
+    q_bits: Vec<u32>,
+    p_bits: Vec<u32>,
+    q_primes: Vec<u64>,
+    p_primes: Vec<u64>,
+    dnum: Option<usize>,
+}
+
+impl RlweParametersBuilder {
+    /// An empty builder.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// `log2(n)`.
+    pub fn log_n(mut self, log_n: u32) -> Self {
+        self.log_n = Some(log_n);
+        self
+    }
+
+    /// Bit sizes of the ciphertext primes `q_0..q_L` (generated deterministically, largest
+    /// first within each size).
+    pub fn q_bits(mut self, bits: &[u32]) -> Self {
+        self.q_bits = bits.to_vec();
+        self
+    }
+
+    /// Bit sizes of the special primes.
+    pub fn p_bits(mut self, bits: &[u32]) -> Self {
+        self.p_bits = bits.to_vec();
+        self
+    }
+
+    /// Explicit ciphertext and special primes (instead of bit sizes).
+    pub fn primes(mut self, q: &[u64], p: &[u64]) -> Self {
+        self.q_primes = q.to_vec();
+        self.p_primes = p.to_vec();
+        self
+    }
+
+    /// Decomposition number (default: one digit per ciphertext prime).
+    pub fn dnum(mut self, dnum: usize) -> Self {
+        self.dnum = Some(dnum);
+        self
+    }
+
+    /// Whether the ring degree has been set.
+    pub(crate) fn has_log_n(&self) -> bool {
+        self.log_n.is_some()
+    }
+
+    /// `(log n, q primes, p primes, dnum)`, generating the primes from their bit sizes unless
+    /// given explicitly.
+    pub fn resolve(&self) -> Result<(u32, Vec<u64>, Vec<u64>, usize), HeError> {
+        let log_n = self
+            .log_n
+            .ok_or_else(|| HeError::InvalidParameters("log_n not set".into()))?;
+        let (q, p) = if !self.q_primes.is_empty() {
+            (self.q_primes.clone(), self.p_primes.clone())
+        } else {
+            RlweParameters::generate_primes(log_n, &self.q_bits, &self.p_bits)?
+        };
+        let dnum = self.dnum.unwrap_or(q.len());
+        Ok((log_n, q, p, dnum))
+    }
+
+    /// Builds RLWE parameters, refusing anything below 128-bit security.
+    pub fn build(&self) -> Result<Arc<RlweParameters>, HeError> {
+        let (log_n, q, p, dnum) = self.resolve()?;
+        Ok(Arc::new(RlweParameters::new(log_n, &q, &p, dnum)?))
+    }
+
+    /// Builds RLWE parameters **without** the security check. Only for tests.
+    pub fn insecure_build(&self) -> Result<Arc<RlweParameters>, HeError> {
+        let (log_n, q, p, dnum) = self.resolve()?;
+        Ok(Arc::new(RlweParameters::insecure_new(log_n, &q, &p, dnum)?))
+    }
+}
+
 /// FNV-1a 64-bit hash.
 pub(crate) struct Fnv(u64);
 
