@@ -7,14 +7,17 @@
 //! | module | what |
 //! |---|---|
 //! | [`backend`] | [`backend::SlotBackend`] (BFV `2 × n/2` / CKKS `1 × n/2` slot geometry, hoisted rotations, levels) and the counting [`backend::clear::ClearBackend`] |
+//! | [`backend::ckks`] | CKKS backend (real slots, lazy per-scale encodings, seeded encryption) and 128-bit chains sized by depth |
+//! | [`calibrate`] | range normalisation of real networks for CKKS (argmax-preserving) |
 //! | [`representation`] | dense, sparse, stacked, interleaved, convolution, SIMD layouts; client encode/decode |
 //! | [`encrypted`] | ciphertexts + layout; client-side encrypt/decrypt of vectors and SIMD batches |
 //! | [`kernels`] | dense/interleaved row major, sparse column major, stacked row major, convolution row major, combine, sparse → dense, relayout, diagonal BSGS, SIMD, square, bias |
 //! | [`conv`], [`matrix`] | convolution geometry (asymmetric padding) and weight matrices, with plain references |
-//! | [`network`] | [`network::IntNetwork`]: the integer network description the planner compiles |
+//! | [`network`] | [`network::IntNetwork`]: the integer (BFV) or real (CKKS) network description the planner compiles |
 //! | [`plan`] | rule-based planner (LoLa, LoLa+BSGS, LoLa-Dense, CryptoNets), executor, clear-backend profiler (Table 1) |
 //! | [`cost`] | latency estimates from op counts, strategy ranking by cost |
 //! | [`zoo`] | LoLa's MNIST, MNIST-small and CIFAR networks with synthetic weights |
+//! | [`from_nn`] | `henn_nn` models to quantized (BFV) or float (CKKS) networks |
 //! | [`error`] | [`error::InferError`] |
 //!
 //! Example: `cargo run --release -p henn-infer --example lola_plans` prints the profile of
@@ -23,6 +26,7 @@
 #![deny(missing_docs)]
 
 pub mod backend;
+pub mod calibrate;
 pub mod conv;
 pub mod cost;
 pub mod encrypted;

@@ -383,14 +383,36 @@ pub fn execute<B: SlotBackend>(
                 copies_per_row,
                 rows_used,
             } => {
-                // A vector left with partial sums (hybrid BSGS) is masked before stacking.
-                multiplied = !x.clean;
-                let clean = if x.clean {
-                    x.clone()
-                } else {
-                    combine::mask(b, &x)?
-                };
-                stacked::stack(b, &clean, *block, *copies_per_row, *rows_used)?
+                match &x.repr {
+                    // Diagonal BSGS leaves its output stacked already: nothing to do.
+                    Representation::Stacked(s)
+                        if x.clean
+                            && s.block == *block
+                            && s.copies_per_row == *copies_per_row
+                            && s.rows_used == *rows_used =>
+                    {
+                        multiplied = false;
+                        x.clone()
+                    }
+                    _ => {
+                        // A vector stacked differently keeps its first copy (mask); a vector
+                        // left with partial sums is masked before stacking.
+                        let x = match &x.repr {
+                            Representation::Stacked(s) => EncryptedVector::new(
+                                Representation::Dense(Dense {
+                                    len: s.len,
+                                    chunk: s.len.max(1),
+                                }),
+                                x.cts.clone(),
+                                false,
+                            )?,
+                            _ => x.clone(),
+                        };
+                        multiplied = !x.clean;
+                        let clean = if x.clean { x } else { combine::mask(b, &x)? };
+                        stacked::stack(b, &clean, *block, *copies_per_row, *rows_used)?
+                    }
+                }
             }
             Step::StackedRowMajor { layer: i } => stacked::stacked_row_major(b, &x, &matrix(*i)?)?,
             Step::RowMajor { layer: i } => row_major::row_major(b, &x, &matrix(*i)?)?,

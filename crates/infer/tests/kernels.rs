@@ -255,11 +255,13 @@ proptest! {
         let n1 = n1.min(rp);
         let y = bsgs::diagonal_bsgs(&b, &st, &w, Some(n1)).unwrap();
         prop_assert_eq!(decrypt_vector(&b, &y).unwrap(), w.mul_vec(&v).unwrap());
-        // Clean (zeros beyond r) exactly when the matrix needed no hybrid folding.
-        prop_assert_eq!(y.clean, rp == d);
-        if y.clean {
-            prop_assert!(y.cts[0].values[r..].iter().all(|&s| s == 0));
+        // Clean and stacked with block rp over the whole row: slot j holds (W v)[j mod rp].
+        prop_assert!(y.clean);
+        let wv = w.mul_vec(&v).unwrap();
+        for (j, &s) in y.cts[0].values[..b.row_len()].iter().enumerate() {
+            prop_assert_eq!(s, if j % rp < r { wv[j % rp] } else { 0 });
         }
+        prop_assert!(y.cts[0].values[b.row_len()..].iter().all(|&s| s == 0));
         let c = b.counts();
         prop_assert!(c.total(OpKind::HoistedBatch) <= 1);
         prop_assert!(c.total(OpKind::HoistedRotate) <= (n1 - 1) as u64);

@@ -56,12 +56,17 @@ pub enum LolaStrategy {
     LolaBsgs,
 }
 
-/// Scheme (only BFV so far).
+/// Scheme.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum Scheme {
     /// BFV with a CRT plaintext space.
     Bfv,
+    /// CKKS with the model's float weights (`bench_lola_ckks.rs`).
+    Ckks,
 }
+
+#[path = "bench_lola_ckks.rs"]
+mod ckks;
 
 /// `henn bench lola` arguments.
 #[derive(Args, Debug)]
@@ -232,7 +237,9 @@ fn bar(len: usize, msg: &'static str) -> ProgressBar {
 
 /// Runs `henn bench lola`.
 pub fn run(args: LolaArgs) -> Result<()> {
-    let Scheme::Bfv = args.scheme;
+    if let Scheme::Ckks = args.scheme {
+        return ckks::run(&args);
+    }
     if args.images == 0 {
         bail!("--images must be at least 1");
     }

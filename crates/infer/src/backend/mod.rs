@@ -23,6 +23,7 @@
 //! them aligned; a mismatch is a plan bug and is reported, not repaired silently).
 
 pub mod bfv;
+pub mod ckks;
 pub mod clear;
 pub mod value;
 

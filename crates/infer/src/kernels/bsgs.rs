@@ -14,15 +14,20 @@
 //! Rectangular matrices with few rows (`r' = 2^⌈log r⌉ < D`) use the *hybrid* diagonals of
 //! GAZELLE (Juvekar et al., USENIX Security 2018): only `r'` diagonals of length `D`,
 //! `d_i[j] = W[j mod r'][(j + i) mod D]`, so `n1·n2 = r'`; afterwards `log(D/r')` rotations and
-//! additions fold the `D/r'` partial sums, leaving `W v` in slots `0..r`. Other slots then hold
-//! partial sums (the output is not clean). For LoLa's 100 × 845 layer this is 128 ct×pt and
+//! additions fold the `D/r'` partial sums. For LoLa's 100 × 845 layer this is 128 ct×pt and
 //! about 25 rotations instead of 13 ct×pt and 145 rotations with stacking.
+//!
+//! The diagonals are written into *every* copy of the row, so the products, and after the
+//! folding the result, are periodic over the whole row: slot `j` holds `(W v)[j mod r']`, and
+//! zero where `j mod r' >= r`. The output is therefore already a clean stacked vector (block
+//! `r'`, `row_len / r'` copies) that the next BSGS layer takes as it is: no mask (one level
+//! and one ct×pt less per layer, which matters for CKKS depth) and no stacking rotations.
 
 use crate::backend::{SlotBackend, SlotValue};
 use crate::encrypted::EncryptedVector;
 use crate::error::{InferError, InferResult};
 use crate::matrix::Matrix;
-use crate::representation::{Dense, Representation};
+use crate::representation::{Representation, Stacked};
 
 use super::plain_at;
 
@@ -83,7 +88,8 @@ pub fn diagonal_bsgs<B: SlotBackend>(
         let mut inner: Option<B::Ciphertext> = None;
         for (beta, rotated) in baby.iter().enumerate() {
             let i = g * n1 + beta;
-            let entries: Vec<(usize, B::Value)> = (0..d)
+            // Every copy of the row gets the diagonal, so the result is periodic too.
+            let entries: Vec<(usize, B::Value)> = (0..row_len)
                 .filter_map(|j| {
                     let (row, col) = (j % rp, (j + i) % d);
                     (row < w.rows() && col < w.cols() && w.get(row, col) != B::Value::ZERO)
@@ -120,11 +126,13 @@ pub fn diagonal_bsgs<B: SlotBackend>(
         step *= 2;
     }
     EncryptedVector::new(
-        Representation::Dense(Dense {
+        Representation::Stacked(Stacked {
             len: w.rows(),
-            chunk: w.rows(),
+            block: rp,
+            copies_per_row: row_len / rp,
+            rows_used: 1,
         }),
         vec![out],
-        rp == d,
+        true,
     )
 }
