@@ -9,6 +9,7 @@
 //! Parallelism: limb-wise loops use rayon; run inside a caller-owned
 //! `rayon::ThreadPool::install` to choose the thread count.
 
+pub mod buffer_pool;
 pub mod galois;
 pub mod modulus;
 pub mod ntt;

@@ -18,13 +18,33 @@ pub enum Form {
     Ntt,
 }
 
-/// An RNS polynomial with `num_limbs` limbs of degree `n`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// An RNS polynomial with `num_limbs` limbs of degree `n`. Its storage comes from and returns
+/// to the per-thread [`crate::buffer_pool`].
+#[derive(Debug, PartialEq, Eq)]
 pub struct RnsPoly {
     n: usize,
     limbs: usize,
     form: Form,
     data: Vec<u64>,
+}
+
+impl Clone for RnsPoly {
+    fn clone(&self) -> Self {
+        let mut data = crate::buffer_pool::take_zeroed(self.data.len());
+        data.copy_from_slice(&self.data);
+        Self {
+            n: self.n,
+            limbs: self.limbs,
+            form: self.form,
+            data,
+        }
+    }
+}
+
+impl Drop for RnsPoly {
+    fn drop(&mut self) {
+        crate::buffer_pool::give(std::mem::take(&mut self.data));
+    }
 }
 
 impl Zeroize for RnsPoly {
@@ -40,7 +60,7 @@ impl RnsPoly {
             n,
             limbs,
             form,
-            data: vec![0; n * limbs],
+            data: crate::buffer_pool::take_zeroed(n * limbs),
         }
     }
 

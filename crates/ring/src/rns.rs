@@ -206,7 +206,7 @@ impl BaseConverter {
 
     fn scaled_residues(&self, input: &[u64]) -> Vec<u64> {
         let n = self.from.degree();
-        let mut y = vec![0u64; input.len()];
+        let mut y = crate::buffer_pool::take_zeroed(input.len());
         y.par_chunks_mut(n)
             .zip(input.par_chunks(n))
             .enumerate()
@@ -240,6 +240,7 @@ impl BaseConverter {
                 *o = bj.reduce_u128(acc);
             }
         });
+        crate::buffer_pool::give(y);
     }
 
     /// Exact base conversion of the centered representative of `x mod A` (HPS19 §2.3): the
@@ -281,6 +282,7 @@ impl BaseConverter {
                 *o = bj.sub(r, multiples[(v[c] as usize).min(k)]);
             }
         });
+        crate::buffer_pool::give(y);
     }
 }
 

@@ -50,6 +50,10 @@ pub struct OpsArgs {
     /// Skip the peer libraries.
     #[arg(long)]
     no_peers: bool,
+    /// Threads for henn (the peers always run single-threaded; 'henn cpu' then counts the
+    /// calling worker only).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
 }
 
 /// Runs `henn bench ...`.
@@ -291,12 +295,11 @@ fn openfhe_python(arg: &Option<PathBuf>) -> Option<PathBuf> {
 }
 
 fn ops(a: OpsArgs) -> Result<()> {
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
     eprintln!(
-        "henn: measuring n = {} (single thread, {} reps)",
-        a.n, a.reps
+        "henn: measuring n = {} ({} thread(s), {} reps)",
+        a.n, a.threads, a.reps
     );
-    let (henn, henn_cpu) = pool.install(|| measure_henn(a.n, a.reps))?;
+    let (henn, henn_cpu) = henn_he::with_threads(a.threads, || measure_henn(a.n, a.reps))??;
     let load = std::fs::read_to_string("/proc/loadavg")
         .ok()
         .and_then(|s| s.split_whitespace().next().map(str::to_string));
@@ -364,7 +367,7 @@ fn ops(a: OpsArgs) -> Result<()> {
             .collect();
         let obj = serde_json::json!({
             "n": a.n,
-            "threads": 1,
+            "threads": a.threads,
             "unit": "ms (sizes in bytes)",
             "ops": rows,
             "notes": notes,

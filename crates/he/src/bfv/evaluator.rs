@@ -189,9 +189,8 @@ impl Evaluator {
         // one buffer for the result: the NTT limbs of Q_ℓ, then those of R converted in place
         let ql = x_ntt.num_limbs();
         let limbs = ql + mc.r.len();
-        let mut data = Vec::with_capacity(limbs * n);
-        data.extend_from_slice(x_ntt.data());
-        data.resize(limbs * n, 0);
+        let mut data = henn_ring::buffer_pool::take_zeroed(limbs * n);
+        data[..ql * n].copy_from_slice(x_ntt.data());
         let r_part = &mut data[ql * n..];
         mc.q_to_r.convert_exact(coeff.data(), r_part);
         r_part
@@ -225,7 +224,7 @@ impl Evaluator {
                 s + (f + 0.5) as u64
             })
             .collect();
-        let mut out_r = vec![0u64; mc.r.len() * n];
+        let mut out_r = henn_ring::buffer_pool::take_zeroed(mc.r.len() * n);
         out_r.par_chunks_mut(n).enumerate().for_each(|(j, out)| {
             let rj = mc.r.modulus(j);
             let w = &mc.omega[j];
@@ -239,8 +238,9 @@ impl Evaluator {
                 *o = rj.reduce_u128(acc);
             }
         });
-        let mut out_q = vec![0u64; ql * n];
+        let mut out_q = henn_ring::buffer_pool::take_zeroed(ql * n);
         mc.r_to_q.convert_exact(&out_r, &mut out_q);
+        henn_ring::buffer_pool::give(out_r);
         RnsPoly::from_reduced(n, ql, Form::Coefficient, out_q)
             .unwrap_or_else(|_| RnsPoly::zero(n, ql, Form::Coefficient))
     }

@@ -56,8 +56,8 @@ pub fn decompose(
             let input = &c_coeff.data()[digit.range.start * n..digit.range.end * n];
             // One buffer: the converted limbs (targets are all limbs outside the digit, in
             // order), then the digit's own NTT limbs spliced in at their position.
-            let mut data = Vec::with_capacity(limbs * n);
-            data.resize(digit.targets.len() * n, 0u64);
+            let mut data = henn_ring::buffer_pool::take_zeroed(limbs * n);
+            data.truncate(digit.targets.len() * n);
             // Centred lift: the digit is raised from its representative in (-Q_j/2, Q_j/2], so
             // automorphisms (sign flips) keep it centred and the hoisted inner product carries no
             // `Q_j·e_j/P` term from a [0, Q_j) representative.
@@ -147,7 +147,7 @@ pub fn mod_down_add(
     let q_len = level + 1;
     let p_len = ctx.qp.len() - q_len;
     debug_assert_eq!(x.num_limbs(), q_len + p_len);
-    let mut conv = vec![0u64; q_len * n];
+    let mut conv = henn_ring::buffer_pool::take_zeroed(q_len * n);
     {
         let (q_part, p_part) = x.data_mut().split_at_mut(q_len * n);
         p_part.par_chunks_mut(n).enumerate().for_each(|(k, limb)| {
@@ -189,6 +189,7 @@ pub fn mod_down_add(
                 }
             });
     }
+    henn_ring::buffer_pool::give(conv);
     x.truncate_limbs(q_len);
     x
 }

@@ -1,0 +1,82 @@
+//! A small per-thread pool of polynomial buffers, so that the many temporaries of key
+//! switching and multiplication (ModUp digits, inner products, tensor products) reuse warm
+//! memory instead of going back to the allocator, which on glibc returns large blocks to the
+//! kernel and page-faults them in again on the next operation (SEAL keeps a memory pool for
+//! the same reason). [`crate::RnsPoly`] takes its storage from here and gives it back on drop.
+//! Bounded: at most [`MAX_BUFFERS`] buffers and [`MAX_BYTES`] bytes per thread; buffers
+//! smaller than [`MIN_WORDS`] words go straight to the allocator.
+
+use std::cell::RefCell;
+
+/// Buffers below this many `u64` words are not pooled (the allocator handles them well).
+pub const MIN_WORDS: usize = 1 << 13;
+/// Most buffers kept per thread.
+pub const MAX_BUFFERS: usize = 24;
+/// Most bytes kept per thread.
+pub const MAX_BYTES: usize = 48 << 20;
+
+thread_local! {
+    static FREE: RefCell<(Vec<Vec<u64>>, usize)> = const { RefCell::new((Vec::new(), 0)) };
+}
+
+/// A zeroed buffer of `len` words, reusing a pooled one of sufficient capacity if any.
+pub fn take_zeroed(len: usize) -> Vec<u64> {
+    if len >= MIN_WORDS {
+        let reused = FREE
+            .try_with(|f| {
+                let mut f = f.borrow_mut();
+                let (list, bytes) = &mut *f;
+                // the smallest buffer that fits (it is at most a few times larger)
+                let pos = list
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, v)| v.capacity() >= len && v.capacity() <= 4 * len)
+                    .min_by_key(|(_, v)| v.capacity())
+                    .map(|(i, _)| i)?;
+                let v = list.swap_remove(pos);
+                *bytes -= v.capacity() * 8;
+                Some(v)
+            })
+            .ok()
+            .flatten();
+        if let Some(mut v) = reused {
+            v.clear();
+            v.resize(len, 0);
+            return v;
+        }
+    }
+    vec![0; len]
+}
+
+/// Returns a buffer to the pool (or frees it if the pool is full or it is small).
+pub fn give(v: Vec<u64>) {
+    let cap = v.capacity();
+    if cap < MIN_WORDS {
+        return;
+    }
+    let _ = FREE.try_with(|f| {
+        let mut f = f.borrow_mut();
+        let (list, bytes) = &mut *f;
+        if list.len() < MAX_BUFFERS && *bytes + cap * 8 <= MAX_BYTES {
+            *bytes += cap * 8;
+            list.push(v);
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reused_buffers_come_back_zeroed_and_sized() {
+        let mut v = take_zeroed(MIN_WORDS * 2);
+        v.iter_mut().for_each(|x| *x = 7);
+        give(v);
+        let w = take_zeroed(MIN_WORDS * 2 - 5);
+        assert_eq!(w.len(), MIN_WORDS * 2 - 5);
+        assert!(w.iter().all(|&x| x == 0));
+        let small = take_zeroed(10);
+        assert_eq!(small, vec![0; 10]);
+    }
+}
