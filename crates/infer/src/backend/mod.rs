@@ -24,6 +24,7 @@
 
 pub mod bfv;
 pub mod clear;
+pub mod noise;
 pub mod value;
 
 pub use value::SlotValue;
