@@ -27,6 +27,8 @@ enum Command {
     Bench(commands::bench::BenchArgs),
     /// Train a LoLa MNIST network or the ReLU CNN with candle and save it as a model directory.
     Train(commands::train::TrainArgs),
+    /// The planner's BFV plan for a model (LoLa Table 1), parameters, estimates and keys.
+    Plan(commands::plan::PlanArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -42,6 +44,7 @@ fn main() -> anyhow::Result<()> {
         Command::Import(args) => commands::import::run(&args),
         Command::Bench(args) => commands::bench::run(args),
         Command::Train(args) => commands::train::run(&args),
+        Command::Plan(args) => commands::plan::run(&args),
         Command::Info => {
             println!("henn {}", env!("CARGO_PKG_VERSION"));
             println!(

@@ -16,6 +16,8 @@
 //! | [`network`] | [`network::IntNetwork`]: the integer (BFV) or real (CKKS) network description the planner compiles |
 //! | [`plan`] | rule-based planner (LoLa, LoLa+BSGS, LoLa-Dense, CryptoNets), executor, clear-backend profiler (Table 1) |
 //! | [`cost`] | latency estimates from op counts, strategy ranking by cost |
+//! | [`backend::noise`], [`params`] | BFV noise estimate; choice of `n`, `Q` preset and plaintext primes |
+//! | [`summary`] | a plan as LoLa's Table 1, with estimated latency, noise and key sizes |
 //! | [`zoo`] | LoLa's MNIST, MNIST-small and CIFAR networks with synthetic weights |
 //! | [`from_nn`] | `henn_nn` models to quantized (BFV) or float (CKKS) networks |
 //! | [`error`] | [`error::InferError`] |
@@ -35,6 +37,8 @@ pub mod from_nn;
 pub mod kernels;
 pub mod matrix;
 pub mod network;
+pub mod params;
 pub mod plan;
 pub mod representation;
+pub mod summary;
 pub mod zoo;

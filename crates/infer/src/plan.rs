@@ -84,6 +84,12 @@ pub enum Step {
         /// Layer index.
         layer: usize,
     },
+    /// Rectangular (non-wrapping) diagonal BSGS on a single-message dense vector that need not
+    /// be clean (→ clean dense): no mask after a hybrid diagonal product.
+    DenseBsgs {
+        /// Layer index.
+        layer: usize,
+    },
     /// CryptoNets weighted sums (SIMD → SIMD).
     SimdLinear {
         /// Layer index.
@@ -117,6 +123,7 @@ impl Step {
             Step::RowMajor { layer } => format!("L{layer} dense/interleaved vector - row major"),
             Step::ColumnMajor { layer } => format!("L{layer} sparse vector - column major"),
             Step::Bsgs { layer } => format!("L{layer} diagonal BSGS (hoisted)"),
+            Step::DenseBsgs { layer } => format!("L{layer} rectangular diagonal BSGS (hoisted)"),
             Step::SimdLinear { layer } => format!("L{layer} SIMD weighted sums"),
             Step::Combine => "combine to one vector".into(),
             Step::SparseToDense => "sparse to dense".into(),
@@ -202,6 +209,9 @@ pub fn plan<V: SlotValue>(
         }
     };
     let last = net.layers.len().saturating_sub(1);
+    // Whether a single-message dense vector is zero outside its data (a hybrid diagonal
+    // product leaves partial sums behind).
+    let mut clean = true;
     for (i, layer) in net.layers.iter().enumerate() {
         let out_len = match layer {
             IntLayer::Square => {
@@ -260,7 +270,18 @@ pub fn plan<V: SlotValue>(
                     let d = len.max(out_len).next_power_of_two();
                     let block = len.next_power_of_two();
                     let copies = (g.row_len / block) * g.rows;
-                    if strategy == Strategy::LoLaBsgs && d <= g.row_len {
+                    let rect = crate::kernels::bsgs::rectangular_diagonals(out_len, len);
+                    if strategy == Strategy::LoLaBsgs && !clean && rect <= g.row_len {
+                        // No mask: the rectangular diagonals never read the partial sums.
+                        steps.push(Step::DenseBsgs { layer: i });
+                        clean = true;
+                        Sym::Dense {
+                            len: out_len,
+                            messages: 1,
+                        }
+                    } else if strategy == Strategy::LoLaBsgs && d <= g.row_len {
+                        // Hybrid diagonals (fewer rows than the block) leave partial sums.
+                        clean = out_len.next_power_of_two() >= d;
                         steps.push(Step::Stack {
                             block: d,
                             copies_per_row: g.row_len / d,
@@ -418,6 +439,7 @@ pub fn execute<B: SlotBackend>(
             Step::RowMajor { layer: i } => row_major::row_major(b, &x, &matrix(*i)?)?,
             Step::ColumnMajor { layer: i } => sparse::sparse_column_major(b, &x, &matrix(*i)?)?,
             Step::Bsgs { layer: i } => bsgs::diagonal_bsgs(b, &x, &matrix(*i)?, None)?,
+            Step::DenseBsgs { layer: i } => bsgs::dense_diagonal_bsgs(b, &x, &matrix(*i)?, None)?,
             Step::SimdLinear { layer: i } => simd::simd_linear(b, &x, &matrix(*i)?)?,
             Step::Combine => {
                 multiplied = combine::combine_multiplies(&x, &SlotGeometry::of(b));

@@ -162,3 +162,67 @@ fn crt_decoding_covers_values_beyond_one_prime() {
     // A missing Galois key is an engine error, not a panic.
     assert!(b.rotate(&ct, 3).is_err());
 }
+
+/// The noise estimate refuses what fails and accepts what works, on real BFV: the tiny
+/// two-square network with one 55-bit `q` prime (estimate negative, decryption wrong) and with
+/// four (estimate positive and below the measured budget, decryption exact).
+#[test]
+fn noise_estimate_refuses_failing_plan_and_accepts_working_one() {
+    use henn_infer::params::estimate_budget;
+    let net = tiny_network(5);
+    for limbs in [1usize, 4] {
+        let q_bits = vec![55u32; limbs];
+        let params = BfvParametersBuilder::new()
+            .log_n(8)
+            .q_bits(&q_bits)
+            .p_bits(&[56])
+            .plaintext_modulus(7681)
+            .insecure_build()
+            .expect("test parameters");
+        let rlwe = params.rlwe().clone();
+        let geometry = SlotGeometry {
+            rows: 2,
+            row_len: rlwe.degree() / 2,
+        };
+        let mut p = plan(&net, geometry, Strategy::LoLaBsgs).expect("plan");
+        p.rescale = false;
+        let primes = primes();
+        let noise = henn_infer::backend::noise::NoiseParameters {
+            log_n: 8,
+            q_bits: q_bits.iter().map(|&b| f64::from(b)).collect(),
+            p_bits: 56.0,
+            dnum: limbs,
+            t_bits: primes
+                .iter()
+                .map(|&t| (t as f64).log2())
+                .fold(0.0, f64::max),
+        };
+        let (estimate, steps) = estimate_budget(&net, &p, noise).expect("estimate");
+        assert_eq!(steps.len(), p.steps.len());
+        let keys = key_requirements(&net, &p, 0).expect("keys");
+        let spec = KeySpec {
+            rotation_steps: keys.rotation_steps.iter().copied().collect(),
+            row_swap: keys.row_swap,
+            relinearization: keys.relinearization,
+        };
+        let b = BfvCrtBackend::generate(&rlwe, &primes, &spec).expect("backend");
+        let x: Vec<i128> = SmallInts::new(9).vec(64, 4);
+        let want = net.forward(&x).expect("forward");
+        let ct = encrypt_vector(&b, p.input.clone(), &x).expect("encrypt");
+        let out = execute(&b, &net, &p, ct, |_, _, _, _| {}).expect("execute");
+        let measured = out.cts.iter().map(|c| b.noise_budget(c)).min().unwrap_or(0);
+        let got = decrypt_vector(&b, &out).expect("decrypt");
+        if limbs == 1 {
+            assert!(estimate < 0.0, "estimate {estimate} should refuse one limb");
+            assert_eq!(measured, 0);
+            assert_ne!(got, want, "one limb cannot decrypt correctly");
+        } else {
+            assert!(
+                estimate > 0.0,
+                "estimate {estimate} should accept four limbs"
+            );
+            assert!(f64::from(measured) >= estimate, "{measured} < {estimate}");
+            assert_eq!(got, want);
+        }
+    }
+}

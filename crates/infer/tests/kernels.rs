@@ -271,6 +271,31 @@ proptest! {
     }
 
     #[test]
+    fn rectangular_bsgs_ignores_garbage_and_is_clean(rows in 1usize..=2, log_row in 3u32..=9, r_frac in 1usize..=100, k_frac in 1usize..=100, log_n1 in 0u32..=10, seed: u64) {
+        let b = backend(rows, log_row);
+        let row_len = b.row_len();
+        let r = (r_frac * row_len).div_ceil(100).max(1);
+        let k = (k_frac * row_len).div_ceil(100).max(1);
+        let (w, v) = (matrix(r, k, seed), vector(k, seed));
+        // Garbage in every slot that is not a placement (as after a hybrid diagonal product).
+        let mut slots = vector(b.slots(), seed ^ 77);
+        slots[..k].copy_from_slice(&v);
+        let ct = b.encrypt(&b.encode(&slots, b.max_level()).unwrap()).unwrap();
+        let x = henn_infer::encrypted::EncryptedVector::new(Representation::dense(k), vec![ct], false).unwrap();
+        let m = bsgs::rectangular_diagonals(r, k);
+        let n1 = (1usize << log_n1).min(m.next_power_of_two());
+        b.reset_counts();
+        let y = bsgs::dense_diagonal_bsgs(&b, &x, &w, Some(n1)).unwrap();
+        prop_assert_eq!(decrypt_vector(&b, &y).unwrap(), w.mul_vec(&v).unwrap());
+        prop_assert!(y.clean);
+        prop_assert!(y.cts[0].values[r..].iter().all(|&s| s == 0));
+        let c = b.counts();
+        prop_assert!(c.total(OpKind::HoistedBatch) <= 1);
+        prop_assert!(c.total(OpKind::MulPlain) <= m as u64);
+        prop_assert!(c.total(OpKind::Rotate) < m.div_ceil(n1) as u64);
+    }
+
+    #[test]
     fn simd_linear_square_bias_per_record(k in 1usize..20, r in 1usize..20, batch in 1usize..16, seed: u64) {
         let b = backend(2, 3);
         let w = matrix(r, k, seed);

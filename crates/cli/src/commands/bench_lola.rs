@@ -7,18 +7,25 @@
 //! must fit `(-T/2, T/2]`; intermediate values may wrap. The largest absolute logit of the
 //! integer network over calibration images (the first `--calibration` training images and the
 //! benchmarked test images) times a safety margin of `2^--margin-bits` (default 4 bits, 16×)
-//! gives the bits of `T`; [`plaintext_primes`] picks the fewest primes `≡ 1 mod 2n` of at most
-//! `--max-prime-bits` bits. Decrypted logits are compared with the plaintext integer model on
+//! gives the bits of `T`. By default the planner ([`choose_bfv`]) then picks the 128-bit preset
+//! and the plaintext primes whose noise estimate leaves at least 4 bits and whose estimated
+//! latency is lowest; with both `--log-n` and `--max-prime-bits`, [`plaintext_primes`] picks the
+//! fewest primes `≡ 1 mod 2n` of at most that size instead. The noise budget after every step
+//! is measured on the first image and reported beside the estimate. Decrypted logits are compared with the plaintext integer model on
 //! every image: any difference is reported and is an error.
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
-use henn_he::bfv::{BfvParametersBuilder, BFV_128BIT_LOGN12_LOGQP109, BFV_128BIT_LOGN13_LOGQP218};
+use henn_he::bfv::{
+    BfvParametersBuilder, BFV_128BIT_LOGN12_LOGQP109, BFV_128BIT_LOGN13_LOGQP218,
+    BFV_128BIT_LOGN14_LOGQP438,
+};
 use henn_infer::backend::bfv::{plaintext_primes, BfvCrtBackend, KeySpec, PlaintextCache};
 use henn_infer::backend::SlotBackend;
 use henn_infer::encrypted::{decrypt_vector, encrypt_vector, EncryptedVector};
 use henn_infer::from_nn::quantize_model;
 use henn_infer::network::IntNetwork;
+use henn_infer::params::choose_bfv;
 use henn_infer::plan::{execute, key_requirements, plan, Strategy};
 use henn_infer::representation::SlotGeometry;
 use henn_nn::data::{load_mnist, Split};
@@ -89,12 +96,14 @@ pub struct LolaArgs {
     /// Kernel strategy.
     #[arg(long, value_enum, default_value = "lola")]
     strategy: LolaStrategy,
-    /// log2 of the ring degree: 13 (BFV_128BIT_LOGN13_LOGQP218) or 12 (…LOGN12_LOGQP109).
-    #[arg(long, default_value_t = 13)]
-    log_n: u32,
-    /// Largest plaintext prime size in bits.
-    #[arg(long, default_value_t = 30)]
-    max_prime_bits: u32,
+    /// log2 of the ring degree: 13 (BFV_128BIT_LOGN13_LOGQP218), 14 (…LOGN14_LOGQP438) or 12
+    /// (…LOGN12_LOGQP109). Default: chosen with the plaintext primes by the planner
+    /// (`henn_infer::params::choose_bfv`: 128-bit presets, noise estimate, estimated latency).
+    #[arg(long)]
+    log_n: Option<u32>,
+    /// Largest plaintext prime size in bits (default: chosen by the planner).
+    #[arg(long)]
+    max_prime_bits: Option<u32>,
     /// Safety margin on the largest calibration logit, in bits.
     #[arg(long, default_value_t = 4)]
     margin_bits: u32,
@@ -139,6 +148,10 @@ pub struct LolaReport {
     eval_key_bytes: usize,
     rotation_keys: usize,
     min_noise_budget_bits: u32,
+    /// The planner's noise-budget estimate for the final ciphertexts (bits).
+    estimated_noise_budget_bits: Option<f64>,
+    /// Noise budget (bits, smallest over messages and primes) after every step, first image.
+    noise_budget_per_step: Vec<(String, u32)>,
     peak_memory_mib: f64,
     accuracy: Option<f64>,
     agreement: f64,
@@ -283,23 +296,54 @@ pub fn run(args: LolaArgs) -> Result<()> {
     let bound = (max_logit.max(1) as f64) * 2f64.powi(args.margin_bits as i32) * 2.0;
     let bits = bound.log2().ceil() as u32;
 
-    let preset = match args.log_n {
-        13 => BFV_128BIT_LOGN13_LOGQP218,
-        12 => BFV_128BIT_LOGN12_LOGQP109,
-        other => bail!("--log-n {other}: 12 or 13 supported"),
+    let strategy = match args.strategy {
+        LolaStrategy::Lola => Strategy::LoLa,
+        LolaStrategy::LolaBsgs => Strategy::LoLaBsgs,
     };
+    let fixed = match args.log_n {
+        None => None,
+        Some(13) => Some(BFV_128BIT_LOGN13_LOGQP218),
+        Some(12) => Some(BFV_128BIT_LOGN12_LOGQP109),
+        Some(14) => Some(BFV_128BIT_LOGN14_LOGQP438),
+        Some(other) => bail!("--log-n {other}: 12, 13 or 14 supported"),
+    };
+    let (preset, primes, estimated_budget) = match (fixed, args.max_prime_bits) {
+        (Some(preset), Some(max_bits)) => (
+            preset,
+            plaintext_primes(bits, 1usize << preset.log_n, max_bits)?,
+            None,
+        ),
+        (fixed, max_bits) => {
+            let presets: Vec<_> = fixed.into_iter().collect();
+            let c = choose_bfv(
+                net,
+                bits,
+                &[strategy],
+                (!presets.is_empty()).then_some(presets.as_slice()),
+                4.0,
+            )?;
+            if let Some(max_bits) = max_bits {
+                if c.primes.iter().any(|&t| t >= 1u64 << max_bits) {
+                    bail!(
+                        "the planner needs primes {:?}; --max-prime-bits {max_bits} needs --log-n",
+                        c.primes
+                    );
+                }
+            }
+            (c.preset, c.primes, Some(c.estimated_budget))
+        }
+    };
+    tracing::info!(
+        "BFV {} with plaintext primes {primes:?} (estimated noise budget {estimated_budget:?})",
+        preset.name
+    );
     let n = 1usize << preset.log_n;
-    let primes = plaintext_primes(bits, n, args.max_prime_bits)?;
     let rlwe = BfvParametersBuilder::preset(preset)
         .plaintext_modulus(primes[0])
         .build()?
         .rlwe()
         .clone();
 
-    let strategy = match args.strategy {
-        LolaStrategy::Lola => Strategy::LoLa,
-        LolaStrategy::LolaBsgs => Strategy::LoLaBsgs,
-    };
     let geometry = SlotGeometry {
         rows: 2,
         row_len: n / 2,
@@ -335,6 +379,7 @@ pub fn run(args: LolaArgs) -> Result<()> {
     let mut agree = 0usize;
     let mut correct = 0usize;
     let mut budget = u32::MAX;
+    let mut trace: Vec<(String, u32)> = Vec::new();
     let pb = bar(args.images, "encrypted");
     for (i, (x, want)) in inputs.iter().zip(&refs).enumerate() {
         // Client: encode and encrypt (seeded, half size).
@@ -358,9 +403,34 @@ pub fn run(args: LolaArgs) -> Result<()> {
             net,
             &p,
             EncryptedVector::new(p.input.clone(), cts, true)?,
-            |_, _, _, _| {},
+            |_, step, _, y| {
+                // Noise budgets need the secret key: measured on the first image only.
+                if i == 0 {
+                    let bits = y.cts.iter().map(|c| b.noise_budget(c)).min().unwrap_or(0);
+                    trace.push((step.describe(), bits));
+                }
+            },
         )?;
-        server.push(t0.elapsed().as_secs_f64());
+        let server_s = t0.elapsed().as_secs_f64();
+        // The first image's time includes the noise measurements: time it again without them.
+        let server_s = if i == 0 {
+            let t0 = Instant::now();
+            let cts = seeded
+                .iter()
+                .map(|s| b.expand_seeded(s))
+                .collect::<Result<Vec<_>, _>>()?;
+            execute(
+                &b,
+                net,
+                &p,
+                EncryptedVector::new(p.input.clone(), cts, true)?,
+                |_, _, _, _| {},
+            )?;
+            t0.elapsed().as_secs_f64()
+        } else {
+            server_s
+        };
+        server.push(server_s);
         down = out.cts.iter().map(|c| b.ciphertext_bytes(c)).sum();
         budget = budget.min(out.cts.iter().map(|c| b.noise_budget(c)).min().unwrap_or(0));
         // Client: decrypt and decode.
@@ -405,6 +475,8 @@ pub fn run(args: LolaArgs) -> Result<()> {
         eval_key_bytes,
         rotation_keys: spec.rotation_steps.len() + usize::from(spec.row_swap),
         min_noise_budget_bits: budget,
+        estimated_noise_budget_bits: estimated_budget,
+        noise_budget_per_step: trace,
         peak_memory_mib: peak_memory_mib(),
         accuracy: network
             .quantized

@@ -4,4 +4,5 @@ pub mod bench;
 pub mod bench_lola;
 pub mod eval;
 pub mod import;
+pub mod plan;
 pub mod train;

@@ -25,6 +25,7 @@
 pub mod bfv;
 pub mod ckks;
 pub mod clear;
+pub mod noise;
 pub mod value;
 
 pub use value::SlotValue;

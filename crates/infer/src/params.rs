@@ -1,0 +1,182 @@
+//! BFV parameter choice by the planner: ring degree `n`, ciphertext modulus (a 128-bit preset)
+//! and plaintext primes for a network and a kernel strategy.
+//!
+//! LoLa chose its parameters by hand (section 4.3: `n = 8192`, four ~20-bit plaintext primes);
+//! here they follow from two checks made before anything is encrypted:
+//!
+//! * **plaintext**: BFV computes in `Z_T`, `T = ∏ t_j`, and every operation of a plan is a ring
+//!   homomorphism, so only the decoded outputs must fit `(−T/2, T/2]`. The caller gives the
+//!   output range in bits (measured with the clear backend / the integer network on calibration
+//!   inputs, plus a margin); [`plaintext_primes`] gives the fewest primes `≡ 1 mod 2n` of a
+//!   given size reaching it;
+//! * **noise**: the plan runs on the [`NoiseBackend`]; its final budget estimate must be at
+//!   least `safety_bits`.
+//!
+//! Among the feasible `(preset, strategy, primes)` the cheapest by estimated latency
+//! ([`crate::cost::OpCosts::henn_bfv`] times the number of CRT instances) wins. Only the
+//! 128-bit presets of `henn_he` are candidates, so an insecure choice is impossible, and a
+//! choice whose estimate is negative is never returned.
+
+use henn_he::bfv::{Preset, PRESETS};
+
+use crate::backend::bfv::plaintext_primes;
+use crate::backend::clear::{ClearBackend, OpCounts};
+use crate::backend::noise::{NoiseBackend, NoiseParameters};
+use crate::backend::SlotValue;
+use crate::cost::OpCosts;
+use crate::encrypted::encrypt_vector;
+use crate::error::{InferError, InferResult};
+use crate::network::IntNetwork;
+use crate::plan::{execute, plan, profile, Plan, Step, Strategy};
+use crate::representation::SlotGeometry;
+
+/// A BFV parameter choice with the plan it was made for.
+#[derive(Clone, Debug)]
+pub struct BfvChoice {
+    /// The 128-bit parameter preset (ring degree and ciphertext modulus).
+    pub preset: Preset,
+    /// Plaintext primes (one BFV instance each).
+    pub primes: Vec<u64>,
+    /// The plan (BFV: no modulus switching inside).
+    pub plan: Plan,
+    /// Estimated noise budget left at the end (bits).
+    pub estimated_budget: f64,
+    /// Estimated budget after every step.
+    pub step_budgets: Vec<(Step, f64)>,
+    /// Estimated server latency in ms (single thread).
+    pub estimated_ms: f64,
+    /// Operation counts of the plan for one input (one CRT instance).
+    pub counts: OpCounts,
+}
+
+impl BfvChoice {
+    /// `log2(T)`.
+    pub fn plaintext_bits(&self) -> f64 {
+        self.primes.iter().map(|&t| (t as f64).log2()).sum()
+    }
+}
+
+/// The noise-model view of a preset with plaintext primes `primes` (nominal prime sizes).
+pub fn noise_parameters(preset: &Preset, primes: &[u64]) -> NoiseParameters {
+    NoiseParameters {
+        log_n: preset.log_n,
+        q_bits: preset.q_bits.iter().map(|&b| f64::from(b)).collect(),
+        p_bits: preset.p_bits.iter().map(|&b| f64::from(b)).sum(),
+        dnum: preset.dnum,
+        t_bits: primes
+            .iter()
+            .map(|&t| (t as f64).log2())
+            .fold(0.0, f64::max),
+    }
+}
+
+/// Runs `plan` on the noise estimator: the final budget (smallest over the output messages)
+/// and the smallest budget after every step. No modulus switching when `plan.rescale` is off.
+pub fn estimate_budget<V: SlotValue>(
+    net: &IntNetwork<V>,
+    plan: &Plan,
+    params: NoiseParameters,
+) -> InferResult<(f64, Vec<(Step, f64)>)> {
+    let b = NoiseBackend::<V>::new(params)?;
+    let x = encrypt_vector(&b, plan.input.clone(), &vec![V::ZERO; net.input_len])?;
+    let mut steps = Vec::with_capacity(plan.steps.len());
+    let y = execute(&b, net, plan, x, |_, step, _, out| {
+        let min = out
+            .cts
+            .iter()
+            .map(|c| c.budget())
+            .fold(f64::INFINITY, f64::min);
+        steps.push((step.clone(), min));
+    })?;
+    let last = y
+        .cts
+        .iter()
+        .map(|c| c.budget())
+        .fold(f64::INFINITY, f64::min);
+    Ok((last, steps))
+}
+
+/// Candidate prime sets for `output_bits` at ring degree `n`: for every number of primes, the
+/// smallest primes reaching the range (smaller primes grow noise more slowly).
+fn prime_candidates(output_bits: u32, n: usize) -> Vec<Vec<u64>> {
+    let mut out: Vec<Vec<u64>> = Vec::new();
+    for max_bits in 1..=40 {
+        if let Ok(p) = plaintext_primes(output_bits, n, max_bits) {
+            if !out.iter().any(|q| q.len() == p.len()) {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// Chooses preset, strategy and plaintext primes (see the module docs) for outputs of
+/// `output_bits` bits (`2·max|y| < 2^output_bits`), requiring an estimated final noise budget
+/// of at least `safety_bits`. Errors when no 128-bit preset works.
+pub fn choose_bfv<V: SlotValue>(
+    net: &IntNetwork<V>,
+    output_bits: u32,
+    strategies: &[Strategy],
+    presets: Option<&[Preset]>,
+    safety_bits: f64,
+) -> InferResult<BfvChoice> {
+    let presets = presets.unwrap_or(&PRESETS);
+    let mut best: Option<BfvChoice> = None;
+    let mut last_err = None;
+    for preset in presets {
+        let n = 1usize << preset.log_n;
+        let geometry = SlotGeometry {
+            rows: 2,
+            row_len: n / 2,
+        };
+        let costs = OpCosts::henn_bfv(preset.log_n);
+        for &strategy in strategies {
+            let mut p = match plan(net, geometry, strategy) {
+                Ok(p) => p,
+                Err(e) => {
+                    last_err = Some(e);
+                    continue;
+                }
+            };
+            p.rescale = false;
+            let counts = match ClearBackend::<V>::new(2, n / 2, 0)
+                .map_err(InferError::from)
+                .and_then(|b| profile(&b, net, &p, &vec![V::ZERO; net.input_len]))
+            {
+                Ok((_, report)) => report.total,
+                Err(e) => {
+                    last_err = Some(e);
+                    continue;
+                }
+            };
+            let per_instance = costs.estimate_ms(&counts);
+            for primes in prime_candidates(output_bits, n) {
+                let (budget, steps) = estimate_budget(net, &p, noise_parameters(preset, &primes))?;
+                if budget < safety_bits {
+                    continue;
+                }
+                let estimated_ms = per_instance * primes.len() as f64;
+                if best.as_ref().is_none_or(|b| estimated_ms < b.estimated_ms) {
+                    best = Some(BfvChoice {
+                        preset: *preset,
+                        primes,
+                        plan: p.clone(),
+                        estimated_budget: budget,
+                        step_budgets: steps,
+                        estimated_ms,
+                        counts: counts.clone(),
+                    });
+                }
+            }
+        }
+    }
+    best.ok_or_else(|| {
+        InferError::DoesNotFit(match last_err {
+            Some(e) => format!("no 128-bit BFV parameters for {output_bits}-bit outputs: {e}"),
+            None => format!(
+                "no 128-bit BFV preset leaves {safety_bits} bits of noise budget for \
+                 {output_bits}-bit outputs"
+            ),
+        })
+    })
+}
