@@ -37,6 +37,8 @@ use rayon::prelude::*;
 
 use super::{normalize_step, BackendError, BackendResult, SlotBackend};
 
+pub mod split;
+
 fn engine(e: HeError) -> BackendError {
     BackendError::Engine(Box::new(e))
 }
