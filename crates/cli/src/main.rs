@@ -29,6 +29,14 @@ enum Command {
     Train(commands::train::TrainArgs),
     /// The planner's BFV plan for a model (LoLa Table 1), parameters, estimates and keys.
     Plan(commands::plan::PlanArgs),
+    /// Serve models for private prediction over HTTP (encrypted inputs, encrypted outputs).
+    Serve(commands::serve::ServeArgs),
+    /// Make secret and evaluation keys for a served model and upload the evaluation keys.
+    Keygen(commands::keygen::KeygenArgs),
+    /// Encrypt images, get encrypted predictions from a server, decrypt them.
+    Predict(commands::predict::PredictArgs),
+    /// The whole private-prediction flow in one process on loopback, step by step.
+    Demo(commands::demo::DemoArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -45,6 +53,10 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(args) => commands::bench::run(args),
         Command::Train(args) => commands::train::run(&args),
         Command::Plan(args) => commands::plan::run(&args),
+        Command::Serve(args) => commands::serve::run(&args),
+        Command::Keygen(args) => commands::keygen::run(&args),
+        Command::Predict(args) => commands::predict::run(&args),
+        Command::Demo(args) => commands::demo::run(&args),
         Command::Info => {
             println!("henn {}", env!("CARGO_PKG_VERSION"));
             println!(

@@ -209,9 +209,6 @@ pub fn plan<V: SlotValue>(
         }
     };
     let last = net.layers.len().saturating_sub(1);
-    // Whether a single-message dense vector is zero outside its data (a hybrid diagonal
-    // product leaves partial sums behind).
-    let mut clean = true;
     for (i, layer) in net.layers.iter().enumerate() {
         let out_len = match layer {
             IntLayer::Square => {
@@ -270,18 +267,9 @@ pub fn plan<V: SlotValue>(
                     let d = len.max(out_len).next_power_of_two();
                     let block = len.next_power_of_two();
                     let copies = (g.row_len / block) * g.rows;
-                    let rect = crate::kernels::bsgs::rectangular_diagonals(out_len, len);
-                    if strategy == Strategy::LoLaBsgs && !clean && rect <= g.row_len {
-                        // No mask: the rectangular diagonals never read the partial sums.
-                        steps.push(Step::DenseBsgs { layer: i });
-                        clean = true;
-                        Sym::Dense {
-                            len: out_len,
-                            messages: 1,
-                        }
-                    } else if strategy == Strategy::LoLaBsgs && d <= g.row_len {
-                        // Hybrid diagonals (fewer rows than the block) leave partial sums.
-                        clean = out_len.next_power_of_two() >= d;
+                    if strategy == Strategy::LoLaBsgs && d <= g.row_len {
+                        // The output is a clean stacked vector (periodic diagonals, see
+                        // kernels::bsgs), so the next BSGS layer needs no mask.
                         steps.push(Step::Stack {
                             block: d,
                             copies_per_row: g.row_len / d,

@@ -27,6 +27,8 @@ enum BenchWhat {
     Ops(OpsArgs),
     /// End-to-end encrypted LoLa inference on MNIST (BFV).
     Lola(super::bench_lola::LolaArgs),
+    /// Load test of the prediction service on loopback (clients x predictions, throughput, p50/p99).
+    Serve(super::bench_serve::ServeBenchArgs),
 }
 
 /// `henn bench ops` arguments.
@@ -61,6 +63,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     match args.what {
         BenchWhat::Ops(a) => ops(a),
         BenchWhat::Lola(a) => super::bench_lola::run(a),
+        BenchWhat::Serve(a) => super::bench_serve::run(a),
     }
 }
 

@@ -104,7 +104,9 @@ pub fn run(args: &LolaArgs) -> Result<()> {
         LolaStrategy::Lola => Strategy::LoLa,
         LolaStrategy::LolaBsgs => Strategy::LoLaBsgs,
     };
-    let n = 1usize << args.log_n;
+    // CKKS: n = 8192 unless asked otherwise (the chain is then sized by the plan's depth).
+    let log_n = args.log_n.unwrap_or(13);
+    let n = 1usize << log_n;
     let geometry = SlotGeometry {
         rows: 1,
         row_len: n / 2,
@@ -116,8 +118,8 @@ pub fn run(args: &LolaArgs) -> Result<()> {
     let (_, report) = profile(&clear, &net, &p, &vec![0.0; len])?;
     let depth = probe_levels - report.steps.last().map_or(probe_levels, |s| s.level);
     let headroom = args.margin_bits + 2;
-    let (q_bits, p_bits, log_scale) = chain_for_depth(args.log_n, depth, headroom)?;
-    let params: Arc<CkksParameters> = parameters_for_depth(args.log_n, depth, headroom)?;
+    let (q_bits, p_bits, log_scale) = chain_for_depth(log_n, depth, headroom)?;
+    let params: Arc<CkksParameters> = parameters_for_depth(log_n, depth, headroom)?;
     let keys = key_requirements(&net, &p, depth)?;
     let spec = KeySpec {
         rotation_steps: keys.rotation_steps.iter().copied().collect(),
@@ -209,7 +211,7 @@ pub fn run(args: &LolaArgs) -> Result<()> {
         net: args.net.name().into(),
         strategy: format!("{strategy:?}"),
         scheme: "ckks",
-        log_n: args.log_n,
+        log_n,
         log_qp: params.rlwe().log_qp_bits(),
         q_bits,
         p_bits,

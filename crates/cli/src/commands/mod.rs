@@ -2,7 +2,12 @@
 
 pub mod bench;
 pub mod bench_lola;
+pub mod bench_serve;
+pub mod demo;
 pub mod eval;
 pub mod import;
+pub mod keygen;
 pub mod plan;
+pub mod predict;
+pub mod serve;
 pub mod train;

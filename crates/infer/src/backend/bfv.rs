@@ -37,6 +37,8 @@ use rayon::prelude::*;
 
 use super::{normalize_step, BackendError, BackendResult, SlotBackend};
 
+pub mod split;
+
 fn engine(e: HeError) -> BackendError {
     BackendError::Engine(Box::new(e))
 }
@@ -649,6 +651,11 @@ fn is_prime(p: u64) -> bool {
 /// in `Z_T`, so intermediate values may wrap; only the decoded outputs must fit).
 pub fn plaintext_primes(bits: u32, n: usize, max_prime_bits: u32) -> BackendResult<Vec<u64>> {
     let min_bits = (2 * n as u64 + 1).ilog2() + 1;
+    if bits > 126 {
+        return Err(BackendError::InvalidParameters(format!(
+            "a {bits}-bit plaintext space does not fit the i128 slot values (at most 126 bits)"
+        )));
+    }
     if max_prime_bits > 40 || max_prime_bits < min_bits {
         return Err(BackendError::InvalidParameters(format!(
             "plaintext primes of {max_prime_bits} bits: need {min_bits}..=40 for n = {n}"
@@ -670,7 +677,7 @@ pub fn plaintext_primes(bits: u32, n: usize, max_prime_bits: u32) -> BackendResu
                 k -= 1;
             }
             let total: f64 = out.iter().map(|&p| (p as f64).log2()).sum();
-            if out.len() == count && total >= f64::from(bits) {
+            if out.len() == count && total >= f64::from(bits) && total < 127.0 {
                 return Ok(out);
             }
         }

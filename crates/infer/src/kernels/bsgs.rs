@@ -27,7 +27,7 @@ use crate::backend::{SlotBackend, SlotValue};
 use crate::encrypted::EncryptedVector;
 use crate::error::{InferError, InferResult};
 use crate::matrix::Matrix;
-use crate::representation::{Representation, Stacked};
+use crate::representation::{Dense, Representation, Stacked};
 
 use super::plain_at;
 
@@ -163,10 +163,12 @@ pub fn dense_diagonal_bsgs<B: SlotBackend>(
     super::check_input(b, x)?;
     let len = match &x.repr {
         Representation::Dense(d) if x.cts.len() == 1 => d.len,
+        // A stacked vector holds its first copy in slots `0..len`, which is all this reads.
+        Representation::Stacked(s) if x.cts.len() == 1 => s.len,
         other => {
             return Err(InferError::WrongRepresentation {
                 kernel: "rectangular diagonal BSGS",
-                expected: "single-message dense",
+                expected: "single-message dense or stacked",
                 got: other.name(),
             })
         }

@@ -1,0 +1,226 @@
+//! `henn bench serve`: a bounded load test of the prediction service on loopback — a server
+//! in this process, `--clients` concurrent clients (each with its own keys) sending
+//! `--requests` encrypted MNIST predictions each, under a time limit. Every answer is
+//! decrypted and compared with the plaintext integer model; any error or difference fails the
+//! run. Reports throughput and client-side latency percentiles (encrypt + round trip +
+//! decrypt).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use henn_nn::data::{load_mnist, Split};
+use henn_serve::server::{load_models, start_with_models};
+use henn_serve::{Client, ClientKeys, ServerConfig};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+/// `henn bench serve` arguments.
+#[derive(Args, Debug)]
+pub struct ServeBenchArgs {
+    /// Model to serve.
+    #[arg(long, default_value = "lola-small")]
+    model: String,
+    /// Directory of model directories.
+    #[arg(long, default_value = "models")]
+    models: PathBuf,
+    /// MNIST IDX directory.
+    #[arg(long, default_value = "data/mnist")]
+    data: PathBuf,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 8)]
+    clients: usize,
+    /// Predictions per client.
+    #[arg(long, default_value_t = 20)]
+    requests: usize,
+    /// Evaluation worker threads of the server.
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
+    /// Time limit of the load phase, seconds (exceeding it fails the run).
+    #[arg(long, default_value_t = 1800)]
+    time_limit: u64,
+    /// Calibration images.
+    #[arg(long, default_value_t = 1000)]
+    calibration: usize,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize, Debug)]
+struct ServeBenchReport {
+    model: String,
+    clients: usize,
+    requests: usize,
+    workers: usize,
+    threads: usize,
+    errors: usize,
+    wrong: usize,
+    keygen_s_per_client: f64,
+    wall_s: f64,
+    throughput_per_s: f64,
+    latency_p50_s: f64,
+    latency_p99_s: f64,
+    latency_max_s: f64,
+    server_eval_p50_s: f64,
+    bytes_up: usize,
+    bytes_down: usize,
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i]
+}
+
+/// Runs `henn bench serve`.
+pub fn run(args: ServeBenchArgs) -> Result<()> {
+    if args.clients == 0 || args.requests == 0 {
+        bail!("--clients and --requests must be at least 1");
+    }
+    let store = tempfile::tempdir()?;
+    let mut config = ServerConfig::new(&args.models, store.path().join("keys.redb"));
+    config.models = vec![args.model.clone()];
+    config.calibration_data = args.data.clone();
+    config.calibration_images = args.calibration;
+    config.workers = args.workers;
+    config.queue_capacity = args.clients;
+    config.backend_cache = args.clients;
+    config.request_timeout = Duration::from_secs(args.time_limit);
+    let models = load_models(&config)?;
+    let model = models[&args.model].clone();
+    let server = start_with_models(config, models)?;
+    let client = Client::new(&server.url(), Duration::from_secs(args.time_limit));
+    let plan = client.plan(&args.model)?;
+
+    let test = load_mnist(&args.data, Split::Test)
+        .with_context(|| format!("loading MNIST from {}", args.data.display()))?;
+    let len: usize = test.shape.iter().product();
+    let total = args.clients * args.requests;
+    if test.labels.len() < total {
+        bail!("the test set has fewer than {total} images");
+    }
+    let expected: Vec<Vec<i128>> = (0..total)
+        .map(|i| {
+            let xq = plan.quantize_input(&test.images[i * len..(i + 1) * len])?;
+            Ok(model.net.forward(&xq)?)
+        })
+        .collect::<Result<_>>()?;
+
+    let t0 = Instant::now();
+    let mut sessions = Vec::with_capacity(args.clients);
+    for _ in 0..args.clients {
+        let (mut keys, upload) = ClientKeys::generate(&server.url(), plan.clone())?;
+        keys.session.key_id = client.upload_keys(&upload)?.key_id;
+        sessions.push(Arc::new(keys));
+    }
+    let keygen_s_per_client = t0.elapsed().as_secs_f64() / args.clients as f64;
+
+    let pb = ProgressBar::new(total as u64);
+    pb.set_style(
+        ProgressStyle::with_template("{msg:10} {bar:40} {pos}/{len} [{elapsed_precise}]")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    pb.set_message("requests");
+    let images = Arc::new(test.images);
+    let expected = Arc::new(expected);
+    let deadline = Instant::now() + Duration::from_secs(args.time_limit);
+    let t0 = Instant::now();
+    let handles: Vec<_> = sessions
+        .into_iter()
+        .enumerate()
+        .map(|(c, keys)| {
+            let (client, images, expected, pb) =
+                (client.clone(), images.clone(), expected.clone(), pb.clone());
+            let requests = args.requests;
+            std::thread::spawn(move || {
+                let mut out = Vec::with_capacity(requests);
+                for r in 0..requests {
+                    if Instant::now() > deadline {
+                        out.push(Err("time limit exceeded".to_string()));
+                        break;
+                    }
+                    let i = c * requests + r;
+                    let t = Instant::now();
+                    let res = keys.predict(&client, &images[i * len..(i + 1) * len]);
+                    let latency = t.elapsed().as_secs_f64();
+                    out.push(match res {
+                        Ok(p) => Ok((
+                            latency,
+                            p.server.eval_s,
+                            p.logits == expected[i],
+                            p.bytes_up,
+                            p.bytes_down,
+                        )),
+                        Err(e) => Err(e.to_string()),
+                    });
+                    pb.inc(1);
+                }
+                out
+            })
+        })
+        .collect();
+    let mut results = Vec::with_capacity(total);
+    for h in handles {
+        results.extend(
+            h.join()
+                .map_err(|_| anyhow::anyhow!("a client thread panicked"))?,
+        );
+    }
+    let wall_s = t0.elapsed().as_secs_f64();
+    pb.finish_and_clear();
+    server.shutdown()?;
+
+    let mut latencies = Vec::new();
+    let mut evals = Vec::new();
+    let (mut errors, mut wrong, mut up, mut down) = (0, 0, 0, 0);
+    for r in &results {
+        match r {
+            Ok((l, e, ok, u, d)) => {
+                latencies.push(*l);
+                evals.push(*e);
+                wrong += usize::from(!ok);
+                up = *u;
+                down = *d;
+            }
+            Err(e) => {
+                tracing::error!("request failed: {e}");
+                errors += 1;
+            }
+        }
+    }
+    errors += total - results.len();
+    latencies.sort_by(f64::total_cmp);
+    evals.sort_by(f64::total_cmp);
+    let report = ServeBenchReport {
+        model: args.model.clone(),
+        clients: args.clients,
+        requests: total,
+        workers: args.workers,
+        threads: rayon::current_num_threads(),
+        errors,
+        wrong,
+        keygen_s_per_client,
+        wall_s,
+        throughput_per_s: latencies.len() as f64 / wall_s,
+        latency_p50_s: percentile(&latencies, 0.5),
+        latency_p99_s: percentile(&latencies, 0.99),
+        latency_max_s: latencies.last().copied().unwrap_or(0.0),
+        server_eval_p50_s: percentile(&evals, 0.5),
+        bytes_up: up,
+        bytes_down: down,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!("{report:#?}");
+    }
+    if errors > 0 || wrong > 0 {
+        bail!("{errors} failed requests and {wrong} wrong answers out of {total}");
+    }
+    Ok(())
+}

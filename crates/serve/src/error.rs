@@ -1,0 +1,101 @@
+//! Errors of the prediction service, each with the HTTP status it maps to.
+
+use thiserror::Error;
+
+/// Errors of the service (server, store, wire format and client).
+#[derive(Debug, Error)]
+pub enum ServeError {
+    /// Malformed, truncated or mismatched bytes (wire format, keys, ciphertexts): HTTP 400.
+    #[error("malformed {what}: {detail}")]
+    Malformed {
+        /// What was being read.
+        what: &'static str,
+        /// What is wrong.
+        detail: String,
+    },
+    /// A request that is well formed but invalid (e.g. a key for another model): HTTP 400.
+    #[error("{0}")]
+    BadRequest(String),
+    /// Unknown model or key: HTTP 404.
+    #[error("{0}")]
+    NotFound(String),
+    /// Body larger than allowed: HTTP 413.
+    #[error("{what} of {got} bytes exceeds the limit of {limit} bytes")]
+    TooLarge {
+        /// What was sent.
+        what: &'static str,
+        /// Bytes sent (or announced).
+        got: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// The key store is full: HTTP 507.
+    #[error("key store full: {0}")]
+    StoreFull(String),
+    /// The evaluation queue is full: HTTP 503.
+    #[error("evaluation queue full ({0} waiting); retry later")]
+    Busy(usize),
+    /// The request took too long: HTTP 504.
+    #[error("timed out after {0} s")]
+    Timeout(u64),
+    /// The embedded key store failed: HTTP 500.
+    #[error("key store: {0}")]
+    Store(String),
+    /// Model loading or planning failed.
+    #[error("model {model}: {detail}")]
+    Model {
+        /// Model name.
+        model: String,
+        /// What failed.
+        detail: String,
+    },
+    /// Homomorphic evaluation failed: HTTP 500.
+    #[error("evaluation: {0}")]
+    Evaluation(String),
+    /// Transport failure seen by the client.
+    #[error("{0}")]
+    Client(String),
+    /// An error answer of the server, seen by the client.
+    #[error("server answered {status}: {message}")]
+    Remote {
+        /// HTTP status.
+        status: u16,
+        /// The server's `error` message.
+        message: String,
+    },
+    /// File input/output.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+impl ServeError {
+    /// A [`ServeError::Malformed`].
+    pub fn malformed(what: &'static str, detail: impl std::fmt::Display) -> Self {
+        ServeError::Malformed {
+            what,
+            detail: detail.to_string(),
+        }
+    }
+
+    /// The HTTP status code of this error.
+    pub fn status(&self) -> u16 {
+        match self {
+            ServeError::Malformed { .. } | ServeError::BadRequest(_) => 400,
+            ServeError::NotFound(_) => 404,
+            ServeError::TooLarge { .. } => 413,
+            ServeError::StoreFull(_) => 507,
+            ServeError::Busy(_) => 503,
+            ServeError::Timeout(_) => 504,
+            ServeError::Remote { status, .. } => *status,
+            _ => 500,
+        }
+    }
+}
+
+/// Result of the service.
+pub type ServeResult<T> = Result<T, ServeError>;
