@@ -71,7 +71,7 @@ fn operations(c: &mut Criterion) {
         let rlk = keygen.relinearization_key();
         let elements = ckks::galois_elements(&params, &steps, true).expect("valid steps");
         let gk = keygen.galois_keys(&elements).expect("valid elements");
-        let mut encryptor = Encryptor::with_public_key(&params, &pk);
+        let encryptor = Encryptor::with_public_key(&params, &pk);
         let decryptor = Decryptor::new(&params, keygen.secret_key());
         let eval = Evaluator::new(&params);
         let encoder = Encoder::new(&params);

@@ -21,8 +21,8 @@ fn bench_preset(c: &mut Criterion, preset: bfv::Preset) {
         .expect("galois keys");
     let encoder = BatchEncoder::new(&params).expect("batching");
     let ev = Evaluator::new(&params);
-    let mut enc_pk = Encryptor::with_public_key(&params, &pk);
-    let mut enc_sk = Encryptor::with_secret_key(&params, kg.secret_key());
+    let enc_pk = Encryptor::with_public_key(&params, &pk);
+    let enc_sk = Encryptor::with_secret_key(&params, kg.secret_key());
     let dec = Decryptor::new(&params, kg.secret_key());
     let v: Vec<i64> = (0..n as i64).map(|i| (i * 7 + 3) % 786433).collect();
     let pt = encoder.encode(&v).expect("encode");

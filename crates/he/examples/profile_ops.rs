@@ -30,7 +30,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let gk = kg.galois_keys(&bfv::galois_elements(&params, &steps, true))?;
     let encoder = BatchEncoder::new(&params)?;
     let ev = Evaluator::new(&params);
-    let mut enc = Encryptor::with_public_key(&params, &pk);
+    let enc = Encryptor::with_public_key(&params, &pk);
     let v: Vec<i64> = (0..n as i64).map(|i| (i * 7 + 3) % 786433).collect();
     let pt = encoder.encode(&v)?;
     let ct1 = enc.encrypt(&pt);

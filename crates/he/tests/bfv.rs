@@ -190,11 +190,11 @@ fn secret_key_and_seeded_encryption() {
     let c = ctx();
     let v: Vec<i64> = (0..32).map(|i| 1000 - i * i).collect();
     let pt = c.encoder.encode(&v).unwrap();
-    let mut enc = Encryptor::with_secret_key(&c.params, c.keygen.secret_key());
+    let enc = Encryptor::with_secret_key(&c.params, c.keygen.secret_key());
     assert_eq!(c.dec(&enc.encrypt(&pt)), v);
     let seeded = enc.encrypt_seeded(&pt).unwrap();
     assert_eq!(c.dec(&seeded.expand(&c.params)), v);
-    let mut pk_enc = Encryptor::with_public_key(&c.params, &c.pk);
+    let pk_enc = Encryptor::with_public_key(&c.params, &c.pk);
     assert!(pk_enc.encrypt_seeded(&pt).is_err());
 }
 

@@ -116,7 +116,7 @@ fn public_and_secret_key_encryption_decrypt_to_the_message() {
     assert_eq!(ct.scale(), s.params.default_scale());
     assert_close("pk encryption", &z, &s.decrypt(&ct), FRESH);
 
-    let mut sk_encryptor = Encryptor::with_secret_key(&s.params, s.keygen.secret_key());
+    let sk_encryptor = Encryptor::with_secret_key(&s.params, s.keygen.secret_key());
     let ct = sk_encryptor.encrypt_values(&z).unwrap();
     assert_close("sk encryption", &z, &s.decrypt(&ct), FRESH);
 

@@ -24,7 +24,7 @@ fn logn15_preset_multiplies_rotates_and_decrypts_exactly() {
             .galois_keys(&bfv::galois_elements(&params, &[1], false))
             .unwrap();
         let encoder = BatchEncoder::new(&params).unwrap();
-        let mut enc = Encryptor::with_public_key(&params, &pk);
+        let enc = Encryptor::with_public_key(&params, &pk);
         let dec = Decryptor::new(&params, kg.secret_key());
         let ev = Evaluator::new(&params);
         let centre = |v: i128| -> i64 {

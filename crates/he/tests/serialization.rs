@@ -82,7 +82,7 @@ fn round_trips() {
         op
     );
 
-    let mut sk_enc = Encryptor::with_secret_key(p, c.kg.secret_key());
+    let sk_enc = Encryptor::with_secret_key(p, c.kg.secret_key());
     let seeded = sk_enc.encrypt_seeded(&pt).unwrap();
     let bytes = seeded.to_bytes(p);
     assert!(bytes.len() * 2 < c.ct_bytes.len() + 100);

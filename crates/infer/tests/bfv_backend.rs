@@ -226,3 +226,46 @@ fn noise_estimate_refuses_failing_plan_and_accepts_working_one() {
         }
     }
 }
+
+/// Many threads encrypting at once with one backend (as the service's clients and the
+/// server's workers do) neither deadlock nor mix up randomness: every ciphertext decrypts to
+/// its own input. The encryptors once held a lock across their rayon jobs, which hung as
+/// soon as more threads than rayon workers encrypted concurrently.
+#[test]
+fn concurrent_encryptions_complete_and_decrypt() {
+    let rlwe = small_rlwe();
+    let spec = KeySpec {
+        rotation_steps: vec![],
+        row_swap: false,
+        relinearization: false,
+    };
+    let b = Arc::new(BfvCrtBackend::generate(&rlwe, &primes(), &spec).expect("backend"));
+    let threads: Vec<_> = (0..16i128)
+        .map(|j| {
+            let b = b.clone();
+            std::thread::spawn(move || {
+                (0..16i128).all(|k| {
+                    let x: Vec<i128> = (0..b.slots() as i128).map(|i| i * j - k).collect();
+                    let pt = b.encode(&x, b.max_level()).expect("encode");
+                    let ct = b.encrypt(&pt).expect("encrypt");
+                    let seeded = b.expand_seeded(&b.encrypt_seeded(&pt).expect("seeded"));
+                    let y = b.decode(&b.decrypt(&ct).expect("dec")).expect("decode");
+                    let z = b
+                        .decode(&b.decrypt(&seeded.expect("expand")).expect("dec"))
+                        .expect("decode");
+                    (x == y) && (x == z)
+                })
+            })
+        })
+        .collect();
+    // A deadlock fails the test instead of hanging it.
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let ok = threads.into_iter().all(|t| t.join().unwrap_or(false));
+        let _ = done.send(ok);
+    });
+    let ok = finished
+        .recv_timeout(std::time::Duration::from_secs(120))
+        .expect("concurrent encryptions deadlocked");
+    assert!(ok, "a ciphertext decrypted wrongly");
+}

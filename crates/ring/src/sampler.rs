@@ -27,6 +27,26 @@ pub fn os_rng() -> Csprng {
     ChaCha20Rng::from_os_rng()
 }
 
+/// A CSPRNG shared by threads: each use takes a child generator seeded from it under a lock
+/// held only for the 32 bytes of the seed, so no lock is held while the caller computes
+/// (holding one across a rayon call can deadlock: a worker blocked on the lock cannot run the
+/// jobs its holder waits for).
+#[derive(Debug)]
+pub struct SharedCsprng(std::sync::Mutex<Csprng>);
+
+impl SharedCsprng {
+    /// A shared generator seeded from the operating system.
+    pub fn from_os() -> Self {
+        Self(std::sync::Mutex::new(os_rng()))
+    }
+
+    /// A child generator with a fresh seed from this one.
+    pub fn child(&self) -> Csprng {
+        let mut parent = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        ChaCha20Rng::from_seed(fresh_seed_from(&mut parent))
+    }
+}
+
 /// A fresh random seed from the operating system's CSPRNG.
 pub fn fresh_seed() -> Seed {
     let mut seed = [0u8; 32];

@@ -170,8 +170,8 @@ fn measure_henn(n: usize, reps: usize) -> Result<(Figures, Figures)> {
     );
     let encoder = BatchEncoder::new(&params)?;
     let ev = Evaluator::new(&params);
-    let mut enc_pk = Encryptor::with_public_key(&params, &pk);
-    let mut enc_sk = Encryptor::with_secret_key(&params, kg.secret_key());
+    let enc_pk = Encryptor::with_public_key(&params, &pk);
+    let enc_sk = Encryptor::with_secret_key(&params, kg.secret_key());
     let dec = Decryptor::new(&params, kg.secret_key());
     let v1: Vec<u64> = (0..n as u64).map(|i| (i * 7 + 3) % t).collect();
     let v2: Vec<u64> = (0..n as u64).map(|i| (i * 13 + 1) % t).collect();

@@ -5,7 +5,7 @@ use super::encoder::Plaintext;
 use super::params::BfvParameters;
 use crate::rlwe::{self, Ciphertext, PublicKey, SecretKey};
 use crate::HeError;
-use henn_ring::sampler::{self, Csprng, Seed};
+use henn_ring::sampler::{Seed, SharedCsprng};
 use henn_ring::{Form, RnsPoly};
 use num_bigint::BigUint;
 use num_traits::{One, Zero};
@@ -62,7 +62,7 @@ enum EncryptionKey {
 pub struct Encryptor {
     params: Arc<BfvParameters>,
     key: EncryptionKey,
-    rng: Csprng,
+    rng: SharedCsprng,
 }
 
 impl Encryptor {
@@ -71,7 +71,7 @@ impl Encryptor {
         Self {
             params: params.clone(),
             key: EncryptionKey::Public(pk.clone()),
-            rng: sampler::os_rng(),
+            rng: SharedCsprng::from_os(),
         }
     }
 
@@ -80,27 +80,29 @@ impl Encryptor {
         Self {
             params: params.clone(),
             key: EncryptionKey::Secret(sk.clone()),
-            rng: sampler::os_rng(),
+            rng: SharedCsprng::from_os(),
         }
     }
 
     /// Encrypts at the top level; the result is in NTT form.
-    pub fn encrypt(&mut self, pt: &Plaintext) -> Ciphertext {
+    pub fn encrypt(&self, pt: &Plaintext) -> Ciphertext {
         let m = scale_message(&self.params, pt, self.params.max_level());
         match &self.key {
             EncryptionKey::Public(pk) => {
-                rlwe::encryption::encrypt_pk(self.params.rlwe(), pk, &m, &mut self.rng)
+                rlwe::encryption::encrypt_pk(self.params.rlwe(), pk, &m, &mut self.rng.child())
             }
-            EncryptionKey::Secret(sk) => rlwe::encryption::encrypt_sk(sk, &m, &mut self.rng).0,
+            EncryptionKey::Secret(sk) => {
+                rlwe::encryption::encrypt_sk(sk, &m, &mut self.rng.child()).0
+            }
         }
     }
 
     /// Secret-key encryption in seeded (half-size) form.
-    pub fn encrypt_seeded(&mut self, pt: &Plaintext) -> Result<SeededCiphertext, HeError> {
+    pub fn encrypt_seeded(&self, pt: &Plaintext) -> Result<SeededCiphertext, HeError> {
         let m = scale_message(&self.params, pt, self.params.max_level());
         match &self.key {
             EncryptionKey::Secret(sk) => {
-                let (mut ct, seed) = rlwe::encryption::encrypt_sk(sk, &m, &mut self.rng);
+                let (mut ct, seed) = rlwe::encryption::encrypt_sk(sk, &m, &mut self.rng.child());
                 Ok(SeededCiphertext {
                     c0: ct.polys.swap_remove(0),
                     seed,

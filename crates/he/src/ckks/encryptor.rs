@@ -12,7 +12,7 @@ use super::params::CkksParameters;
 use super::plaintext::{Encoder, Plaintext};
 use super::{CkksError, Complex64};
 use crate::rlwe::{encryption, PublicKey, SecretKey};
-use henn_ring::sampler::{self, Csprng};
+use henn_ring::sampler::SharedCsprng;
 use henn_ring::{Form, RnsPoly};
 use std::sync::Arc;
 
@@ -25,7 +25,7 @@ enum EncryptionKey {
 pub struct Encryptor {
     params: Arc<CkksParameters>,
     key: EncryptionKey,
-    rng: Csprng,
+    rng: SharedCsprng,
 }
 
 impl Encryptor {
@@ -34,7 +34,7 @@ impl Encryptor {
         Self {
             params: params.clone(),
             key: EncryptionKey::Public(pk.clone()),
-            rng: sampler::os_rng(),
+            rng: SharedCsprng::from_os(),
         }
     }
 
@@ -43,7 +43,7 @@ impl Encryptor {
         Self {
             params: params.clone(),
             key: EncryptionKey::Secret(sk.clone()),
-            rng: sampler::os_rng(),
+            rng: SharedCsprng::from_os(),
         }
     }
 
@@ -52,7 +52,7 @@ impl Encryptor {
     /// # Errors
     /// [`CkksError::InvalidLevel`] for a plaintext above the parameters' top level;
     /// [`CkksError::LengthMismatch`] for a polynomial of the wrong shape.
-    pub fn encrypt(&mut self, plaintext: &Plaintext) -> Result<Ciphertext, CkksError> {
+    pub fn encrypt(&self, plaintext: &Plaintext) -> Result<Ciphertext, CkksError> {
         self.params.check_level(plaintext.level)?;
         let n = self.params.degree();
         if plaintext.poly.num_limbs() != plaintext.level + 1
@@ -69,9 +69,9 @@ impl Encryptor {
         let zero = RnsPoly::zero(n, rlwe_params.max_level() + 1, Form::Coefficient);
         let mut ct = match &self.key {
             EncryptionKey::Public(pk) => {
-                encryption::encrypt_pk(rlwe_params, pk, &zero, &mut self.rng)
+                encryption::encrypt_pk(rlwe_params, pk, &zero, &mut self.rng.child())
             }
-            EncryptionKey::Secret(sk) => encryption::encrypt_sk(sk, &zero, &mut self.rng).0,
+            EncryptionKey::Secret(sk) => encryption::encrypt_sk(sk, &zero, &mut self.rng.child()).0,
         };
         for poly in ct.polys.iter_mut() {
             poly.truncate_limbs(plaintext.level + 1);
@@ -88,7 +88,7 @@ impl Encryptor {
     ///
     /// # Errors
     /// As [`Encoder::encode`] and [`encrypt`](Self::encrypt).
-    pub fn encrypt_values(&mut self, values: &[Complex64]) -> Result<Ciphertext, CkksError> {
+    pub fn encrypt_values(&self, values: &[Complex64]) -> Result<Ciphertext, CkksError> {
         let pt = Encoder::new(&self.params).encode(
             values,
             self.params.max_level(),
@@ -101,7 +101,7 @@ impl Encryptor {
     ///
     /// # Errors
     /// As [`encrypt_values`](Self::encrypt_values).
-    pub fn encrypt_real(&mut self, values: &[f64]) -> Result<Ciphertext, CkksError> {
+    pub fn encrypt_real(&self, values: &[f64]) -> Result<Ciphertext, CkksError> {
         let complex: Vec<Complex64> = values.iter().map(|&x| Complex64::new(x, 0.0)).collect();
         self.encrypt_values(&complex)
     }

@@ -86,7 +86,7 @@ struct Instance {
     params: Arc<BfvParameters>,
     encoder: BatchEncoder,
     evaluator: Evaluator,
-    encryptor: Mutex<Encryptor>,
+    encryptor: Encryptor,
     decryptor: Decryptor,
     t: i128,
 }
@@ -156,7 +156,7 @@ impl BfvCrtBackend {
             instances.push(Instance {
                 encoder: BatchEncoder::new(&params).map_err(engine)?,
                 evaluator: Evaluator::new(&params),
-                encryptor: Mutex::new(Encryptor::with_secret_key(&params, keygen.secret_key())),
+                encryptor: Encryptor::with_secret_key(&params, keygen.secret_key()),
                 decryptor: Decryptor::new(&params, keygen.secret_key()),
                 t: i128::from(t),
                 params,
@@ -231,13 +231,7 @@ impl BfvCrtBackend {
         self.instances
             .par_iter()
             .zip(&pt.pts)
-            .map(|(inst, p)| {
-                inst.encryptor
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .encrypt_seeded(p)
-                    .map_err(engine)
-            })
+            .map(|(inst, p)| inst.encryptor.encrypt_seeded(p).map_err(engine))
             .collect()
     }
 
@@ -452,12 +446,7 @@ impl SlotBackend for BfvCrtBackend {
             .instances
             .par_iter()
             .zip(&pt.pts)
-            .map(|(i, p)| {
-                i.encryptor
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .encrypt(p)
-            })
+            .map(|(i, p)| i.encryptor.encrypt(p))
             .collect();
         Ok(BfvCiphertext { parts })
     }

@@ -40,7 +40,7 @@ use henn_he::ckks::{
 };
 use henn_he::rlwe::{self, GaloisKeys, KeyGenerator, RelinearizationKey, SecretKey};
 use henn_he::serialization::HeSerialize;
-use henn_ring::sampler::{self, Csprng, Seed};
+use henn_ring::sampler::{self, Seed, SharedCsprng};
 use henn_ring::{Form, RnsPoly};
 
 pub use super::bfv::{KeySpec, PlaintextCache};
@@ -105,10 +105,10 @@ pub struct CkksBackend {
     params: Arc<CkksParameters>,
     encoder: Encoder,
     evaluator: Evaluator,
-    encryptor: Mutex<Encryptor>,
+    encryptor: Encryptor,
     decryptor: Decryptor,
     secret: SecretKey,
-    rng: Mutex<Csprng>,
+    rng: SharedCsprng,
     keys: CkksEvaluationKeys,
     cache_mode: Mutex<PlaintextCache>,
     cache: Mutex<HashMap<(u64, usize), CkksPlaintext>>,
@@ -153,10 +153,10 @@ impl CkksBackend {
         Ok(Self {
             encoder: Encoder::new(params),
             evaluator: Evaluator::new(params),
-            encryptor: Mutex::new(Encryptor::with_secret_key(params, &secret)),
+            encryptor: Encryptor::with_secret_key(params, &secret),
             decryptor: Decryptor::new(params, &secret),
             secret,
-            rng: Mutex::new(sampler::os_rng()),
+            rng: SharedCsprng::from_os(),
             keys: CkksEvaluationKeys {
                 relinearization,
                 galois,
@@ -229,10 +229,8 @@ impl CkksBackend {
         let rlwe_params = self.params.rlwe();
         let n = self.params.degree();
         let zero = RnsPoly::zero(n, rlwe_params.max_level() + 1, Form::Coefficient);
-        let (ct, seed) = {
-            let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
-            rlwe::encryption::encrypt_sk(&self.secret, &zero, &mut rng)
-        };
+        let (ct, seed) =
+            { rlwe::encryption::encrypt_sk(&self.secret, &zero, &mut self.rng.child()) };
         let mut c0 = ct.polys().first().cloned().ok_or_else(|| {
             BackendError::InvalidParameters("encryption returned no polynomial".into())
         })?;
@@ -266,9 +264,16 @@ impl CkksBackend {
     /// The encoding of `p` at `scale` (memoised in `p`).
     fn encoded(&self, p: &CkksPlaintext, scale: f64) -> BackendResult<Arc<Plaintext>> {
         let key = scale_key(scale);
-        let mut encodings = p.encodings.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, e)) = encodings.iter().find(|(k, _)| *k == key) {
-            return Ok(e.clone());
+        // No lock is held while encoding: the encoder may run rayon jobs, and a rayon worker
+        // blocked on this lock could not run the jobs its holder waits for.
+        let memoised = |encodings: &[(u64, Arc<Plaintext>)]| {
+            encodings
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, e)| e.clone())
+        };
+        if let Some(e) = memoised(&p.encodings.lock().unwrap_or_else(|e| e.into_inner())) {
+            return Ok(e);
         }
         let e = Arc::new(match &p.source {
             Source::Values(v) => self
@@ -285,6 +290,10 @@ impl CkksBackend {
                 pt.clone()
             }
         });
+        let mut encodings = p.encodings.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(first) = memoised(&encodings) {
+            return Ok(first);
+        }
         encodings.push((key, e.clone()));
         Ok(e)
     }
@@ -389,11 +398,7 @@ impl SlotBackend for CkksBackend {
 
     fn encrypt(&self, pt: &CkksPlaintext) -> BackendResult<Ciphertext> {
         let encoded = self.encoded(pt, self.params.default_scale())?;
-        self.encryptor
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .encrypt(&encoded)
-            .map_err(engine)
+        self.encryptor.encrypt(&encoded).map_err(engine)
     }
 
     fn decrypt(&self, ct: &Ciphertext) -> BackendResult<CkksPlaintext> {

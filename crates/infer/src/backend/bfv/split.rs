@@ -64,7 +64,7 @@ fn instances(
             Ok(Instance {
                 encoder: BatchEncoder::new(&params).map_err(engine)?,
                 evaluator: Evaluator::new(&params),
-                encryptor: Mutex::new(Encryptor::with_secret_key(&params, sk)),
+                encryptor: Encryptor::with_secret_key(&params, sk),
                 decryptor: Decryptor::new(&params, sk),
                 t: i128::from(t),
                 params,
