@@ -20,8 +20,8 @@ use serde::Serialize;
 /// `henn bench serve` arguments.
 #[derive(Args, Debug)]
 pub struct ServeBenchArgs {
-    /// Model to serve.
-    #[arg(long, default_value = "lola-small")]
+    /// Model to serve (the load test: `lola-mnist`).
+    #[arg(long, default_value = "lola-mnist")]
     model: String,
     /// Directory of model directories.
     #[arg(long, default_value = "models")]
