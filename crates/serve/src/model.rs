@@ -4,24 +4,25 @@
 //! Sizing follows `henn bench lola` (LoLa section 4.4: the plaintext modulus must hold the
 //! outputs): BFV computes in `Z_T`, `T = ∏ t_j`, so only the outputs must fit `(-T/2, T/2]`.
 //! The largest absolute logit over calibration images times a margin of `2^margin_bits` gives
-//! the bits of `T`; [`plaintext_primes`] picks the fewest primes `≡ 1 mod 2n`.
+//! the bits of `T`; the planner ([`choose_bfv`]) then picks the 128-bit preset, the kernel
+//! strategy and the plaintext primes whose estimated final noise budget is at least
+//! `safety_bits`, cheapest by estimated latency (as `henn plan` and `henn bench lola`), so a
+//! served plan always decrypts correctly.
 //! The prepared plaintexts (weights and masks encoded once) are recorded by the first
 //! evaluation and shared by every later key's backend.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use henn_he::bfv::{
-    BfvParameters, BfvParametersBuilder, SeededCiphertext, BFV_128BIT_LOGN12_LOGQP109,
-    BFV_128BIT_LOGN13_LOGQP218,
-};
+use henn_he::bfv::{BfvParameters, BfvParametersBuilder, Preset, SeededCiphertext};
 use henn_he::rlwe::{Ciphertext, RlweParameters};
-use henn_infer::backend::bfv::{plaintext_primes, BfvCrtBackend, KeySpec, PlaintextCache};
+use henn_infer::backend::bfv::{BfvCrtBackend, KeySpec, PlaintextCache};
 use henn_infer::backend::clear::ClearBackend;
 use henn_infer::encrypted::{encrypt_vector, EncryptedVector};
 use henn_infer::from_nn::quantize_model;
 use henn_infer::network::IntNetwork;
-use henn_infer::plan::{execute, key_requirements, plan, Plan, Strategy};
+use henn_infer::params::choose_bfv;
+use henn_infer::plan::{execute, key_requirements, Plan, Strategy};
 use henn_infer::representation::{Representation, SlotGeometry};
 use henn_nn::model::Model;
 use henn_nn::quant::{QuantConfig, QuantizedModel};
@@ -34,27 +35,27 @@ use crate::plan::{
 /// How the server sizes and plans a model.
 #[derive(Clone, Debug)]
 pub struct ModelOptions {
-    /// log2 of the ring degree: 13 (`BFV_128BIT_LOGN13_LOGQP218`) or 12 (`…LOGN12_LOGQP109`).
-    pub log_n: u32,
-    /// Largest plaintext prime, in bits.
-    pub max_prime_bits: u32,
+    /// The 128-bit presets the planner may choose from (`None`: all of `henn_he`'s).
+    pub presets: Option<Vec<Preset>>,
     /// Safety margin on the largest calibration logit, in bits.
     pub margin_bits: u32,
-    /// Kernel strategy.
-    pub strategy: Strategy,
+    /// Smallest estimated noise budget accepted at the end of the plan, in bits.
+    pub safety_bits: f64,
+    /// Kernel strategies the planner may choose from.
+    pub strategies: Vec<Strategy>,
     /// Quantization of the float model.
     pub quant: QuantConfig,
 }
 
 impl Default for ModelOptions {
-    /// `n = 8192`, primes of at most 30 bits, a 4-bit margin, LoLa's kernels, default
-    /// quantization (as `henn bench lola`).
+    /// Every 128-bit preset, a 4-bit margin on the logits, a 4-bit noise-budget safety margin,
+    /// LoLa's and the BSGS kernels, default quantization (as `henn plan`).
     fn default() -> Self {
         Self {
-            log_n: 13,
-            max_prime_bits: 30,
+            presets: None,
             margin_bits: 4,
-            strategy: Strategy::LoLa,
+            safety_bits: 4.0,
+            strategies: vec![Strategy::LoLa, Strategy::LoLaBsgs],
             quant: QuantConfig::default(),
         }
     }
@@ -124,14 +125,20 @@ impl ServedModel {
         }
         let bound = (max_logit.max(1) as f64) * 2f64.powi(opts.margin_bits as i32) * 2.0;
         let bits = bound.log2().ceil() as u32;
-        let preset = match opts.log_n {
-            13 => BFV_128BIT_LOGN13_LOGQP218,
-            12 => BFV_128BIT_LOGN12_LOGQP109,
-            other => return Err(err(format!("log_n {other}: 12 or 13 supported"))),
-        };
+        if opts.strategies.is_empty() {
+            return Err(err("no kernel strategy to plan with".into()));
+        }
+        let choice = choose_bfv(
+            &net,
+            bits,
+            &opts.strategies,
+            opts.presets.as_deref(),
+            opts.safety_bits,
+        )
+        .map_err(|e| err(format!("planning: {e}")))?;
+        let (preset, primes, p) = (choice.preset, choice.primes, choice.plan);
+        let strategy = p.strategy;
         let n = 1usize << preset.log_n;
-        let primes =
-            plaintext_primes(bits, n, opts.max_prime_bits).map_err(|e| err(e.to_string()))?;
         let rlwe = BfvParametersBuilder::preset(preset)
             .plaintext_modulus(primes[0])
             .build()
@@ -146,9 +153,6 @@ impl ServedModel {
             rows: 2,
             row_len: n / 2,
         };
-        let mut p = plan(&net, geometry, opts.strategy).map_err(|e| err(e.to_string()))?;
-        // BFV needs no modulus switching for correctness (as `henn bench lola`).
-        p.rescale = false;
         let req = key_requirements(&net, &p, 0).map_err(|e| err(e.to_string()))?;
         let keys = KeySpec {
             rotation_steps: req.rotation_steps.iter().copied().collect(),
@@ -174,7 +178,7 @@ impl ServedModel {
             version: PLAN_VERSION,
             model: name.to_string(),
             scheme: "bfv".into(),
-            strategy: format!("{:?}", opts.strategy),
+            strategy: format!("{strategy:?}"),
             steps: p.steps.iter().map(|s| s.describe()).collect(),
             parameters: PublicParameters {
                 log_n: preset.log_n,
@@ -206,6 +210,9 @@ impl ServedModel {
             model = name,
             primes = ?primes,
             plaintext_bits = bits,
+            preset = preset.name,
+            strategy = ?strategy,
+            estimated_budget_bits = choice.estimated_budget,
             rotation_keys = keys.rotation_steps.len(),
             input_messages,
             "model planned"

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use henn_he::bfv::PRESETS;
 use henn_serve::store::StoreLimits;
 use henn_serve::{ModelOptions, ServerConfig};
 
@@ -31,9 +32,10 @@ pub struct ServeArgs {
     /// Calibration images.
     #[arg(long, default_value_t = 1000)]
     pub calibration: usize,
-    /// log2 of the ring degree (12 or 13).
-    #[arg(long, default_value_t = 13)]
-    pub log_n: u32,
+    /// Restrict the planner to the 128-bit preset of this log2 ring degree (12 to 15);
+    /// by default it chooses the fastest preset whose noise budget suffices.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(12..=15))]
+    pub log_n: Option<u32>,
     /// Evaluation worker threads.
     #[arg(long, default_value_t = 1)]
     pub workers: usize,
@@ -63,7 +65,13 @@ impl ServeArgs {
         c.calibration_data = self.data.clone();
         c.calibration_images = self.calibration;
         c.model_options = ModelOptions {
-            log_n: self.log_n,
+            presets: self.log_n.map(|log_n| {
+                PRESETS
+                    .iter()
+                    .filter(|p| p.log_n == log_n)
+                    .copied()
+                    .collect()
+            }),
             ..ModelOptions::default()
         };
         c.store_limits = StoreLimits {
