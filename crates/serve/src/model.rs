@@ -6,8 +6,8 @@
 //! The largest absolute logit over calibration images times a margin of `2^margin_bits` gives
 //! the bits of `T`; the planner ([`choose_bfv`]) then picks the 128-bit preset, the kernel
 //! strategy and the plaintext primes whose estimated final noise budget is at least
-//! `safety_bits`, cheapest by estimated latency (as `henn plan` and `henn bench lola`), so a
-//! served plan always decrypts correctly.
+//! `safety_bits`, cheapest by estimated latency (as `henn plan` and `henn bench lola`); no
+//! model is served with parameters the noise estimate says cannot decrypt.
 //! The prepared plaintexts (weights and masks encoded once) are recorded by the first
 //! evaluation and shared by every later key's backend.
 
