@@ -98,25 +98,52 @@ pub fn inner_product(
         .zip(p1.data_mut().par_chunks_mut(n))
         .enumerate()
         .for_each(|(i, (a0, a1))| {
-            let op = ctx.qp.ntt(i);
             let kl = params.key_limb(level, i);
-            let mut scratch = vec![0u64; if galois.is_some() { n } else { 0 }];
-            for (j, d) in decomposed.digits.iter().enumerate() {
-                let src = d.limb(i);
-                let src: &[u64] = match galois {
-                    Some(g) => {
-                        for (o, &p) in scratch.iter_mut().zip(g.ntt_permutation()) {
-                            *o = src[p as usize];
-                        }
-                        &scratch
-                    }
-                    None => src,
-                };
-                op.mul_accumulate(a0, src, key.b[j].limb(kl));
-                op.mul_accumulate(a1, src, key.a[j].limb(kl));
-            }
+            let digits: Vec<(&[u64], &[u64], &[u64])> = decomposed
+                .digits
+                .iter()
+                .enumerate()
+                .map(|(j, d)| (d.limb(i), key.b[j].limb(kl), key.a[j].limb(kl)))
+                .collect();
+            let perm = galois.map(|g| g.ntt_permutation());
+            lazy_inner_product_limb(ctx.qp.ntt(i).modulus(), &digits, perm, a0, a1);
         });
     (p0, p1)
+}
+
+/// Most digits whose products can be summed in a `u128` before one reduction: every product
+/// is below `q^2 < 2^124` (`q < 2^62`), so fifteen of them plus a residue stay below `2^128`.
+const LAZY_DIGITS: usize = 15;
+
+/// One limb of the inner product: `a0[k] = Σ_j d_j[π(k)]·b_j[k]`, `a1[k] = Σ_j d_j[π(k)]·a_j[k]`
+/// (`π` the automorphism's NTT index permutation, or the identity), with the products of up to
+/// [`LAZY_DIGITS`] digits summed exactly in 128 bits and reduced once (lazy reduction, as in
+/// SEAL's and Lattigo's key-switching inner products) and the permutation read in place.
+fn lazy_inner_product_limb(
+    m: &henn_ring::Modulus,
+    digits: &[(&[u64], &[u64], &[u64])],
+    perm: Option<&[u32]>,
+    a0: &mut [u64],
+    a1: &mut [u64],
+) {
+    let n = a0.len();
+    for chunk in digits.chunks(LAZY_DIGITS) {
+        for k in 0..n {
+            let at = match perm {
+                Some(p) => p[k] as usize,
+                None => k,
+            };
+            let mut s0 = a0[k] as u128;
+            let mut s1 = a1[k] as u128;
+            for &(d, b, a) in chunk {
+                let x = d[at] as u128;
+                s0 += x * b[k] as u128;
+                s1 += x * a[k] as u128;
+            }
+            a0[k] = m.reduce_u128(s0);
+            a1[k] = m.reduce_u128(s1);
+        }
+    }
 }
 
 /// ModDown (step 3): from `x` modulo `Q_ℓ·P` (NTT) to `round(x / P)` modulo `Q_ℓ` (NTT).
