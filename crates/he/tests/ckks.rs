@@ -216,6 +216,56 @@ fn plaintext_and_real_products_with_rescale() {
     assert_eq!(ct.level(), ca.level() - 1);
     assert_close("ct * pt, rescaled", &prod, &s.decrypt(&ct), AFTER_MUL);
 
+    // In place: acc += ca · pb, acc += ca · pc equals the two allocating products summed,
+    // polynomial for polynomial, and a plaintext above the level is read at the level.
+    let c = values(7, n);
+    let pc = Encoder::new(&s.params)
+        .encode(&c, ca.level(), s.params.default_scale())
+        .unwrap();
+    let mut acc = s.eval.mul_plain(&ca, &pb).unwrap();
+    s.eval.mul_plain_accumulate(&mut acc, &ca, &pc).unwrap();
+    let want = s
+        .eval
+        .add(
+            &s.eval.mul_plain(&ca, &pb).unwrap(),
+            &s.eval.mul_plain(&ca, &pc).unwrap(),
+        )
+        .unwrap();
+    assert_eq!(acc.rlwe(), want.rlwe());
+    let mut twice = s.eval.mul_plain(&ca, &pb).unwrap();
+    s.eval
+        .add_assign(&mut twice, &s.eval.mul_plain(&ca, &pc).unwrap())
+        .unwrap();
+    assert_eq!(twice.rlwe(), want.rlwe());
+    let low = s.eval.drop_to_level(&ca, ca.level() - 1).unwrap();
+    let mut acc_low = s.eval.mul_plain(&low, &pb).unwrap();
+    s.eval
+        .mul_plain_accumulate(&mut acc_low, &low, &pc)
+        .unwrap();
+    let sum: Vec<Complex64> = a
+        .iter()
+        .zip(&b)
+        .zip(&c)
+        .map(|((x, y), z)| x * y + x * z)
+        .collect();
+    let acc_low = s.eval.rescale(&acc_low).unwrap();
+    assert_close(
+        "ct * pt accumulated, rescaled",
+        &sum,
+        &s.decrypt(&acc_low),
+        2.0 * AFTER_MUL,
+    );
+    // Mismatched levels and scales are errors, not panics.
+    assert!(s
+        .eval
+        .mul_plain_accumulate(&mut acc_low.clone(), &ca, &pc)
+        .is_err());
+    assert!(s
+        .eval
+        .mul_plain_accumulate(&mut ca.clone(), &ca, &pc)
+        .is_err());
+    assert!(s.eval.add_assign(&mut ca.clone(), &low).is_err());
+
     // mul_real encodes the constant at scale q_l, so rescaling restores the scale exactly.
     let ct = s.eval.rescale(&s.eval.mul_real(&ca, 0.3).unwrap()).unwrap();
     assert_eq!(ct.scale(), ca.scale());

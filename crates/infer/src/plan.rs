@@ -23,7 +23,9 @@ use crate::kernels::{
 };
 use crate::matrix::Matrix;
 use crate::network::{IntLayer, IntNetwork};
-use crate::representation::{Convolution, Dense, Representation, Simd, SlotGeometry};
+use crate::representation::{
+    Convolution, Dense, Representation, Simd, SlotGeometry, StackedConvolution,
+};
 
 /// Which family of kernels the planner uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,6 +54,12 @@ pub enum Step {
     },
     /// Convolution vector – row major for layer `layer` (→ dense per map).
     ConvRowMajor {
+        /// Layer index.
+        layer: usize,
+    },
+    /// Stacked convolution vector – row major for layer `layer` (→ clean stacked vector of
+    /// all maps; see [`crate::representation::StackedConvolution`]).
+    StackedConvRowMajor {
         /// Layer index.
         layer: usize,
     },
@@ -114,6 +122,9 @@ impl Step {
         match self {
             Step::ToConvolution { layer } => format!("L{layer} dense to convolution (hoisted)"),
             Step::ConvRowMajor { layer } => format!("L{layer} convolution vector - row major"),
+            Step::StackedConvRowMajor { layer } => {
+                format!("L{layer} stacked convolution vector - row major")
+            }
             Step::Stack {
                 block,
                 copies_per_row,
@@ -160,10 +171,30 @@ pub struct Plan {
 #[derive(Clone, Copy, Debug)]
 enum Sym {
     Conv,
+    StackedConv,
     Dense { len: usize, messages: usize },
     Sparse { len: usize },
     Interleaved { len: usize, messages: usize },
     Simd,
+}
+
+/// The block of the stacked convolution representation for a network whose first layer is a
+/// convolution followed (after element-wise layers) by a dense layer the BSGS kernel takes:
+/// the block that dense layer's `Stack` step uses, `2^⌈log2 max(in, out)⌉`. `None` when the
+/// layout does not fit one row or the convolution is not followed by such a layer.
+fn stacked_conv_block<V: SlotValue>(net: &IntNetwork<V>, g: SlotGeometry) -> Option<usize> {
+    let IntLayer::Conv2d { geometry, .. } = net.layers.first()? else {
+        return None;
+    };
+    let conv_out = geometry.out_channels * geometry.positions();
+    let next = net.layers[1..]
+        .iter()
+        .find(|l| !matches!(l, IntLayer::Square))?;
+    if matches!(next, IntLayer::Conv2d { .. }) {
+        return None;
+    }
+    let block = conv_out.max(next.output_len(0)).next_power_of_two();
+    (block <= g.row_len && geometry.window() >= 1).then_some(block)
 }
 
 /// Plans `net` for a backend geometry with the given strategy (rescaling after multiplications).
@@ -181,6 +212,17 @@ pub fn plan<V: SlotValue>(
         {
             steps.push(Step::ToConvolution { layer: 0 });
             (Representation::dense(net.input_len), Sym::Conv)
+        }
+        (Some(IntLayer::Conv2d { geometry, .. }), Strategy::LoLaBsgs)
+            if stacked_conv_block(net, g).is_some() =>
+        {
+            let block = stacked_conv_block(net, g).unwrap_or(g.row_len);
+            (
+                Representation::StackedConvolution(StackedConvolution::conv2d(
+                    geometry, block, g.row_len,
+                )?),
+                Sym::StackedConv,
+            )
         }
         (Some(IntLayer::Conv2d { geometry, .. }), _) if geometry.positions() <= g.row_len => (
             Representation::Convolution(Convolution::conv2d(geometry)?),
@@ -232,7 +274,14 @@ pub fn plan<V: SlotValue>(
             other => other.output_len(0),
         };
         let is_conv = matches!(layer, IntLayer::Conv2d { .. });
-        if let Sym::Simd = sym {
+        if let (Sym::StackedConv, true) = (sym, is_conv) {
+            // One clean stacked vector, which the next BSGS layer's `Stack` step takes as it is.
+            steps.push(Step::StackedConvRowMajor { layer: i });
+            sym = Sym::Dense {
+                len: out_len,
+                messages: 1,
+            };
+        } else if let Sym::Simd = sym {
             steps.push(Step::SimdLinear { layer: i });
         } else if let (Sym::Conv, true) = (sym, is_conv) {
             steps.push(Step::ConvRowMajor { layer: i });
@@ -381,6 +430,21 @@ pub fn execute<B: SlotBackend>(
                 IntLayer::Conv2d {
                     geometry, weights, ..
                 } => convolution::convolution_row_major(b, &x, weights, geometry.out_channels)?,
+                _ => {
+                    return Err(InferError::InvalidModel(format!(
+                        "layer {i} is no convolution"
+                    )))
+                }
+            },
+            Step::StackedConvRowMajor { layer: i } => match layer(*i)? {
+                IntLayer::Conv2d {
+                    geometry, weights, ..
+                } => convolution::stacked_convolution_row_major(
+                    b,
+                    &x,
+                    weights,
+                    geometry.out_channels,
+                )?,
                 _ => {
                     return Err(InferError::InvalidModel(format!(
                         "layer {i} is no convolution"

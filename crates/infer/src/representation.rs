@@ -135,12 +135,83 @@ impl Convolution {
     }
 }
 
+/// Stacked convolution representation: LoLa's convolution representation (section 4.2.1)
+/// with the window offsets *stacked* into blocks of one message, each block repeating its
+/// offset's pixels once per output map.
+///
+/// With `r` window offsets, `P` output positions and `M` maps, message `c`, block `b` holds
+/// window offset `j = c·copies_per_row + b`: slot `b·block + o·P + i` is `v_{σ_i(j)}` for every
+/// map `o` (zero for padding and for `j >= r`). A convolution is then one ct×pt per message
+/// (the weight `w_{o,j}` at those slots) and `log2(copies_per_row)` rotations that fold the
+/// blocks onto each other ([`crate::kernels::convolution::stacked_convolution_row_major`]):
+/// `⌈r / copies_per_row⌉` products instead of LoLa's `r·M` scalar products and the combining
+/// rotations, and the result is already a clean stacked vector of the `M·P` outputs (block
+/// `block`, `copies_per_row` copies), the input the diagonal BSGS kernel takes. Not in LoLa;
+/// the packing follows GAZELLE's (Juvekar et al. 2018) idea of replicating inputs per output
+/// channel. Only row 0 is used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StackedConvolution {
+    /// The underlying convolution representation (window offsets × output positions).
+    pub conv: Convolution,
+    /// Output maps `M`.
+    pub maps: usize,
+    /// Block length, a power of two `>= M·P`.
+    pub block: usize,
+    /// Blocks (window offsets) per message; `copies_per_row · block` is the row length.
+    pub copies_per_row: usize,
+}
+
+impl StackedConvolution {
+    /// The stacked convolution representation of a conv layer's input for `maps` output maps
+    /// in rows of `row_len`, with blocks of `block` (a power of two `>= maps · positions`).
+    pub fn conv2d(g: &Conv2dGeometry, block: usize, row_len: usize) -> InferResult<Self> {
+        let conv = Convolution::conv2d(g)?;
+        let maps = g.out_channels;
+        if !block.is_power_of_two() || block < maps * conv.positions || block > row_len {
+            return Err(InferError::DoesNotFit(format!(
+                "stacked convolution of {maps} maps x {} positions in blocks of {block}, rows \
+                 of {row_len}",
+                conv.positions
+            )));
+        }
+        Ok(Self {
+            conv,
+            maps,
+            block,
+            copies_per_row: row_len / block,
+        })
+    }
+
+    /// Window offset held by block `b` of message `c`, if any.
+    pub fn offset(&self, c: usize, b: usize) -> Option<usize> {
+        let j = c * self.copies_per_row + b;
+        (b < self.copies_per_row && j < self.conv.sources.len()).then_some(j)
+    }
+
+    /// Length of the convolution's output, `M·P`.
+    pub fn output_len(&self) -> usize {
+        self.maps * self.conv.positions
+    }
+}
+
 /// SIMD representation (CryptoNets, section 3.2): one message per feature, one record per
 /// slot: `m^j_b` is feature `j` of record `b`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Simd {
     /// Features per record (= number of messages).
     pub len: usize,
+}
+
+/// Every source row has one entry per output position, each inside the input.
+fn check_sources(c: &Convolution) -> InferResult<()> {
+    for row in &c.sources {
+        if row.len() != c.positions || row.iter().flatten().any(|&src| src >= c.input_len) {
+            return Err(InferError::InvalidRepresentation(
+                "convolution sources out of range".into(),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A vector representation (LoLa section 4.2.1).
@@ -156,6 +227,8 @@ pub enum Representation {
     Interleaved(Interleaved),
     /// See [`Convolution`].
     Convolution(Convolution),
+    /// See [`StackedConvolution`].
+    StackedConvolution(StackedConvolution),
     /// See [`Simd`].
     Simd(Simd),
 }
@@ -174,6 +247,7 @@ impl Representation {
             Representation::Stacked(_) => "stacked",
             Representation::Interleaved(_) => "interleaved",
             Representation::Convolution(_) => "convolution",
+            Representation::StackedConvolution(_) => "stacked convolution",
             Representation::Simd(_) => "simd",
         }
     }
@@ -186,6 +260,7 @@ impl Representation {
             Representation::Stacked(s) => s.len,
             Representation::Interleaved(i) => i.positions.len(),
             Representation::Convolution(c) => c.input_len,
+            Representation::StackedConvolution(c) => c.conv.input_len,
             Representation::Simd(s) => s.len,
         }
     }
@@ -203,6 +278,9 @@ impl Representation {
             Representation::Stacked(_) => 1,
             Representation::Interleaved(i) => i.messages,
             Representation::Convolution(c) => c.sources.len(),
+            Representation::StackedConvolution(c) => {
+                c.conv.sources.len().div_ceil(c.copies_per_row.max(1))
+            }
             Representation::Simd(s) => s.len,
         }
     }
@@ -258,15 +336,23 @@ impl Representation {
                 if c.positions > g.slots() {
                     return fit(format!("{} positions in {} slots", c.positions, g.slots()));
                 }
-                for row in &c.sources {
-                    if row.len() != c.positions
-                        || row.iter().flatten().any(|&src| src >= c.input_len)
-                    {
-                        return Err(InferError::InvalidRepresentation(
-                            "convolution sources out of range".into(),
-                        ));
-                    }
+                check_sources(c)?;
+            }
+            Representation::StackedConvolution(c) => {
+                if !c.block.is_power_of_two() || c.block < c.output_len() || c.maps == 0 {
+                    return Err(InferError::InvalidRepresentation(format!(
+                        "stacked convolution block {} must be a power of two >= {} maps x {} \
+                         positions",
+                        c.block, c.maps, c.conv.positions
+                    )));
                 }
+                if c.copies_per_row == 0 || c.copies_per_row * c.block != g.row_len {
+                    return fit(format!(
+                        "{} blocks of {} in a row of {}",
+                        c.copies_per_row, c.block, g.row_len
+                    ));
+                }
+                check_sources(&c.conv)?;
             }
         }
         Ok(())
@@ -288,6 +374,14 @@ impl Representation {
                 .iter()
                 .enumerate()
                 .find_map(|(j, row)| row.iter().position(|&s| s == Some(i)).map(|p| (j, p))),
+            Representation::StackedConvolution(c) => {
+                c.conv.sources.iter().enumerate().find_map(|(j, row)| {
+                    row.iter().position(|&s| s == Some(i)).map(|p| {
+                        let (m, b) = (j / c.copies_per_row.max(1), j % c.copies_per_row.max(1));
+                        (m, b * c.block + p)
+                    })
+                })
+            }
         }
         .filter(|&(_, s)| s < g.slots())
     }
@@ -334,6 +428,22 @@ impl Representation {
                             .enumerate()
                             .filter_map(|(p, s)| s.map(|s| (p, s))),
                     );
+                }
+            }
+            Representation::StackedConvolution(c) => {
+                let per = c.copies_per_row.max(1);
+                let positions = c.conv.positions;
+                for (j, row) in c.conv.sources.iter().enumerate() {
+                    if let Some(msg) = out.get_mut(j / per) {
+                        let start = (j % per) * c.block;
+                        for o in 0..c.maps {
+                            msg.extend(
+                                row.iter()
+                                    .enumerate()
+                                    .filter_map(|(p, s)| s.map(|s| (start + o * positions + p, s))),
+                            );
+                        }
+                    }
                 }
             }
         }

@@ -12,6 +12,7 @@ use henn_infer::kernels::{
 use henn_infer::matrix::Matrix;
 use henn_infer::representation::{
     Convolution, Dense, Interleaved, Representation, SlotGeometry, Sparse, Stacked,
+    StackedConvolution,
 };
 use proptest::prelude::*;
 
@@ -49,6 +50,10 @@ fn permutation(n: usize, seed: u64) -> Vec<usize> {
         p.swap(i, (s >> 33) as usize % (i + 1));
     }
     p
+}
+
+fn col_of(slot: usize, row_len: usize) -> usize {
+    slot % row_len
 }
 
 fn cfg() -> ProptestConfig {
@@ -200,6 +205,56 @@ proptest! {
         prop_assert!(matches!(one.repr, Representation::Dense(_)));
         prop_assert_eq!(decrypt_vector(&b, &one).unwrap(), direct);
         prop_assert_eq!(b.counts().total(OpKind::Rotate), (maps - 1) as u64);
+    }
+
+    #[test]
+    fn stacked_convolution_equals_direct_conv_and_feeds_bsgs(
+        channels in 1usize..=3, h in 3usize..=9, wd in 3usize..=9, kh in 1usize..=4, kw in 1usize..=4,
+        sy in 1usize..=3, sx in 1usize..=3, pads in (0usize..4, 0usize..4, 0usize..4, 0usize..4),
+        maps in 1usize..=4, rows in 1usize..=2, extra_log in 0u32..=3, out in 1usize..=12, seed: u64,
+    ) {
+        let (kh, kw) = (kh.min(h), kw.min(wd));
+        let padding = Padding { top: pads.0 % kh, left: pads.1 % kw, bottom: pads.2 % kh, right: pads.3 % kw };
+        let geo = Conv2dGeometry { in_channels: channels, in_h: h, in_w: wd, out_channels: maps, kernel_h: kh, kernel_w: kw, stride: (sy, sx), padding };
+        geo.validate().unwrap();
+        let weights = vector(maps * geo.window(), seed);
+        let input = vector(geo.input_len(), seed ^ 77);
+        let conv_out = geo.output_len();
+        let block = conv_out.max(out).max(2).next_power_of_two();
+        let row_len = block << extra_log;
+        let b = ClearBackend::<i64>::new(rows, row_len, 8).unwrap();
+        let sc = StackedConvolution::conv2d(&geo, block, row_len).unwrap();
+        let repr = Representation::StackedConvolution(sc.clone());
+        let copies = row_len / block;
+        prop_assert_eq!(repr.messages(), geo.window().div_ceil(copies));
+        // Every input element a window sees is read back from its canonical slot.
+        let g = SlotGeometry::of(&b);
+        let msgs = repr.encode(&input, &g).unwrap();
+        for (i, &v) in input.iter().enumerate() {
+            if let Some((m, slot)) = repr.canonical(i, &g) {
+                prop_assert_eq!(msgs[m][slot], v);
+            }
+        }
+        let x = encrypt_vector(&b, repr, &input).unwrap();
+        let y = convolution::stacked_convolution_row_major(&b, &x, &weights, maps).unwrap();
+        let direct = geo.apply(&weights, &input).unwrap();
+        prop_assert!(y.clean);
+        prop_assert_eq!(decrypt_vector(&b, &y).unwrap(), direct.clone());
+        // Every copy of the row holds the whole output and nothing else.
+        let slots = b.decode(&b.decrypt(&y.cts[0]).unwrap()).unwrap();
+        for (s, v) in slots.iter().enumerate() {
+            let (row, col) = (s / row_len, col_of(s, row_len));
+            let want = if row == 0 && col % block < conv_out { direct[col % block] } else { 0 };
+            prop_assert_eq!(*v, want);
+        }
+        let c = b.counts();
+        // One product per message (messages whose weights are all zero are skipped).
+        prop_assert!(c.total(OpKind::MulPlain) <= x.cts.len() as u64);
+        prop_assert_eq!(c.rotations(), u64::from(extra_log));
+        // The output is the stacked input the diagonal BSGS product takes, without a mask.
+        let w = matrix(out, conv_out, seed ^ 5);
+        let z = bsgs::diagonal_bsgs(&b, &y, &w, None).unwrap();
+        prop_assert_eq!(decrypt_vector(&b, &z).unwrap(), w.mul_vec(&direct).unwrap());
     }
 
     #[test]

@@ -61,6 +61,8 @@ pub struct CkksLolaReport {
     accuracy: f64,
     float_accuracy: f64,
     agreement_with_float_model: f64,
+    /// Median server time of every plan step (the description of the step, seconds).
+    step_median_s: Vec<(String, f64)>,
 }
 
 /// Runs the CKKS benchmark (see the module docs).
@@ -149,6 +151,7 @@ pub fn run(args: &LolaArgs) -> Result<()> {
     let (mut up, mut down) = (0usize, 0usize);
     let (mut agree, mut correct, mut float_correct) = (0usize, 0usize, 0usize);
     let mut max_err = 0.0f64;
+    let mut step_times: Vec<Vec<f64>> = vec![Vec::new(); p.steps.len()];
     let pb = bar(args.images, "encrypted");
     for i in 0..args.images {
         let x32 = image(i);
@@ -171,12 +174,22 @@ pub fn run(args: &LolaArgs) -> Result<()> {
             .iter()
             .map(|s| b.expand_seeded(s))
             .collect::<Result<Vec<_>, _>>()?;
+        let mut last = Instant::now();
         let out = execute(
             &b,
             &net,
             &p,
             EncryptedVector::new(p.input.clone(), cts, true)?,
-            |_, _, _, _| {},
+            |i, step, _, _| {
+                let now = Instant::now();
+                step_times[i].push((now - last).as_secs_f64());
+                tracing::debug!(
+                    "step {i} {}: {:.2} ms",
+                    step.describe(),
+                    (now - last).as_secs_f64() * 1e3
+                );
+                last = now;
+            },
         )?;
         server.push(t0.elapsed().as_secs_f64());
         down = out.cts.iter().map(|c| b.ciphertext_bytes(c)).sum();
@@ -236,6 +249,12 @@ pub fn run(args: &LolaArgs) -> Result<()> {
         accuracy: correct as f64 / images as f64,
         float_accuracy: float_correct as f64 / images as f64,
         agreement_with_float_model: agree as f64 / images as f64,
+        step_median_s: p
+            .steps
+            .iter()
+            .zip(step_times.iter_mut())
+            .map(|(step, t)| (step.describe(), median(t)))
+            .collect(),
     };
     if args.json {
         println!("{}", serde_json::to_string(&report)?);

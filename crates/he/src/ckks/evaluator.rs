@@ -27,7 +27,7 @@ use super::params::CkksParameters;
 use super::plaintext::Plaintext;
 use super::CkksError;
 use crate::rlwe::{self, automorphism, GaloisKeys, RelinearizationKey};
-use henn_ring::RnsPoly;
+use henn_ring::{Form, RnsPoly};
 use rayon::prelude::*;
 use std::sync::Arc;
 
@@ -260,13 +260,106 @@ impl Evaluator {
     /// Malformed operands.
     pub fn mul_plain(&self, ct: &Ciphertext, pt: &Plaintext) -> Result<Ciphertext, CkksError> {
         self.check("plaintext product", ct)?;
-        let mut out = self.drop_to_level(ct, ct.level().min(pt.level))?;
-        let poly = self.plain_at_level(pt, out.level())?;
-        for c in out.inner.polys.iter_mut() {
-            c.mul_assign(&poly, self.basis());
+        let level = ct.level().min(pt.level);
+        let (n, limbs) = (self.params.degree(), level + 1);
+        let basis = self.basis();
+        let plain = &pt.poly.data()[..limbs * n];
+        // One output allocation; neither operand is copied.
+        let polys = ct
+            .inner
+            .polys
+            .iter()
+            .map(|c| {
+                let mut o = RnsPoly::zero(n, limbs, Form::Ntt);
+                o.data_mut()
+                    .par_chunks_mut(n)
+                    .zip(c.data()[..limbs * n].par_chunks(n))
+                    .zip(plain.par_chunks(n))
+                    .enumerate()
+                    .for_each(|(j, ((o, x), y))| basis.ntt(j).mul_accumulate(o, x, y));
+                o
+            })
+            .collect();
+        Ok(Ciphertext {
+            inner: rlwe::Ciphertext { polys, level },
+            scale: ct.scale * pt.scale,
+        })
+    }
+
+    /// `acc += ct · pt` in place (the fused multiply-accumulate of diagonal matrix-vector
+    /// products: no temporary ciphertext, the plaintext read at the ciphertext's level without
+    /// a copy). `acc` and `ct` must be at the same level with the same number of polynomials,
+    /// `pt` at that level or above, and `acc`'s scale must equal `Δ_ct·Δ_pt`.
+    ///
+    /// # Errors
+    /// [`CkksError::LevelTooLow`] on a level mismatch, [`CkksError::CiphertextSize`],
+    /// [`CkksError::ScaleMismatch`]; malformed operands.
+    pub fn mul_plain_accumulate(
+        &self,
+        acc: &mut Ciphertext,
+        ct: &Ciphertext,
+        pt: &Plaintext,
+    ) -> Result<(), CkksError> {
+        const OP: &str = "plaintext multiply-accumulate";
+        self.check(OP, acc)?;
+        self.check(OP, ct)?;
+        let level = ct.level();
+        if acc.level() != level || pt.level < level {
+            return Err(CkksError::LevelTooLow {
+                operation: OP,
+                needed: level.max(acc.level()),
+                level: acc.level().min(pt.level),
+            });
         }
-        out.scale = ct.scale * pt.scale;
-        Ok(out)
+        if acc.len() != ct.len() {
+            return Err(CkksError::CiphertextSize {
+                operation: OP,
+                expected: ct.len(),
+                got: acc.len(),
+            });
+        }
+        check_scales(OP, acc.scale, ct.scale * pt.scale)?;
+        let basis = self.basis();
+        let n = self.params.degree();
+        let limbs = level + 1;
+        let plain = &pt.poly.data()[..limbs * n];
+        for (a, c) in acc.inner.polys.iter_mut().zip(&ct.inner.polys) {
+            a.data_mut()[..limbs * n]
+                .par_chunks_mut(n)
+                .zip(c.data()[..limbs * n].par_chunks(n))
+                .zip(plain.par_chunks(n))
+                .enumerate()
+                .for_each(|(j, ((o, x), y))| basis.ntt(j).mul_accumulate(o, x, y));
+        }
+        Ok(())
+    }
+
+    /// `acc += b` in place; `b` must be at `acc`'s level with an agreeing scale (a third
+    /// polynomial of `b` is appended).
+    ///
+    /// # Errors
+    /// [`CkksError::LevelTooLow`] on a level mismatch, [`CkksError::ScaleMismatch`];
+    /// malformed operands.
+    pub fn add_assign(&self, acc: &mut Ciphertext, b: &Ciphertext) -> Result<(), CkksError> {
+        const OP: &str = "addition";
+        self.check(OP, acc)?;
+        self.check(OP, b)?;
+        check_scales(OP, acc.scale, b.scale)?;
+        if acc.level() != b.level() {
+            return Err(CkksError::LevelTooLow {
+                operation: OP,
+                needed: acc.level().max(b.level()),
+                level: acc.level().min(b.level()),
+            });
+        }
+        let basis = self.basis();
+        for (i, pb) in b.inner.polys.iter().enumerate() {
+            match acc.inner.polys.get_mut(i) {
+                Some(pa) => pa.add_assign(pb, basis),
+                None => acc.inner.polys.push(pb.clone()),
+            }
+        }
+        Ok(())
     }
 
     /// `ct · c` for an integer `c` (exact; the scale is unchanged).

@@ -419,6 +419,11 @@ impl SlotBackend for CkksBackend {
         self.evaluator.add(a, b).map_err(engine)
     }
 
+    fn add_assign(&self, acc: &mut Ciphertext, b: &Ciphertext) -> BackendResult<()> {
+        self.same_level(acc, b.level())?;
+        self.evaluator.add_assign(acc, b).map_err(engine)
+    }
+
     fn sub(&self, a: &Ciphertext, b: &Ciphertext) -> BackendResult<Ciphertext> {
         self.same_level(a, b.level())?;
         self.evaluator.sub(a, b).map_err(engine)
@@ -434,6 +439,20 @@ impl SlotBackend for CkksBackend {
         self.same_level(a, p.level)?;
         let e = self.encoded(p, self.product_scale(a.level()))?;
         self.evaluator.mul_plain(a, &e).map_err(engine)
+    }
+
+    fn mul_plain_add_assign(
+        &self,
+        acc: &mut Ciphertext,
+        a: &Ciphertext,
+        p: &CkksPlaintext,
+    ) -> BackendResult<()> {
+        self.same_level(a, p.level)?;
+        self.same_level(acc, a.level())?;
+        let e = self.encoded(p, self.product_scale(a.level()))?;
+        self.evaluator
+            .mul_plain_accumulate(acc, a, &e)
+            .map_err(engine)
     }
 
     fn mul_scalar(&self, a: &Ciphertext, s: f64) -> BackendResult<Ciphertext> {

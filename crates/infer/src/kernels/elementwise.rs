@@ -38,11 +38,11 @@ pub fn add_bias<B: SlotBackend>(
     }
     let g = geometry(b);
     let placements: Vec<Vec<(usize, usize)>> = match &x.repr {
-        Representation::Convolution(_) => {
+        Representation::Convolution(_) | Representation::StackedConvolution(_) => {
             return Err(InferError::WrongRepresentation {
                 kernel: "add bias",
                 expected: "any but convolution",
-                got: "convolution",
+                got: x.repr.name(),
             })
         }
         Representation::Simd(_) => (0..bias.len())

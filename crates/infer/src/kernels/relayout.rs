@@ -29,7 +29,9 @@ pub fn relayout<B: SlotBackend>(
     super::check_input(b, x)?;
     if matches!(
         x.repr,
-        Representation::Convolution(_) | Representation::Simd(_)
+        Representation::Convolution(_)
+            | Representation::StackedConvolution(_)
+            | Representation::Simd(_)
     ) {
         return Err(InferError::WrongRepresentation {
             kernel: "relayout",
