@@ -11,7 +11,10 @@
 use std::sync::Arc;
 
 use henn_he::ckks::{CkksParameters, CkksParametersBuilder};
-use henn_infer::backend::ckks::{CkksBackend, KeySpec, PlaintextCache};
+use henn_infer::backend::ckks::{
+    chain_for_depth, parameters_for_depth, CkksBackend, KeySpec, PlaintextCache, MIN_LOG_SCALE,
+    SPECIAL_PRIME_MARGIN_BITS,
+};
 use henn_infer::backend::clear::ClearBackend;
 use henn_infer::backend::{BackendError, SlotBackend};
 use henn_infer::conv::{Conv2dGeometry, Padding};
@@ -458,4 +461,41 @@ fn lola_plan_on_ckks_matches_the_real_forward_pass() {
 #[test]
 fn lola_bsgs_plan_on_ckks_matches_the_real_forward_pass() {
     run_network(Strategy::LoLaBsgs, 2);
+}
+
+#[test]
+fn chains_fit_the_security_bound_and_cover_the_largest_digit() {
+    for log_n in 13u32..=15 {
+        let bound = henn_he::rlwe::params::max_log_qp_128(log_n).unwrap();
+        for depth in 1..=12 {
+            let Ok(c) = chain_for_depth(log_n, depth, 6) else {
+                continue;
+            };
+            assert_eq!(c.q_bits.len(), depth + 1);
+            let total: u32 = c.q_bits.iter().chain(&c.p_bits).sum();
+            assert!(total <= bound, "n = 2^{log_n}, depth {depth}: {c:?}");
+            assert!(c.p_bits.iter().all(|&b| b <= 60));
+            // P exceeds every digit (consecutive primes, the first digit the largest) by the
+            // margin, so key switching adds little noise.
+            let alpha = c.q_bits.len().div_ceil(c.dnum);
+            let largest: u32 = c.q_bits[..alpha].iter().sum();
+            let p: u32 = c.p_bits.iter().sum();
+            assert!(p >= largest + SPECIAL_PRIME_MARGIN_BITS, "{c:?}");
+            // Fewer digits only while the scale stays at or above the floor.
+            assert!(
+                c.dnum == c.q_bits.len() || c.log_scale >= MIN_LOG_SCALE,
+                "{c:?}"
+            );
+            // Deep chains of small primes may run out of NTT-friendly primes: an error then.
+            if let Ok(params) = parameters_for_depth(log_n, depth, 6) {
+                assert_eq!(params.rlwe().dnum(), c.dnum);
+                assert!(params.rlwe().log_qp_bits() <= bound);
+            }
+        }
+    }
+    // lola-mnist's depth 5 at n = 8192 takes three digits of two primes (scale 2^25).
+    let c = chain_for_depth(13, 5, 6).unwrap();
+    assert_eq!((c.dnum, c.log_scale), (3, 25));
+    assert_eq!(parameters_for_depth(13, 5, 6).unwrap().rlwe().dnum(), 3);
+    assert!(chain_for_depth(13, 30, 6).is_err());
 }

@@ -81,7 +81,6 @@ fn lola_small_on_ckks_agrees_with_the_float_model() {
 }
 
 #[test]
-#[ignore = "lola-mnist at n = 8192: 17 s on the loaded 2-core machine (run with --ignored)"]
 fn lola_mnist_on_ckks_agrees_with_the_float_model() {
     agree_with_float_model("lola-mnist", Strategy::LoLaBsgs, 4);
 }

@@ -41,6 +41,7 @@ pub struct CkksLolaReport {
     q_bits: Vec<u32>,
     p_bits: Vec<u32>,
     log_scale: u32,
+    dnum: usize,
     depth: usize,
     images: usize,
     threads: usize,
@@ -120,7 +121,8 @@ pub fn run(args: &LolaArgs) -> Result<()> {
     let (_, report) = profile(&clear, &net, &p, &vec![0.0; len])?;
     let depth = probe_levels - report.steps.last().map_or(probe_levels, |s| s.level);
     let headroom = args.margin_bits + 2;
-    let (q_bits, p_bits, log_scale) = chain_for_depth(log_n, depth, headroom)?;
+    let chain = chain_for_depth(log_n, depth, headroom)?;
+    let (q_bits, p_bits, log_scale) = (chain.q_bits, chain.p_bits, chain.log_scale);
     let params: Arc<CkksParameters> = parameters_for_depth(log_n, depth, headroom)?;
     let keys = key_requirements(&net, &p, depth)?;
     let spec = KeySpec {
@@ -129,7 +131,8 @@ pub fn run(args: &LolaArgs) -> Result<()> {
         relinearization: keys.relinearization,
     };
     tracing::info!(
-        "CKKS n = {n}, depth {depth}, q bits {q_bits:?}, P bits {p_bits:?}, scale 2^{log_scale}, {} rotation keys",
+        "CKKS n = {n}, depth {depth}, q bits {q_bits:?}, P bits {p_bits:?}, scale 2^{log_scale}, dnum {}, {} rotation keys",
+        chain.dnum,
         spec.rotation_steps.len()
     );
 
@@ -229,6 +232,7 @@ pub fn run(args: &LolaArgs) -> Result<()> {
         q_bits,
         p_bits,
         log_scale,
+        dnum: chain.dnum,
         depth,
         images,
         threads: rayon::current_num_threads(),

@@ -549,31 +549,70 @@ impl CkksBackend {
 /// on hoisting: the key-switching error of a hoisted rotation grows with `q_j/P`).
 pub const SPECIAL_PRIME_MARGIN_BITS: u32 = 6;
 
-/// The bit sizes `(q_bits, p_bits, log_scale)` of the largest scale that fits `depth`
-/// rescalings at 128-bit security for `n = 2^log_n` (HE standard bound on `log2(QP)`), with
-/// `headroom_bits` of integer part at the last level (`|m| < 2^(headroom_bits − 1)`):
-/// `q_0` of `s + headroom` bits, `depth` primes of `s` bits, one special prime of
-/// `s + headroom + 6` bits, one digit per prime. `s` is capped at 50 bits.
-pub fn chain_for_depth(
-    log_n: u32,
-    depth: usize,
-    headroom_bits: u32,
-) -> BackendResult<(Vec<u32>, Vec<u32>, u32)> {
+/// Smallest scale `2^MIN_LOG_SCALE` [`chain_for_depth`] trades precision down to in exchange
+/// for fewer key-switching digits (smaller evaluation keys, faster rotations): at `2^25` the
+/// LoLa networks' logits keep a relative error near `10^-3` (measured with
+/// `henn bench lola --scheme ckks`), far below the margins between classes.
+pub const MIN_LOG_SCALE: u32 = 25;
+
+/// Most ciphertext primes per key-switching digit [`chain_for_depth`] considers.
+pub const MAX_PRIMES_PER_DIGIT: usize = 3;
+
+/// A CKKS modulus chain for a plan: prime sizes, scale and gadget decomposition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CkksChain {
+    /// Bit sizes of the ciphertext primes `q_0, …, q_L` (`q_0` carries the headroom).
+    pub q_bits: Vec<u32>,
+    /// Bit sizes of the special primes `P`.
+    pub p_bits: Vec<u32>,
+    /// `log2` of the default scale `Δ` (also the size of `q_1, …, q_L`).
+    pub log_scale: u32,
+    /// Key-switching digits (`dnum`): `⌈(L+1)/dnum⌉` consecutive primes per digit.
+    pub dnum: usize,
+}
+
+/// The chain for `depth` rescalings at 128-bit security for `n = 2^log_n` (HE standard bound
+/// on `log2(QP)`), with `headroom_bits` of integer part at the last level
+/// (`|m| < 2^(headroom_bits − 1)`): `q_0` of `s + headroom` bits, `depth` primes of `s` bits,
+/// and special primes covering the largest digit plus [`SPECIAL_PRIME_MARGIN_BITS`].
+///
+/// With `α` primes per digit the bound gives `s = ⌊(B − 2·headroom − margin)/(depth + 1 + α)⌋`
+/// (capped at 50 bits). Hybrid key switching (Han–Ki, CT-RSA 2020) costs `dnum = ⌈(L+1)/α⌉`
+/// digits per key and per switch, so the chain takes the largest `α ≤`
+/// [`MAX_PRIMES_PER_DIGIT`] that keeps `s >=` [`MIN_LOG_SCALE`] (`α = 1` when none does,
+/// down to a scale of `2^20`).
+pub fn chain_for_depth(log_n: u32, depth: usize, headroom_bits: u32) -> BackendResult<CkksChain> {
     let bound = henn_he::rlwe::params::max_log_qp_128(log_n).ok_or_else(|| {
         BackendError::InvalidParameters(format!("no 128-bit bound for log_n = {log_n}"))
     })?;
     let fixed = 2 * headroom_bits + SPECIAL_PRIME_MARGIN_BITS;
-    let per = (depth + 2) as u32;
-    let s = (bound.saturating_sub(fixed) / per).min(50);
-    if s < 20 || s + headroom_bits + SPECIAL_PRIME_MARGIN_BITS > 61 {
+    let primes = depth + 1;
+    let scale_for = |alpha: usize| (bound.saturating_sub(fixed) / (primes + alpha) as u32).min(50);
+    let alpha = (1..=MAX_PRIMES_PER_DIGIT.min(primes))
+        .rev()
+        .find(|&a| scale_for(a) >= MIN_LOG_SCALE)
+        .unwrap_or(1);
+    let s = scale_for(alpha);
+    if s < 20 || s + headroom_bits > 60 {
         return Err(BackendError::InvalidParameters(format!(
             "depth {depth} with {headroom_bits} headroom bits does not fit log2(QP) <= {bound} \
              at n = 2^{log_n} with a scale of at least 2^20"
         )));
     }
-    let mut q = vec![s + headroom_bits];
-    q.extend(std::iter::repeat_n(s, depth));
-    Ok((q, vec![s + headroom_bits + SPECIAL_PRIME_MARGIN_BITS], s))
+    let mut q_bits = vec![s + headroom_bits];
+    q_bits.extend(std::iter::repeat_n(s, depth));
+    // The largest digit is the first: q_0 and α − 1 primes of s bits.
+    let p_total = alpha as u32 * s + headroom_bits + SPECIAL_PRIME_MARGIN_BITS;
+    let p_count = p_total.div_ceil(60);
+    let p_bits = (0..p_count)
+        .map(|i| p_total / p_count + u32::from(i < p_total % p_count))
+        .collect();
+    Ok(CkksChain {
+        q_bits,
+        p_bits,
+        log_scale: s,
+        dnum: primes.div_ceil(alpha),
+    })
 }
 
 /// 128-bit secure CKKS parameters from [`chain_for_depth`] (security checked by the engine).
@@ -582,13 +621,13 @@ pub fn parameters_for_depth(
     depth: usize,
     headroom_bits: u32,
 ) -> BackendResult<Arc<CkksParameters>> {
-    let (q, p, s) = chain_for_depth(log_n, depth, headroom_bits)?;
+    let chain = chain_for_depth(log_n, depth, headroom_bits)?;
     henn_he::ckks::CkksParametersBuilder::new()
         .log_n(log_n)
-        .q_bits(&q)
-        .p_bits(&p)
-        .dnum(q.len())
-        .log_scale(s)
+        .q_bits(&chain.q_bits)
+        .p_bits(&chain.p_bits)
+        .dnum(chain.dnum)
+        .log_scale(chain.log_scale)
         .build()
         .map_err(engine)
 }
