@@ -27,7 +27,7 @@ enum Command {
     Bench(commands::bench::BenchArgs),
     /// Train a LoLa MNIST network or the ReLU CNN with candle and save it as a model directory.
     Train(commands::train::TrainArgs),
-    /// The planner's BFV plan for a model (LoLa Table 1), parameters, estimates and keys.
+    /// The planner's BFV or CKKS plan for a model (LoLa Table 1), parameters, estimates and keys.
     Plan(commands::plan::PlanArgs),
     /// Serve models for private prediction over HTTP (encrypted inputs, encrypted outputs).
     Serve(commands::serve::ServeArgs),

@@ -9,7 +9,7 @@
 //! measurements do not cover are 0, so the presets give lower bounds.
 
 use crate::backend::clear::{ClearBackend, OpCounts, OpKind};
-use crate::backend::SlotValue;
+use crate::backend::{SlotBackend, SlotValue};
 use crate::error::{InferError, InferResult};
 use crate::network::IntNetwork;
 use crate::plan::{plan, profile, Plan, Strategy};
@@ -79,6 +79,73 @@ impl OpCosts {
                 (OpKind::HoistedRotate, hoisted),
             ],
         }
+    }
+
+    /// Latencies of `b`'s own operations, measured now on the calling thread pool: medians of
+    /// `reps` runs of each operation on a fresh encryption at the top level (so an upper bound
+    /// for lower levels, where ciphertexts have fewer primes). Hoisted rotations are split into
+    /// the decomposition ([`OpKind::HoistedBatch`]) and the per-rotation part
+    /// ([`OpKind::HoistedRotate`]) from batches of one and eight steps. `b` needs Galois keys
+    /// for the steps `1..=8` and a relinearization key.
+    pub fn measure<B: SlotBackend>(b: &B, reps: usize) -> InferResult<Self> {
+        let reps = reps.max(1);
+        let level = b.max_level();
+        let values: Vec<B::Value> = (0..b.slots())
+            .map(|i| B::Value::from_i64((i % 7) as i64 - 3))
+            .collect();
+        let pt = b.encode(&values, level)?;
+        let ct = b.encrypt(&pt)?;
+        let time = |f: &mut dyn FnMut() -> InferResult<()>| -> InferResult<f64> {
+            let mut t = Vec::with_capacity(reps);
+            for _ in 0..reps {
+                let start = std::time::Instant::now();
+                f()?;
+                t.push(start.elapsed().as_secs_f64() * 1e3);
+            }
+            t.sort_by(f64::total_cmp);
+            Ok(t[t.len() / 2])
+        };
+        let encode = time(&mut || b.encode(&values, level).map(drop).map_err(Into::into))?;
+        let add = time(&mut || b.add(&ct, &ct).map(drop).map_err(Into::into))?;
+        let add_plain = time(&mut || b.add_plain(&ct, &pt).map(drop).map_err(Into::into))?;
+        let mul_plain = time(&mut || b.mul_plain(&ct, &pt).map(drop).map_err(Into::into))?;
+        let mul_scalar = time(&mut || {
+            b.mul_scalar(&ct, B::Value::from_i64(3))
+                .map(drop)
+                .map_err(Into::into)
+        })?;
+        let mul = time(&mut || b.mul(&ct, &ct).map(drop).map_err(Into::into))?;
+        let rotate = time(&mut || b.rotate(&ct, 1).map(drop).map_err(Into::into))?;
+        let one = time(&mut || b.rotate_hoisted(&ct, &[1]).map(drop).map_err(Into::into))?;
+        let steps: Vec<isize> = (1..=8).collect();
+        let eight = time(&mut || b.rotate_hoisted(&ct, &steps).map(drop).map_err(Into::into))?;
+        let per_rotation = ((eight - one) / 7.0).max(0.0);
+        let rescale = if level > 0 {
+            let prod = b.mul_plain(&ct, &pt)?;
+            time(&mut || b.rescale(&prod).map(drop).map_err(Into::into))?
+        } else {
+            0.0
+        };
+        let swap = if b.rows() == 2 {
+            time(&mut || b.swap_rows(&ct).map(drop).map_err(Into::into))?
+        } else {
+            0.0
+        };
+        Ok(Self {
+            ms: vec![
+                (OpKind::Encode, encode),
+                (OpKind::Add, add),
+                (OpKind::AddPlain, add_plain),
+                (OpKind::MulPlain, mul_plain),
+                (OpKind::MulScalar, mul_scalar),
+                (OpKind::MulRelin, mul),
+                (OpKind::Rotate, rotate),
+                (OpKind::HoistedBatch, (one - per_rotation).max(0.0)),
+                (OpKind::HoistedRotate, per_rotation),
+                (OpKind::SwapRows, swap),
+                (OpKind::Rescale, rescale),
+            ],
+        })
     }
 
     /// Cost of one operation of `kind`.

@@ -180,3 +180,82 @@ pub fn choose_bfv<V: SlotValue>(
         })
     })
 }
+
+/// A CKKS parameter choice with the plan it was made for (see [`choose_ckks`]).
+#[derive(Clone, Debug)]
+pub struct CkksChoice {
+    /// `log2(n)`.
+    pub log_n: u32,
+    /// The modulus chain, scale and key-switching digits.
+    pub chain: crate::backend::ckks::CkksChain,
+    /// Rescalings the plan performs.
+    pub depth: usize,
+    /// The plan (rescaling after every multiplying step).
+    pub plan: Plan,
+    /// Estimated single-threaded milliseconds with the costs given to [`choose_ckks`].
+    pub estimated_ms: f64,
+    /// Operation counts of the plan.
+    pub counts: OpCounts,
+}
+
+/// Chooses ring degree, modulus chain and strategy for a real-valued network on CKKS: for
+/// every `log_n` and strategy the plan's depth is measured on the clear backend, the chain
+/// comes from [`crate::backend::ckks::chain_for_depth`] (128-bit bound of the HE standard,
+/// `headroom_bits` of integer part for values normalised to `|x| <= 1`), and the cheapest
+/// feasible plan by `costs(log_n, chain)` wins (ties: the smaller ring). Errors when no
+/// degree fits.
+pub fn choose_ckks(
+    net: &IntNetwork<f64>,
+    strategies: &[Strategy],
+    log_ns: &[u32],
+    headroom_bits: u32,
+    mut costs: impl FnMut(u32, &crate::backend::ckks::CkksChain) -> InferResult<OpCosts>,
+) -> InferResult<CkksChoice> {
+    // Levels given to the clear backend while measuring depth (more than any chain holds).
+    const PROBE_LEVELS: usize = 64;
+    let mut best: Option<CkksChoice> = None;
+    let mut last_err = None;
+    for &log_n in log_ns {
+        let n = 1usize << log_n;
+        let geometry = SlotGeometry {
+            rows: 1,
+            row_len: n / 2,
+        };
+        for &strategy in strategies {
+            let attempt = (|| {
+                let p = plan(net, geometry, strategy)?;
+                let b = ClearBackend::<f64>::new(1, n / 2, PROBE_LEVELS)?;
+                let (_, report) = profile(&b, net, &p, &vec![0.0; net.input_len])?;
+                let last = report.steps.last().map_or(PROBE_LEVELS, |s| s.level);
+                let depth = PROBE_LEVELS - last;
+                let chain = crate::backend::ckks::chain_for_depth(log_n, depth, headroom_bits)?;
+                let estimated_ms = costs(log_n, &chain)?.estimate_ms(&report.total);
+                Ok::<_, InferError>(CkksChoice {
+                    log_n,
+                    chain,
+                    depth,
+                    plan: p,
+                    estimated_ms,
+                    counts: report.total,
+                })
+            })();
+            match attempt {
+                Ok(c) => {
+                    if best
+                        .as_ref()
+                        .is_none_or(|b| c.estimated_ms < b.estimated_ms)
+                    {
+                        best = Some(c);
+                    }
+                }
+                Err(e) => last_err = Some(e),
+            }
+        }
+    }
+    best.ok_or_else(|| {
+        InferError::DoesNotFit(match last_err {
+            Some(e) => format!("no 128-bit CKKS parameters for the network: {e}"),
+            None => "no CKKS ring degree or strategy was given".into(),
+        })
+    })
+}

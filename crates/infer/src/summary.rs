@@ -1,7 +1,7 @@
 //! A plan summarised like LoLa's Table 1 (section 4.3): per step the layer, the input size and
 //! representation, the operation, its rotations and multiplications, the level, and — beyond
-//! the paper — the estimated latency and noise budget; plus the chosen BFV parameters and the
-//! Galois keys the client must upload. `henn plan` prints it.
+//! the paper — the estimated latency and (BFV) noise budget; plus the chosen BFV or CKKS
+//! parameters and the Galois keys the client must upload. `henn plan` prints it.
 
 use std::fmt;
 
@@ -10,7 +10,7 @@ use crate::backend::SlotValue;
 use crate::cost::OpCosts;
 use crate::error::InferResult;
 use crate::network::IntNetwork;
-use crate::params::BfvChoice;
+use crate::params::{BfvChoice, CkksChoice};
 use crate::plan::{key_requirements, profile};
 
 /// One row of the summary.
@@ -36,18 +36,18 @@ pub struct SummaryRow {
     pub level: usize,
     /// Estimated milliseconds (single thread, all CRT instances).
     pub estimated_ms: f64,
-    /// Estimated noise budget after the step (bits).
-    pub estimated_budget: f64,
+    /// Estimated noise budget after the step (bits; BFV only).
+    pub estimated_budget: Option<f64>,
 }
 
 /// The whole summary.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PlanSummary {
-    /// Preset name (ring degree and ciphertext modulus).
-    pub preset: &'static str,
+    /// Scheme and parameters: the BFV preset name, or the CKKS chain.
+    pub preset: String,
     /// `log2(n)`.
     pub log_n: u32,
-    /// Plaintext primes.
+    /// Plaintext primes (BFV; empty for CKKS).
     pub primes: Vec<u64>,
     /// Strategy name.
     pub strategy: String,
@@ -61,8 +61,8 @@ pub struct PlanSummary {
     pub evaluation_key_bytes: usize,
     /// Estimated total milliseconds.
     pub estimated_ms: f64,
-    /// Estimated final noise budget (bits).
-    pub estimated_budget: f64,
+    /// Estimated final noise budget (bits; BFV only).
+    pub estimated_budget: Option<f64>,
 }
 
 /// Summarises a parameter choice for `net` (profiles the plan on a clear backend).
@@ -90,7 +90,7 @@ pub fn summarize<V: SlotValue>(
             ct_multiplications: s.ops.total(OpKind::MulRelin),
             level: s.level,
             estimated_ms: costs.estimate_ms(&s.ops) * instances,
-            estimated_budget: *budget,
+            estimated_budget: Some(*budget),
         })
         .collect();
     let keys = key_requirements(net, p, 0)?;
@@ -104,7 +104,7 @@ pub fn summarize<V: SlotValue>(
         .sum();
     let per_key = choice.preset.dnum * n * (bits as usize).div_ceil(8);
     Ok(PlanSummary {
-        preset: choice.preset.name,
+        preset: choice.preset.name.to_string(),
         log_n: choice.preset.log_n,
         primes: choice.primes.clone(),
         strategy: format!("{:?}", p.strategy),
@@ -113,17 +113,80 @@ pub fn summarize<V: SlotValue>(
         relinearization_key: keys.relinearization,
         evaluation_key_bytes: per_key * (galois_keys + usize::from(keys.relinearization)),
         estimated_ms: choice.estimated_ms,
-        estimated_budget: choice.estimated_budget,
+        estimated_budget: Some(choice.estimated_budget),
     })
+}
+
+/// Summarises a CKKS choice for `net` with per-operation `costs` (e.g. measured with
+/// [`OpCosts::measure`] on a backend built from the chain).
+pub fn summarize_ckks(
+    net: &IntNetwork<f64>,
+    choice: &CkksChoice,
+    costs: &OpCosts,
+) -> InferResult<PlanSummary> {
+    let p = &choice.plan;
+    let levels = choice.chain.q_bits.len().saturating_sub(1);
+    let b = ClearBackend::<f64>::new(p.geometry.rows, p.geometry.row_len, levels)?;
+    let (_, report) = profile(&b, net, p, &vec![0.0; net.input_len])?;
+    let rows = report
+        .steps
+        .iter()
+        .map(|s| SummaryRow {
+            operation: s.step.describe(),
+            input_repr: s.input_repr,
+            input_shape: s.input_shape,
+            output_repr: s.output_repr,
+            output_shape: s.output_shape,
+            rotations: s.ops.rotations(),
+            plain_multiplications: s.ops.total(OpKind::MulPlain) + s.ops.total(OpKind::MulScalar),
+            ct_multiplications: s.ops.total(OpKind::MulRelin),
+            level: s.level,
+            estimated_ms: costs.estimate_ms(&s.ops),
+            estimated_budget: None,
+        })
+        .collect();
+    let keys = key_requirements(net, p, levels)?;
+    let galois_keys = keys.rotation_steps.len();
+    let c = &choice.chain;
+    let bits: u32 = c.q_bits.iter().chain(&c.p_bits).sum();
+    let per_key = c.dnum * (1usize << choice.log_n) * (bits as usize).div_ceil(8);
+    Ok(PlanSummary {
+        preset: format!(
+            "CKKS n = {}, q bits {:?}, P bits {:?}, scale 2^{}, dnum {}",
+            1u64 << choice.log_n,
+            c.q_bits,
+            c.p_bits,
+            c.log_scale,
+            c.dnum
+        ),
+        log_n: choice.log_n,
+        primes: Vec::new(),
+        strategy: format!("{:?}", p.strategy),
+        rows,
+        galois_keys,
+        relinearization_key: keys.relinearization,
+        evaluation_key_bytes: per_key * (galois_keys + usize::from(keys.relinearization)),
+        estimated_ms: costs.estimate_ms(&report.total),
+        estimated_budget: None,
+    })
+}
+
+/// A budget column entry: bits, or `-` where the scheme has none.
+fn budget(b: Option<f64>) -> String {
+    b.map_or_else(|| "-".into(), |b| format!("{b:.1}"))
 }
 
 impl fmt::Display for PlanSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "{} ({:?}), plaintext primes {:?}",
-            self.preset, self.strategy, self.primes
-        )?;
+        if self.primes.is_empty() {
+            writeln!(f, "{} ({:?})", self.preset, self.strategy)?;
+        } else {
+            writeln!(
+                f,
+                "{} ({:?}), plaintext primes {:?}",
+                self.preset, self.strategy, self.primes
+            )?;
+        }
         writeln!(
             f,
             "{:<46} {:>18} {:>18} {:>5} {:>6} {:>6} {:>5} {:>9} {:>7}",
@@ -133,7 +196,7 @@ impl fmt::Display for PlanSummary {
             let shape = |name: &str, (m, d): (usize, usize)| format!("{m}x{d} {name}");
             writeln!(
                 f,
-                "{:<46} {:>18} {:>18} {:>5} {:>6} {:>6} {:>5} {:>9.1} {:>7.1}",
+                "{:<46} {:>18} {:>18} {:>5} {:>6} {:>6} {:>5} {:>9.1} {:>7}",
                 r.operation,
                 shape(r.input_repr, r.input_shape),
                 shape(r.output_repr, r.output_shape),
@@ -142,15 +205,17 @@ impl fmt::Display for PlanSummary {
                 r.ct_multiplications,
                 r.level,
                 r.estimated_ms,
-                r.estimated_budget
+                budget(r.estimated_budget)
             )?;
         }
         write!(
             f,
-            "total: {:.1} ms estimated (single thread), final noise budget {:.1} bits (estimate); \
-             {} Galois keys{}, {:.1} MB of evaluation keys",
+            "total: {:.1} ms estimated (single thread){}; {} Galois keys{}, {:.1} MB of \
+             evaluation keys",
             self.estimated_ms,
-            self.estimated_budget,
+            self.estimated_budget.map_or_else(String::new, |b| format!(
+                ", final noise budget {b:.1} bits (estimate)"
+            )),
             self.galois_keys,
             if self.relinearization_key {
                 " + relinearization key"

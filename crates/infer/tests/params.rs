@@ -64,3 +64,66 @@ fn estimate_refuses_lola_mnist_with_23_bit_primes_at_8192() {
     // An impossible range: no preset has room.
     assert!(choose_bfv(&net, 2000, &[Strategy::LoLaBsgs], None, 4.0).is_err());
 }
+
+#[test]
+fn ckks_choice_fits_the_depth_and_prefers_the_cheaper_plan() {
+    use henn_infer::backend::clear::OpKind;
+    use henn_infer::cost::OpCosts;
+    use henn_infer::network::IntLayer;
+    use henn_infer::params::choose_ckks;
+    use henn_infer::representation::Representation;
+    // Rotations dominate, as on the engine.
+    let costs = OpCosts {
+        ms: vec![
+            (OpKind::MulPlain, 0.1),
+            (OpKind::MulRelin, 5.0),
+            (OpKind::Rotate, 1.5),
+            (OpKind::HoistedRotate, 0.8),
+        ],
+    };
+    let net = lola_mnist::<f64>(5, 1).expect("net");
+    let mut asked = Vec::new();
+    let choice = choose_ckks(
+        &net,
+        &[Strategy::LoLa, Strategy::LoLaBsgs],
+        &[13, 14],
+        6,
+        |log_n, chain| {
+            asked.push((log_n, chain.clone()));
+            Ok(costs.clone())
+        },
+    )
+    .expect("lola-mnist fits CKKS at n = 8192");
+    assert_eq!(choice.log_n, 13);
+    assert_eq!(choice.plan.strategy, Strategy::LoLaBsgs);
+    assert!(matches!(
+        choice.plan.input,
+        Representation::StackedConvolution(_)
+    ));
+    // conv, square, dense, square, dense: five rescalings, one prime each above q_0.
+    assert_eq!(choice.depth, 5);
+    assert_eq!(choice.chain.q_bits.len(), 6);
+    let bound = henn_he::rlwe::params::max_log_qp_128(13).expect("bound");
+    assert!(
+        choice
+            .chain
+            .q_bits
+            .iter()
+            .chain(&choice.chain.p_bits)
+            .sum::<u32>()
+            <= bound
+    );
+    assert!(asked.iter().any(|(l, _)| *l == 14));
+    assert!(choice.estimated_ms > 0.0);
+
+    // Too deep for any ring degree offered: a clear error, not a panic.
+    let mut deep = lola_small::<f64>(5, 1).expect("net");
+    for _ in 0..12 {
+        deep.layers.push(IntLayer::Square);
+    }
+    let err = choose_ckks(&deep, &[Strategy::LoLaBsgs], &[13], 6, |_, _| {
+        Ok(costs.clone())
+    })
+    .expect_err("depth 15 does not fit n = 8192");
+    assert!(err.to_string().contains("CKKS"), "{err}");
+}

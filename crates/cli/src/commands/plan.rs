@@ -1,6 +1,6 @@
-//! `henn plan`: the planner's BFV plan for a model, printed like LoLa's Table 1 (Brutzkus et
-//! al. 2019, section 4.3) with the chosen parameters, estimated latency and noise, and the
-//! Galois keys the client must upload.
+//! `henn plan`: the planner's BFV or CKKS plan for a model, printed like LoLa's Table 1
+//! (Brutzkus et al. 2019, section 4.3) with the chosen parameters, estimated latency (and BFV
+//! noise), and the Galois keys the client must upload.
 //!
 //! The plaintext space is sized as in `henn bench lola`: the largest absolute logit of the
 //! quantized integer network over `--calibration` MNIST training images times `2^--margin-bits`
@@ -10,11 +10,14 @@
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
-use henn_infer::from_nn::quantize_model;
+use henn_infer::backend::ckks::{parameters_for_chain, CkksBackend, CkksChain, KeySpec};
+use henn_infer::calibrate::normalize_ranges;
+use henn_infer::cost::OpCosts;
+use henn_infer::from_nn::{quantize_model, real_network};
 use henn_infer::network::IntNetwork;
-use henn_infer::params::choose_bfv;
+use henn_infer::params::{choose_bfv, choose_ckks};
 use henn_infer::plan::Strategy;
-use henn_infer::summary::{summarize, PlanSummary};
+use henn_infer::summary::{summarize, summarize_ckks, PlanSummary};
 use henn_nn::data::{load_mnist, Split};
 use henn_nn::model::Model;
 use henn_nn::quant::QuantConfig;
@@ -25,6 +28,8 @@ use std::path::PathBuf;
 pub enum PlanScheme {
     /// BFV with a CRT plaintext space.
     Bfv,
+    /// CKKS with the model's float weights; latencies measured on the engine at plan time.
+    Ckks,
 }
 
 /// Kernel strategies the planner may use.
@@ -108,7 +113,9 @@ pub fn output_bits(max_abs: f64, margin_bits: u32) -> u32 {
 
 /// Builds the plan summary for a model directory (the library part of `henn plan`).
 pub fn plan_summary(args: &PlanArgs) -> Result<PlanSummary> {
-    let PlanScheme::Bfv = args.scheme;
+    if let PlanScheme::Ckks = args.scheme {
+        return ckks_plan_summary(args);
+    }
     let model =
         Model::load(&args.model).with_context(|| format!("loading {}", args.model.display()))?;
     let config = QuantConfig {
@@ -152,6 +159,63 @@ pub fn plan_summary(args: &PlanArgs) -> Result<PlanSummary> {
     };
     let choice = choose_bfv(&net, bits, strategies, None, args.safety_bits)?;
     Ok(summarize(&net, &choice)?)
+}
+
+/// The CKKS plan: the float network range-normalised on calibration images (as in
+/// `henn bench lola --scheme ckks`), chains for `n = 8192` and `16384` sized by each plan's
+/// depth, and per-operation latencies measured now on a backend of each chain (single thread,
+/// top level: an upper bound), so the estimates are this machine's.
+fn ckks_plan_summary(args: &PlanArgs) -> Result<PlanSummary> {
+    let model =
+        Model::load(&args.model).with_context(|| format!("loading {}", args.model.display()))?;
+    let net = real_network(&model)?;
+    let len = net.input_len;
+    let samples: Vec<Vec<f64>> = match load_mnist(&args.data, Split::Train) {
+        Ok(train) if args.calibration > 0 && len == train.shape.iter().product::<usize>() => (0
+            ..args.calibration.min(train.len()))
+            .map(|i| {
+                train.images[i * len..(i + 1) * len]
+                    .iter()
+                    .map(|&v| f64::from(v))
+                    .collect()
+            })
+            .collect(),
+        _ => {
+            tracing::warn!(
+                "no MNIST calibration data at {}: ranges from inputs of all ones",
+                args.data.display()
+            );
+            vec![vec![1.0; len]]
+        }
+    };
+    let (net, _) = normalize_ranges(&net, &samples, 1.0)?;
+    let strategies: &[Strategy] = match args.strategy {
+        PlanStrategy::Auto => &[Strategy::LoLa, Strategy::LoLaBsgs],
+        PlanStrategy::Lola => &[Strategy::LoLa],
+        PlanStrategy::LolaBsgs => &[Strategy::LoLaBsgs],
+        PlanStrategy::LolaDense => &[Strategy::LoLaDense],
+    };
+    let mut measured: Vec<(u32, CkksChain, OpCosts)> = Vec::new();
+    let mut costs = |log_n: u32, chain: &CkksChain| -> henn_infer::error::InferResult<OpCosts> {
+        if let Some((_, _, c)) = measured.iter().find(|(l, c, _)| *l == log_n && c == chain) {
+            return Ok(c.clone());
+        }
+        let params = parameters_for_chain(log_n, chain)?;
+        let spec = KeySpec {
+            rotation_steps: (1..=8).collect(),
+            row_swap: false,
+            relinearization: true,
+        };
+        let b = CkksBackend::generate(&params, &spec)?;
+        let c = henn_he::with_threads(1, || OpCosts::measure(&b, 5))
+            .map_err(|e| henn_infer::backend::BackendError::Engine(Box::new(e)))??;
+        measured.push((log_n, chain.clone(), c.clone()));
+        Ok(c)
+    };
+    let headroom = args.margin_bits + 2;
+    let choice = choose_ckks(&net, strategies, &[13, 14], headroom, &mut costs)?;
+    let c = costs(choice.log_n, &choice.chain)?;
+    Ok(summarize_ckks(&net, &choice, &c)?)
 }
 
 /// Runs `henn plan`.

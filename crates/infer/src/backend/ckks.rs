@@ -621,7 +621,11 @@ pub fn parameters_for_depth(
     depth: usize,
     headroom_bits: u32,
 ) -> BackendResult<Arc<CkksParameters>> {
-    let chain = chain_for_depth(log_n, depth, headroom_bits)?;
+    parameters_for_chain(log_n, &chain_for_depth(log_n, depth, headroom_bits)?)
+}
+
+/// 128-bit secure CKKS parameters of a chain at `n = 2^log_n` (security checked by the engine).
+pub fn parameters_for_chain(log_n: u32, chain: &CkksChain) -> BackendResult<Arc<CkksParameters>> {
     henn_he::ckks::CkksParametersBuilder::new()
         .log_n(log_n)
         .q_bits(&chain.q_bits)

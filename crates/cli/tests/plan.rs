@@ -1,0 +1,69 @@
+//! `henn plan` end to end on the shipped lola-small model: BFV and CKKS plans as JSON.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn plan_json(scheme: &str) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_henn"))
+        .current_dir(root())
+        .args([
+            "plan",
+            "--model",
+            "models/lola-small",
+            "--scheme",
+            scheme,
+            "--strategy",
+            "lola-bsgs",
+            "--calibration",
+            "50",
+            "--json",
+        ])
+        .output()
+        .expect("henn runs");
+    assert!(
+        out.status.success(),
+        "henn plan --scheme {scheme}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("one JSON object")
+}
+
+#[test]
+fn plans_lola_small_on_bfv_and_ckks() {
+    for scheme in ["bfv", "ckks"] {
+        let v = plan_json(scheme);
+        assert_eq!(v["log_n"], 13, "{scheme}: {v}");
+        let steps = v["steps"].as_array().expect("steps");
+        assert!(steps[0]["operation"]
+            .as_str()
+            .is_some_and(|s| s.contains("stacked convolution")));
+        let keys = v["evaluation_key_bytes"].as_u64().expect("key bytes");
+        assert!(keys > 0 && keys < 30_000_000, "{scheme}: {keys}");
+        assert!(v["estimated_ms"].as_f64().is_some_and(|t| t > 0.0));
+        match scheme {
+            "bfv" => assert!(!v["plaintext_primes"].as_array().expect("primes").is_empty()),
+            _ => {
+                assert!(v["preset"].as_str().is_some_and(|p| p.starts_with("CKKS")));
+                assert!(v["estimated_budget_bits"].is_null());
+            }
+        }
+    }
+    // A missing model is an error naming it, not a panic.
+    let out = Command::new(env!("CARGO_BIN_EXE_henn"))
+        .current_dir(root())
+        .args([
+            "plan",
+            "--model",
+            "models/no-such-model",
+            "--scheme",
+            "ckks",
+        ])
+        .output()
+        .expect("henn runs");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no-such-model"));
+}
