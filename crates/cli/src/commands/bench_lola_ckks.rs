@@ -20,7 +20,7 @@ use henn_infer::backend::SlotBackend;
 use henn_infer::calibrate::normalize_ranges;
 use henn_infer::encrypted::{decrypt_vector, encrypt_vector, EncryptedVector};
 use henn_infer::from_nn::real_network;
-use henn_infer::plan::{execute, key_requirements, plan, profile, Strategy};
+use henn_infer::plan::{execute, key_requirements, plan, profile};
 use henn_infer::representation::SlotGeometry;
 use henn_nn::data::{load_mnist, Split};
 use henn_nn::model::{argmax, Model};
@@ -100,10 +100,10 @@ pub fn run(args: &LolaArgs) -> Result<()> {
     }
     let (net, _factor) = normalize_ranges(&net, &samples, 1.0)?;
 
-    let strategy = match args.strategy {
-        LolaStrategy::Lola => Strategy::LoLa,
-        LolaStrategy::LolaBsgs => Strategy::LoLaBsgs,
-    };
+    if args.strategy == LolaStrategy::Cryptonets || args.baseline {
+        bail!("CryptoNets (and --baseline) run with --scheme bfv only");
+    }
+    let strategy = args.strategy.strategy();
     // CKKS: n = 8192 unless asked otherwise (the chain is then sized by the plan's depth).
     let log_n = args.log_n.unwrap_or(13);
     let n = 1usize << log_n;
