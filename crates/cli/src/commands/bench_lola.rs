@@ -57,6 +57,9 @@ pub enum LolaNet {
     LolaMnist,
     /// conv 5×5 s2 5 maps → square → dense 10.
     LolaSmall,
+    /// LoLa's CIFAR-10 network (section 4.4): conv 8×8×3 s2 83 maps → square → conv 6×6×83 s2
+    /// 163 maps → square → dense 10 (CKKS only; untrained seeded weights when no model).
+    LolaCifar10,
 }
 
 impl LolaNet {
@@ -64,6 +67,7 @@ impl LolaNet {
         match self {
             LolaNet::LolaMnist => "lola-mnist",
             LolaNet::LolaSmall => "lola-small",
+            LolaNet::LolaCifar10 => "lola-cifar10",
         }
     }
 }
@@ -115,13 +119,15 @@ pub struct LolaArgs {
     /// Scheme.
     #[arg(long, value_enum, default_value = "bfv")]
     scheme: Scheme,
-    /// Number of MNIST test images.
+    /// Number of test images (MNIST; lola-cifar10: CIFAR-10 test images when `--data` holds
+    /// `test_batch.bin`, otherwise synthetic images with pixels uniform in [0, 1] from a fixed
+    /// seed).
     #[arg(long, default_value_t = 10)]
     images: usize,
     /// Directory holding trained models.
     #[arg(long, default_value = "models")]
     models: PathBuf,
-    /// MNIST IDX directory.
+    /// MNIST IDX directory (lola-cifar10: a CIFAR-10 binary directory, optional).
     #[arg(long, default_value = "../shared/data/mnist")]
     data: PathBuf,
     /// Kernel strategy (`cryptonets`: SIMD batches of up to n images, see the module docs).
@@ -270,6 +276,7 @@ fn load_network(args: &LolaArgs) -> Result<Network> {
         let net = match args.net {
             LolaNet::LolaMnist => henn_infer::zoo::lola_mnist::<i128>(7, w)?,
             LolaNet::LolaSmall => henn_infer::zoo::lola_small::<i128>(7, w)?,
+            LolaNet::LolaCifar10 => henn_infer::zoo::lola_cifar::<i128>(7, w)?,
         };
         Ok(Network {
             net,
@@ -433,6 +440,12 @@ pub fn run(args: LolaArgs) -> Result<()> {
     }
     if args.images == 0 {
         bail!("--images must be at least 1");
+    }
+    if let LolaNet::LolaCifar10 = args.net {
+        bail!(
+            "lola-cifar10 runs with --scheme ckks (exact BFV would need ~120-bit plaintext \
+             spaces, i.e. four or more CRT instances at n = 16384)"
+        );
     }
     let network = load_network(&args)?;
     let data = load_inputs(&args, &network)?;
