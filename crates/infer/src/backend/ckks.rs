@@ -534,7 +534,8 @@ pub const SPECIAL_PRIME_MARGIN_BITS: u32 = 6;
 /// rescalings at 128-bit security for `n = 2^log_n` (HE standard bound on `log2(QP)`), with
 /// `headroom_bits` of integer part at the last level (`|m| < 2^(headroom_bits − 1)`):
 /// `q_0` of `s + headroom` bits, `depth` primes of `s` bits, one special prime of
-/// `s + headroom + 6` bits, one digit per prime. `s` is capped at 50 bits.
+/// `s + headroom + 6` bits, one digit per prime. `s` is capped at 50 bits and at
+/// `61 − headroom − 6` (the engine's largest prime).
 pub fn chain_for_depth(
     log_n: u32,
     depth: usize,
@@ -545,7 +546,10 @@ pub fn chain_for_depth(
     })?;
     let fixed = 2 * headroom_bits + SPECIAL_PRIME_MARGIN_BITS;
     let per = (depth + 2) as u32;
-    let s = (bound.saturating_sub(fixed) / per).min(50);
+    // Capped at 50 bits, and so that the special prime stays within 61 bits.
+    let s = (bound.saturating_sub(fixed) / per)
+        .min(50)
+        .min(61u32.saturating_sub(headroom_bits + SPECIAL_PRIME_MARGIN_BITS));
     if s < 20 || s + headroom_bits + SPECIAL_PRIME_MARGIN_BITS > 61 {
         return Err(BackendError::InvalidParameters(format!(
             "depth {depth} with {headroom_bits} headroom bits does not fit log2(QP) <= {bound} \
