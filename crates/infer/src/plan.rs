@@ -98,6 +98,19 @@ pub enum Step {
         /// Layer index.
         layer: usize,
     },
+    /// Diagonal BSGS on a vector spread over several messages (→ stacked, one message): LoLa
+    /// section 4.4's CIFAR layer 2 when its 16268 inputs exceed one row (see
+    /// [`bsgs::block_diagonal_bsgs`]).
+    BlockBsgs {
+        /// Layer index.
+        layer: usize,
+    },
+    /// Moves a multi-message vector into dense chunks of `chunk` slots (row 0 of
+    /// `⌈len / chunk⌉` messages) by hoisted rotations and masks, for [`Step::BlockBsgs`].
+    Pack {
+        /// Elements per message.
+        chunk: usize,
+    },
     /// CryptoNets weighted sums (SIMD → SIMD).
     SimdLinear {
         /// Layer index.
@@ -136,6 +149,10 @@ impl Step {
             Step::Bsgs { layer } => format!("L{layer} diagonal BSGS (hoisted)"),
             Step::DenseBsgs { layer } => format!("L{layer} rectangular diagonal BSGS (hoisted)"),
             Step::SimdLinear { layer } => format!("L{layer} SIMD weighted sums"),
+            Step::BlockBsgs { layer } => {
+                format!("L{layer} multi-message diagonal BSGS (hoisted)")
+            }
+            Step::Pack { chunk } => format!("pack into messages of {chunk}"),
             Step::Combine => "combine to one vector".into(),
             Step::SparseToDense => "sparse to dense".into(),
             Step::Square => "square".into(),
@@ -172,9 +189,19 @@ pub struct Plan {
 enum Sym {
     Conv,
     StackedConv,
-    Dense { len: usize, messages: usize },
-    Sparse { len: usize },
-    Interleaved { len: usize, messages: usize },
+    Dense {
+        len: usize,
+        messages: usize,
+    },
+    Sparse {
+        len: usize,
+    },
+    Interleaved {
+        len: usize,
+        messages: usize,
+    },
+    /// Dense chunks of one row each (after [`Step::Pack`]), never combined into one message.
+    Blocks,
     Simd,
 }
 
@@ -293,7 +320,12 @@ pub fn plan<V: SlotValue>(
                 len: out_len,
                 messages: maps,
             };
-            if maps > 1 && i != last && fits_one(out_len) {
+            if strategy == Strategy::LoLaBsgs && i != last && out_len > g.row_len {
+                // Longer than a row (CIFAR: 83 × 196): row-sized chunks for the diagonal
+                // product of the next layer instead of one message over both BFV rows.
+                steps.push(Step::Pack { chunk: g.row_len });
+                sym = Sym::Blocks;
+            } else if maps > 1 && i != last && fits_one(out_len) {
                 steps.push(Step::Combine);
                 sym = combined(out_len);
             }
@@ -304,7 +336,23 @@ pub fn plan<V: SlotValue>(
                     sym = combined(len);
                 }
             }
+            let block_bsgs =
+                strategy == Strategy::LoLaBsgs && out_len.next_power_of_two() <= g.row_len;
             sym = match sym {
+                Sym::Blocks if block_bsgs => {
+                    steps.push(Step::BlockBsgs { layer: i });
+                    Sym::Dense {
+                        len: out_len,
+                        messages: 1,
+                    }
+                }
+                Sym::Dense { messages, .. } if block_bsgs && messages > 1 => {
+                    steps.push(Step::BlockBsgs { layer: i });
+                    Sym::Dense {
+                        len: out_len,
+                        messages: 1,
+                    }
+                }
                 Sym::Sparse { .. } => {
                     steps.push(Step::ColumnMajor { layer: i });
                     Sym::Dense {
@@ -400,15 +448,9 @@ pub fn execute<B: SlotBackend>(
             .get(i)
             .ok_or_else(|| InferError::InvalidModel(format!("plan refers to missing layer {i}")))
     };
+    // Layer matrices are built once per run and borrowed (CIFAR's second layer unrolled is
+    // 4075 × 16268).
     let mut matrices: Vec<Option<Matrix<B::Value>>> = vec![None; net.layers.len()];
-    let mut matrix = |i: usize| -> InferResult<Matrix<B::Value>> {
-        if matrices[i].is_none() {
-            matrices[i] = layer(i)?.matrix()?;
-        }
-        matrices[i]
-            .clone()
-            .ok_or_else(|| InferError::InvalidModel(format!("layer {i} is not linear")))
-    };
     let mut x = x;
     for (idx, step) in plan.steps.iter().enumerate() {
         let input_repr = x.repr.clone();
@@ -487,12 +529,35 @@ pub fn execute<B: SlotBackend>(
                     }
                 }
             }
-            Step::StackedRowMajor { layer: i } => stacked::stacked_row_major(b, &x, &matrix(*i)?)?,
-            Step::RowMajor { layer: i } => row_major::row_major(b, &x, &matrix(*i)?)?,
-            Step::ColumnMajor { layer: i } => sparse::sparse_column_major(b, &x, &matrix(*i)?)?,
-            Step::Bsgs { layer: i } => bsgs::diagonal_bsgs(b, &x, &matrix(*i)?, None)?,
-            Step::DenseBsgs { layer: i } => bsgs::dense_diagonal_bsgs(b, &x, &matrix(*i)?, None)?,
-            Step::SimdLinear { layer: i } => simd::simd_linear(b, &x, &matrix(*i)?)?,
+            Step::StackedRowMajor { layer: i } => {
+                stacked::stacked_row_major(b, &x, layer_matrix(&mut matrices, net, *i)?)?
+            }
+            Step::RowMajor { layer: i } => {
+                row_major::row_major(b, &x, layer_matrix(&mut matrices, net, *i)?)?
+            }
+            Step::ColumnMajor { layer: i } => {
+                sparse::sparse_column_major(b, &x, layer_matrix(&mut matrices, net, *i)?)?
+            }
+            Step::Bsgs { layer: i } => {
+                bsgs::diagonal_bsgs(b, &x, layer_matrix(&mut matrices, net, *i)?, None)?
+            }
+            Step::DenseBsgs { layer: i } => {
+                bsgs::dense_diagonal_bsgs(b, &x, layer_matrix(&mut matrices, net, *i)?, None)?
+            }
+            Step::BlockBsgs { layer: i } => {
+                bsgs::block_diagonal_bsgs(b, &x, layer_matrix(&mut matrices, net, *i)?, None)?
+            }
+            Step::Pack { chunk } => relayout::relayout(
+                b,
+                &x,
+                Representation::Dense(Dense {
+                    len: x.repr.len(),
+                    chunk: *chunk,
+                }),
+            )?,
+            Step::SimdLinear { layer: i } => {
+                simd::simd_linear(b, &x, layer_matrix(&mut matrices, net, *i)?)?
+            }
             Step::Combine => {
                 multiplied = combine::combine_multiplies(&x, &SlotGeometry::of(b));
                 combine::combine(b, &x)?
@@ -514,6 +579,21 @@ pub fn execute<B: SlotBackend>(
         observe(idx, step, &input_repr, &x);
     }
     Ok(x)
+}
+
+/// The matrix of layer `i`, built on first use and kept in `cache`.
+fn layer_matrix<'a, V: crate::backend::SlotValue>(
+    cache: &'a mut [Option<Matrix<V>>],
+    net: &IntNetwork<V>,
+    i: usize,
+) -> InferResult<&'a Matrix<V>> {
+    let missing = || InferError::InvalidModel(format!("plan refers to missing layer {i}"));
+    let slot = cache.get_mut(i).ok_or_else(missing)?;
+    if slot.is_none() {
+        *slot = net.layers.get(i).ok_or_else(missing)?.matrix()?;
+    }
+    slot.as_ref()
+        .ok_or_else(|| InferError::InvalidModel(format!("layer {i} is not linear")))
 }
 
 /// One row of a plan report.

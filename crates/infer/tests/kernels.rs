@@ -351,6 +351,71 @@ proptest! {
     }
 
     #[test]
+    fn block_bsgs_over_several_messages_is_w_v(rows in 1usize..=2, log_row in 3u32..=8, r_frac in 1usize..=100, chunk_frac in 10usize..=100, msgs in 1usize..=4, log_n1 in 0u32..=8, shuffle: bool, seed: u64) {
+        let b = backend(rows, log_row);
+        let row_len = b.row_len();
+        let r = (r_frac * row_len).div_ceil(100).max(1);
+        let chunk = (chunk_frac * row_len).div_ceil(100).max(1);
+        let k = (chunk * msgs).saturating_sub(chunk / 2).max(1);
+        let (w, v) = (matrix(r, k, seed), vector(k, seed));
+        let g = SlotGeometry::of(&b);
+        // A multi-message dense vector, or the same elements shuffled over row 0 of each message.
+        let repr = if shuffle {
+            let m = k.div_ceil(chunk);
+            let perm = permutation(m * row_len, seed);
+            Representation::Interleaved(Interleaved {
+                messages: m,
+                positions: (0..k).map(|i| (perm[i] / row_len, perm[i] % row_len)).collect(),
+            })
+        } else {
+            Representation::Dense(Dense { len: k, chunk })
+        };
+        // Garbage in every slot that is not a placement: the kernel must not read it.
+        let msgs_slots: Vec<Vec<i64>> = repr
+            .encode(&v, &g)
+            .unwrap()
+            .into_iter()
+            .enumerate()
+            .map(|(m, mut slots)| {
+                let used: std::collections::HashSet<usize> =
+                    repr.placements(&g)[m].iter().map(|&(s, _)| s).collect();
+                let junk = vector(slots.len(), seed ^ m as u64);
+                for (s, x) in slots.iter_mut().enumerate() {
+                    if !used.contains(&s) {
+                        *x = junk[s];
+                    }
+                }
+                slots
+            })
+            .collect();
+        let cts = msgs_slots
+            .iter()
+            .map(|m| b.encrypt(&b.encode(m, b.max_level()).unwrap()).unwrap())
+            .collect();
+        let x = henn_infer::encrypted::EncryptedVector::new(repr.clone(), cts, false).unwrap();
+        let rp = r.next_power_of_two();
+        let n1 = (1usize << log_n1).min(rp);
+        b.reset_counts();
+        let y = bsgs::block_diagonal_bsgs(&b, &x, &w, Some(n1)).unwrap();
+        let wv = w.mul_vec(&v).unwrap();
+        prop_assert_eq!(decrypt_vector(&b, &y).unwrap(), wv.clone());
+        // Clean and stacked with block rp over row 0.
+        prop_assert!(y.clean);
+        for (j, &s) in y.cts[0].values[..row_len].iter().enumerate() {
+            prop_assert_eq!(s, if j % rp < r { wv[j % rp] } else { 0 });
+        }
+        prop_assert!(y.cts[0].values[row_len..].iter().all(|&s| s == 0));
+        let c = b.counts();
+        let m = x.cts.len() as u64;
+        prop_assert!(c.total(OpKind::HoistedBatch) <= m);
+        prop_assert!(c.total(OpKind::MulPlain) <= m * rp as u64);
+        let folds = (row_len / rp).trailing_zeros() as u64;
+        prop_assert!(c.total(OpKind::Rotate) <= (rp / n1 - 1) as u64 + folds);
+        // Horner's rule: one giant-step key (n1), baby steps below n1, fold steps rp·2^k.
+        prop_assert!(c.rotation_steps.iter().all(|&s| s <= n1 || (s >= rp && s.is_power_of_two())));
+    }
+
+    #[test]
     fn simd_linear_square_bias_per_record(k in 1usize..20, r in 1usize..20, batch in 1usize..16, seed: u64) {
         let b = backend(2, 3);
         let w = matrix(r, k, seed);

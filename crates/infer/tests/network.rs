@@ -416,3 +416,110 @@ fn cryptonets_plan_runs_a_batch_of_records() {
         assert_eq!(got, &net.forward(rec).unwrap());
     }
 }
+
+/// A CIFAR-shaped network scaled down (LoLa section 4.4: conv → square → conv → square →
+/// dense, first-layer output longer than a row): with `LoLaBsgs` the first layer's maps are
+/// packed into row-sized chunks and the second layer is one multi-message diagonal product.
+#[test]
+fn cifar_shaped_bsgs_plan_packs_and_equals_forward() {
+    let mut rng = SmallInts::new(21);
+    let c1 = Conv2dGeometry {
+        in_channels: 3,
+        in_h: 8,
+        in_w: 8,
+        out_channels: 7,
+        kernel_h: 3,
+        kernel_w: 3,
+        stride: (2, 2),
+        padding: Padding {
+            top: 1,
+            left: 1,
+            bottom: 1,
+            right: 1,
+        },
+    };
+    let c2 = Conv2dGeometry {
+        in_channels: 7,
+        in_h: 4,
+        in_w: 4,
+        out_channels: 5,
+        kernel_h: 2,
+        kernel_w: 2,
+        stride: (2, 2),
+        padding: Padding::default(),
+    };
+    let net = IntNetwork {
+        name: "mini-cifar".into(),
+        input_len: 192,
+        layers: vec![
+            IntLayer::Conv2d {
+                geometry: c1,
+                weights: rng.vec(c1.out_channels * c1.window(), 2),
+                bias: Some(rng.vec(7, 2)),
+            },
+            IntLayer::Square,
+            IntLayer::Conv2d {
+                geometry: c2,
+                weights: rng.vec(c2.out_channels * c2.window(), 2),
+                bias: Some(rng.vec(5, 2)),
+            },
+            IntLayer::Square,
+            IntLayer::Dense {
+                weights: Matrix::new(10, 20, rng.vec(200, 2)).unwrap(),
+                bias: Some(rng.vec(10, 2)),
+            },
+        ],
+    };
+    let x: Vec<i64> = rng.vec(192, 3);
+    let expect = net.forward(&x).unwrap();
+    // 7 × 16 = 112 first-layer outputs in rows of 64: two chunks.
+    for rows in [1, 2] {
+        let b = ClearBackend::<i64>::new(rows, 64, 12).unwrap();
+        let p = plan(&net, SlotGeometry::of(&b), Strategy::LoLaBsgs).unwrap();
+        use Step::*;
+        assert_eq!(
+            &p.steps[..5],
+            &[
+                ConvRowMajor { layer: 0 },
+                Pack { chunk: 64 },
+                AddBias { layer: 0 },
+                Square,
+                BlockBsgs { layer: 2 },
+            ]
+        );
+        let (y, report) = profile(&b, &net, &p, &x).unwrap();
+        assert_eq!(y, expect, "rows {rows}");
+        assert_eq!(report.steps[1].output_shape, (2, 64));
+        assert_eq!(report.steps[4].output_repr, "stacked");
+    }
+}
+
+#[test]
+fn lola_cifar_bsgs_plan_at_row_8192() {
+    let net = henn_infer::zoo::lola_cifar::<i64>(1, 1).unwrap();
+    let g = SlotGeometry {
+        rows: 1,
+        row_len: 8192,
+    };
+    let p = plan(&net, g, Strategy::LoLaBsgs).unwrap();
+    use Step::*;
+    assert_eq!(
+        p.steps,
+        vec![
+            ConvRowMajor { layer: 0 },
+            Pack { chunk: 8192 }, // 16268 values in two messages of 8192
+            AddBias { layer: 0 },
+            Square,
+            BlockBsgs { layer: 2 }, // 4075 x 16268 → stacked, block 4096
+            AddBias { layer: 2 },
+            Square,
+            Stack {
+                block: 4096,
+                copies_per_row: 2,
+                rows_used: 1
+            }, // already stacked: no operation
+            Bsgs { layer: 4 },
+            AddBias { layer: 4 },
+        ]
+    );
+}

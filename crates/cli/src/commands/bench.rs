@@ -25,7 +25,8 @@ pub struct BenchArgs {
 enum BenchWhat {
     /// Micro-benchmarks of HE operations beside SEAL and OpenFHE.
     Ops(OpsArgs),
-    /// End-to-end encrypted LoLa inference on MNIST (BFV).
+    /// End-to-end encrypted inference (LoLa, LoLa+BSGS, LoLa-Dense, CryptoNets; BFV or CKKS),
+    /// optionally with the CryptoNets baseline of the same images in the same run.
     Lola(super::bench_lola::LolaArgs),
     /// Load test of the prediction service on loopback (clients x predictions, throughput, p50/p99).
     Serve(super::bench_serve::ServeBenchArgs),

@@ -13,6 +13,20 @@
 //! fewest primes `≡ 1 mod 2n` of at most that size instead. The noise budget after every step
 //! is measured on the first image and reported beside the estimate. Decrypted logits are compared with the plaintext integer model on
 //! every image: any difference is reported and is an error.
+//!
+//! Strategies (`--strategy`): `lola` and `lola-bsgs` send the convolution representation,
+//! `lola-dense` (LoLa section 4.3, "LoLa-Dense") sends one dense ciphertext per image that the
+//! server moves into the convolution representation with hoisted rotations and masks, and
+//! `cryptonets` (section 3.2) is the SIMD baseline: one image per slot, one ciphertext per
+//! pixel, so one *batch* holds up to `n` images (BFV has `n` slots) and its latency is the
+//! latency of every image in it. A CryptoNets run encrypts the requested images in
+//! `⌈images / n⌉` batches (the last one partly filled) and reports the batch latency, the
+//! throughput actually reached (images / server time) and the throughput of a full batch
+//! (`n` / batch latency: the SIMD latency does not depend on how many slots are used).
+//!
+//! `--baseline` also runs CryptoNets on the same images in the same process after the main run
+//! (its own planner-chosen parameters) and reports how many times lower the main run's
+//! per-image latency is than CryptoNets' batch latency — LoLa's comparison in Table 2.
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
@@ -22,9 +36,9 @@ use henn_he::bfv::{
 };
 use henn_infer::backend::bfv::{plaintext_primes, BfvCrtBackend, KeySpec, PlaintextCache};
 use henn_infer::backend::SlotBackend;
-use henn_infer::encrypted::{decrypt_vector, encrypt_vector, EncryptedVector};
+use henn_infer::encrypted::{decrypt_batch, decrypt_vector, encrypt_vector, EncryptedVector};
 use henn_infer::from_nn::quantize_model;
-use henn_infer::network::IntNetwork;
+use henn_infer::network::{IntLayer, IntNetwork};
 use henn_infer::params::choose_bfv;
 use henn_infer::plan::{execute, key_requirements, plan, Strategy};
 use henn_infer::representation::SlotGeometry;
@@ -43,6 +57,9 @@ pub enum LolaNet {
     LolaMnist,
     /// conv 5×5 s2 5 maps → square → dense 10.
     LolaSmall,
+    /// LoLa's CIFAR-10 network (section 4.4): conv 8×8×3 s2 83 maps → square → conv 6×6×83 s2
+    /// 163 maps → square → dense 10 (CKKS only; untrained seeded weights when no model).
+    LolaCifar10,
 }
 
 impl LolaNet {
@@ -50,17 +67,35 @@ impl LolaNet {
         match self {
             LolaNet::LolaMnist => "lola-mnist",
             LolaNet::LolaSmall => "lola-small",
+            LolaNet::LolaCifar10 => "lola-cifar10",
         }
     }
 }
 
 /// Kernel family.
-#[derive(Clone, Copy, Debug, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum LolaStrategy {
     /// The paper's kernels.
     Lola,
     /// Dense layers by diagonal baby-step giant-step products with hoisting.
     LolaBsgs,
+    /// LoLa-Dense: a dense input ciphertext, moved into the convolution representation by the
+    /// server.
+    LolaDense,
+    /// CryptoNets' SIMD baseline: one image per slot, batches of up to n images.
+    Cryptonets,
+}
+
+impl LolaStrategy {
+    /// The planner's strategy.
+    pub fn strategy(self) -> Strategy {
+        match self {
+            LolaStrategy::Lola => Strategy::LoLa,
+            LolaStrategy::LolaBsgs => Strategy::LoLaBsgs,
+            LolaStrategy::LolaDense => Strategy::LoLaDense,
+            LolaStrategy::Cryptonets => Strategy::CryptoNets,
+        }
+    }
 }
 
 /// Scheme.
@@ -84,18 +119,25 @@ pub struct LolaArgs {
     /// Scheme.
     #[arg(long, value_enum, default_value = "bfv")]
     scheme: Scheme,
-    /// Number of MNIST test images.
+    /// Number of test images (MNIST; lola-cifar10: CIFAR-10 test images when `--data` holds
+    /// `test_batch.bin`, otherwise synthetic images with pixels uniform in [0, 1] from a fixed
+    /// seed).
     #[arg(long, default_value_t = 10)]
     images: usize,
     /// Directory holding trained models.
     #[arg(long, default_value = "models")]
     models: PathBuf,
-    /// MNIST IDX directory.
+    /// MNIST IDX directory (lola-cifar10: a CIFAR-10 binary directory, optional).
     #[arg(long, default_value = "../shared/data/mnist")]
     data: PathBuf,
-    /// Kernel strategy.
+    /// Kernel strategy (`cryptonets`: SIMD batches of up to n images, see the module docs).
     #[arg(long, value_enum, default_value = "lola")]
     strategy: LolaStrategy,
+    /// Also run the CryptoNets SIMD baseline on the same images in the same run (BFV; one
+    /// batch holds all requested images up to n) and report the latency ratio CryptoNets
+    /// batch / this strategy's per-image median.
+    #[arg(long)]
+    baseline: bool,
     /// log2 of the ring degree: 13 (BFV_128BIT_LOGN13_LOGQP218), 14 (…LOGN14_LOGQP438) or 12
     /// (…LOGN12_LOGQP109). Default: chosen with the plaintext primes by the planner
     /// (`henn_infer::params::choose_bfv`: 128-bit presets, noise estimate, estimated latency).
@@ -155,6 +197,53 @@ pub struct LolaReport {
     peak_memory_mib: f64,
     accuracy: Option<f64>,
     agreement: f64,
+    /// CryptoNets on the same images in the same run (`--baseline`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cryptonets_baseline: Option<SimdReport>,
+    /// CryptoNets batch latency (median) / this run's per-image server latency (median).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    latency_ratio_cryptonets_over_this: Option<f64>,
+}
+
+/// The report of a CryptoNets (SIMD) run: batches of up to `n` images, one per slot.
+#[derive(Serialize, Debug)]
+pub struct SimdReport {
+    net: String,
+    trained_model: bool,
+    strategy: String,
+    scheme: &'static str,
+    log_n: u32,
+    log_qp: u32,
+    plaintext_primes: Vec<u64>,
+    plaintext_bits: f64,
+    max_abs_logit: String,
+    images: usize,
+    /// Slots per batch (= n for BFV): the most images one batch can hold.
+    batch_slots: usize,
+    /// Images in each batch that ran.
+    images_per_batch: Vec<usize>,
+    threads: usize,
+    keygen_s: f64,
+    /// Server time of one batch (expand + evaluate): every image in it waits this long.
+    server_batch_median_s: f64,
+    server_batch_min_s: f64,
+    server_batch_max_s: f64,
+    server_total_s: f64,
+    /// Images / total server time, with the batches as filled in this run.
+    throughput_images_per_s: f64,
+    /// `batch_slots` / median batch latency: the throughput of full batches.
+    full_batch_throughput_images_per_s: f64,
+    client_encrypt_batch_median_s: f64,
+    client_decrypt_batch_median_s: f64,
+    bytes_up_per_batch: usize,
+    bytes_down_per_batch: usize,
+    eval_key_bytes: usize,
+    min_noise_budget_bits: u32,
+    estimated_noise_budget_bits: Option<f64>,
+    /// Peak resident memory of the process so far (includes an earlier run with `--baseline`).
+    peak_memory_mib: f64,
+    accuracy: Option<f64>,
+    agreement: f64,
 }
 
 struct Network {
@@ -187,6 +276,7 @@ fn load_network(args: &LolaArgs) -> Result<Network> {
         let net = match args.net {
             LolaNet::LolaMnist => henn_infer::zoo::lola_mnist::<i128>(7, w)?,
             LolaNet::LolaSmall => henn_infer::zoo::lola_small::<i128>(7, w)?,
+            LolaNet::LolaCifar10 => henn_infer::zoo::lola_cifar::<i128>(7, w)?,
         };
         Ok(Network {
             net,
@@ -248,15 +338,16 @@ fn bar(len: usize, msg: &'static str) -> ProgressBar {
     pb
 }
 
-/// Runs `henn bench lola`.
-pub fn run(args: LolaArgs) -> Result<()> {
-    if let Scheme::Ckks = args.scheme {
-        return ckks::run(&args);
-    }
-    if args.images == 0 {
-        bail!("--images must be at least 1");
-    }
-    let network = load_network(&args)?;
+/// Test images (quantized), their labels and the plaintext model's logits.
+struct Inputs {
+    inputs: Vec<Vec<i128>>,
+    labels: Vec<u8>,
+    refs: Vec<Vec<i128>>,
+    /// Largest absolute logit over the calibration and test images.
+    max_logit: i128,
+}
+
+fn load_inputs(args: &LolaArgs, network: &Network) -> Result<Inputs> {
     let net = &network.net;
     let test = load_mnist(&args.data, Split::Test)
         .with_context(|| format!("loading MNIST from {}", args.data.display()))?;
@@ -267,7 +358,7 @@ pub fn run(args: LolaArgs) -> Result<()> {
     let inputs: Vec<Vec<i128>> = (0..args.images)
         .map(|i| {
             quantize(
-                &network,
+                network,
                 &test.images[i * len..(i + 1) * len],
                 args.input_bits,
             )
@@ -275,9 +366,8 @@ pub fn run(args: LolaArgs) -> Result<()> {
         .collect::<Result<_>>()?;
     let refs: Vec<Vec<i128>> = inputs
         .iter()
-        .map(|x| reference(&network, x))
+        .map(|x| reference(network, x))
         .collect::<Result<_>>()?;
-
     // Size T from the logits of calibration images (see the module docs).
     let mut max_logit: i128 = refs.iter().flatten().map(|v| v.abs()).max().unwrap_or(0);
     if args.calibration > 0 {
@@ -285,7 +375,7 @@ pub fn run(args: LolaArgs) -> Result<()> {
         let count = args.calibration.min(train.images.len() / len);
         for i in 0..count {
             let x = quantize(
-                &network,
+                network,
                 &train.images[i * len..(i + 1) * len],
                 args.input_bits,
             )?;
@@ -293,13 +383,21 @@ pub fn run(args: LolaArgs) -> Result<()> {
             max_logit = max_logit.max(y.iter().map(|v| v.abs()).max().unwrap_or(0));
         }
     }
-    let bound = (max_logit.max(1) as f64) * 2f64.powi(args.margin_bits as i32) * 2.0;
-    let bits = bound.log2().ceil() as u32;
+    Ok(Inputs {
+        inputs,
+        labels: test.labels[..args.images].to_vec(),
+        refs,
+        max_logit,
+    })
+}
 
-    let strategy = match args.strategy {
-        LolaStrategy::Lola => Strategy::LoLa,
-        LolaStrategy::LolaBsgs => Strategy::LoLaBsgs,
-    };
+/// Preset, plaintext primes and the planner's noise estimate for `strategy` (module docs).
+fn choose_parameters(
+    args: &LolaArgs,
+    net: &IntNetwork<i128>,
+    bits: u32,
+    strategy: Strategy,
+) -> Result<(henn_he::bfv::Preset, Vec<u64>, Option<f64>)> {
     let fixed = match args.log_n {
         None => None,
         Some(13) => Some(BFV_128BIT_LOGN13_LOGQP218),
@@ -307,7 +405,7 @@ pub fn run(args: LolaArgs) -> Result<()> {
         Some(14) => Some(BFV_128BIT_LOGN14_LOGQP438),
         Some(other) => bail!("--log-n {other}: 12, 13 or 14 supported"),
     };
-    let (preset, primes, estimated_budget) = match (fixed, args.max_prime_bits) {
+    Ok(match (fixed, args.max_prime_bits) {
         (Some(preset), Some(max_bits)) => (
             preset,
             plaintext_primes(bits, 1usize << preset.log_n, max_bits)?,
@@ -332,7 +430,76 @@ pub fn run(args: LolaArgs) -> Result<()> {
             }
             (c.preset, c.primes, Some(c.estimated_budget))
         }
-    };
+    })
+}
+
+/// Runs `henn bench lola`.
+pub fn run(args: LolaArgs) -> Result<()> {
+    if let Scheme::Ckks = args.scheme {
+        return ckks::run(&args);
+    }
+    if args.images == 0 {
+        bail!("--images must be at least 1");
+    }
+    if let LolaNet::LolaCifar10 = args.net {
+        bail!(
+            "lola-cifar10 runs with --scheme ckks (exact BFV would need ~120-bit plaintext \
+             spaces, i.e. four or more CRT instances at n = 16384)"
+        );
+    }
+    let network = load_network(&args)?;
+    let data = load_inputs(&args, &network)?;
+    let bound = (data.max_logit.max(1) as f64) * 2f64.powi(args.margin_bits as i32) * 2.0;
+    let bits = bound.log2().ceil() as u32;
+
+    if args.strategy == LolaStrategy::Cryptonets {
+        let report = bench_simd(&args, &network, &data, bits)?;
+        if args.json {
+            println!("{}", serde_json::to_string(&report)?);
+        } else {
+            println!("{report:#?}");
+        }
+        return check_agreement(report.agreement, args.images);
+    }
+    let mut report = bench_single(&args, &network, &data, bits, args.strategy.strategy())?;
+    if args.baseline {
+        tracing::info!("CryptoNets baseline on the same {} images", args.images);
+        let base = bench_simd(&args, &network, &data, bits)?;
+        report.latency_ratio_cryptonets_over_this =
+            Some(base.server_batch_median_s / report.server_median_s);
+        check_agreement(base.agreement, args.images)?;
+        report.cryptonets_baseline = Some(base);
+    }
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!("{report:#?}");
+    }
+    check_agreement(report.agreement, args.images)
+}
+
+fn check_agreement(agreement: f64, images: usize) -> Result<()> {
+    let agree = (agreement * images as f64).round() as usize;
+    if agree != images {
+        bail!(
+            "decrypted logits differ from the quantized model on {} of {images} images",
+            images - agree
+        );
+    }
+    Ok(())
+}
+
+/// One image per request (LoLa, LoLa+BSGS, LoLa-Dense).
+fn bench_single(
+    args: &LolaArgs,
+    network: &Network,
+    data: &Inputs,
+    bits: u32,
+    strategy: Strategy,
+) -> Result<LolaReport> {
+    let net = &network.net;
+    let len = net.input_len;
+    let (preset, primes, estimated_budget) = choose_parameters(args, net, bits, strategy)?;
     tracing::info!(
         "BFV {} with plaintext primes {primes:?} (estimated noise budget {estimated_budget:?})",
         preset.name
@@ -381,7 +548,7 @@ pub fn run(args: LolaArgs) -> Result<()> {
     let mut budget = u32::MAX;
     let mut trace: Vec<(String, u32)> = Vec::new();
     let pb = bar(args.images, "encrypted");
-    for (i, (x, want)) in inputs.iter().zip(&refs).enumerate() {
+    for (i, (x, want)) in data.inputs.iter().zip(&data.refs).enumerate() {
         // Client: encode and encrypt (seeded, half size).
         let t0 = Instant::now();
         let seeded = p
@@ -442,7 +609,7 @@ pub fn run(args: LolaArgs) -> Result<()> {
         } else {
             tracing::error!("image {i}: decrypted logits {got:?} differ from {want:?}");
         }
-        if network.quantized.is_some() && argmax(&got) == usize::from(test.labels[i]) {
+        if network.quantized.is_some() && argmax(&got) == usize::from(data.labels[i]) {
             correct += 1;
         }
         pb.inc(1);
@@ -450,7 +617,7 @@ pub fn run(args: LolaArgs) -> Result<()> {
     pb.finish_and_clear();
 
     let images = args.images;
-    let report = LolaReport {
+    Ok(LolaReport {
         net: args.net.name().into(),
         trained_model: network.quantized.is_some(),
         strategy: format!("{strategy:?}"),
@@ -459,7 +626,7 @@ pub fn run(args: LolaArgs) -> Result<()> {
         log_qp: rlwe.log_qp_bits(),
         plaintext_bits: primes.iter().map(|&t| (t as f64).log2()).sum(),
         plaintext_primes: primes,
-        max_abs_logit: max_logit.to_string(),
+        max_abs_logit: data.max_logit.to_string(),
         images,
         threads: rayon::current_num_threads(),
         keygen_s,
@@ -483,17 +650,140 @@ pub fn run(args: LolaArgs) -> Result<()> {
             .is_some()
             .then(|| correct as f64 / images as f64),
         agreement: agree as f64 / images as f64,
+        cryptonets_baseline: None,
+        latency_ratio_cryptonets_over_this: None,
+    })
+}
+
+/// CryptoNets (LoLa section 3.2): SIMD batches of up to `n` images, one per slot. Weights are
+/// scalars (ct×scalar, nothing to prepare); biases are encoded during the run and counted in
+/// the server time.
+fn bench_simd(args: &LolaArgs, network: &Network, data: &Inputs, bits: u32) -> Result<SimdReport> {
+    let net = &network.net;
+    let strategy = Strategy::CryptoNets;
+    let (preset, primes, estimated_budget) = choose_parameters(args, net, bits, strategy)?;
+    tracing::info!(
+        "CryptoNets: BFV {} with plaintext primes {primes:?} (estimated noise budget {estimated_budget:?})",
+        preset.name
+    );
+    let n = 1usize << preset.log_n;
+    let rlwe = BfvParametersBuilder::preset(preset)
+        .plaintext_modulus(primes[0])
+        .build()?
+        .rlwe()
+        .clone();
+    let geometry = SlotGeometry {
+        rows: 2,
+        row_len: n / 2,
     };
-    if args.json {
-        println!("{}", serde_json::to_string(&report)?);
-    } else {
-        println!("{report:#?}");
+    let mut p = plan(net, geometry, strategy)?;
+    p.rescale = false;
+    // SIMD plans rotate nothing: only the relinearization key is needed.
+    let spec = KeySpec {
+        rotation_steps: Vec::new(),
+        row_swap: false,
+        relinearization: net.layers.iter().any(|l| matches!(l, IntLayer::Square)),
+    };
+    let t0 = Instant::now();
+    let b = BfvCrtBackend::generate(&rlwe, &primes, &spec)?;
+    let keygen_s = t0.elapsed().as_secs_f64();
+    let eval_key_bytes = b.evaluation_key_bytes();
+
+    let g = SlotGeometry::of(&b);
+    let slots = g.slots();
+    let (mut server, mut enc, mut dec) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut up, mut down) = (0usize, 0usize);
+    let (mut agree, mut correct) = (0usize, 0usize);
+    let mut budget = u32::MAX;
+    let mut per_batch = Vec::new();
+    let batches = data.inputs.len().div_ceil(slots);
+    let pb = bar(batches, "batches");
+    for (k, batch) in data.inputs.chunks(slots).enumerate() {
+        per_batch.push(batch.len());
+        // Client: one message per input feature, image `i` of the batch in slot `i`.
+        let t0 = Instant::now();
+        let seeded = p
+            .input
+            .encode_batch(batch, &g)?
+            .iter()
+            .map(|m| b.encrypt_seeded(&b.encode(m, b.max_level())?))
+            .collect::<Result<Vec<_>, _>>()?;
+        enc.push(t0.elapsed().as_secs_f64());
+        up = seeded.iter().map(|s| b.seeded_bytes(s)).sum();
+        // Server.
+        let t0 = Instant::now();
+        let cts = seeded
+            .iter()
+            .map(|s| b.expand_seeded(s))
+            .collect::<Result<Vec<_>, _>>()?;
+        drop(seeded);
+        let out = execute(
+            &b,
+            net,
+            &p,
+            EncryptedVector::new(p.input.clone(), cts, true)?,
+            |_, _, _, _| {},
+        )?;
+        server.push(t0.elapsed().as_secs_f64());
+        down = out.cts.iter().map(|c| b.ciphertext_bytes(c)).sum();
+        budget = budget.min(out.cts.iter().map(|c| b.noise_budget(c)).min().unwrap_or(0));
+        // Client.
+        let t0 = Instant::now();
+        let got = decrypt_batch(&b, &out, batch.len())?;
+        dec.push(t0.elapsed().as_secs_f64());
+        for (j, logits) in got.iter().enumerate() {
+            let i = k * slots + j;
+            if logits == &data.refs[i] {
+                agree += 1;
+            } else {
+                tracing::error!(
+                    "image {i}: decrypted logits {logits:?} differ from {:?}",
+                    data.refs[i]
+                );
+            }
+            if network.quantized.is_some() && argmax(logits) == usize::from(data.labels[i]) {
+                correct += 1;
+            }
+        }
+        pb.inc(1);
     }
-    if agree != images {
-        bail!(
-            "decrypted logits differ from the quantized model on {} of {images} images",
-            images - agree
-        );
-    }
-    Ok(())
+    pb.finish_and_clear();
+    let images = data.inputs.len();
+    let server_total_s: f64 = server.iter().sum();
+    let server_batch_median_s = median(&mut server.clone());
+    Ok(SimdReport {
+        net: args.net.name().into(),
+        trained_model: network.quantized.is_some(),
+        strategy: format!("{strategy:?}"),
+        scheme: "bfv",
+        log_n: preset.log_n,
+        log_qp: rlwe.log_qp_bits(),
+        plaintext_bits: primes.iter().map(|&t| (t as f64).log2()).sum(),
+        plaintext_primes: primes,
+        max_abs_logit: data.max_logit.to_string(),
+        images,
+        batch_slots: slots,
+        images_per_batch: per_batch,
+        threads: rayon::current_num_threads(),
+        keygen_s,
+        server_batch_min_s: server.iter().copied().fold(f64::INFINITY, f64::min),
+        server_batch_max_s: server.iter().copied().fold(0.0, f64::max),
+        server_batch_median_s,
+        server_total_s,
+        throughput_images_per_s: images as f64 / server_total_s,
+        full_batch_throughput_images_per_s: slots as f64 / server_batch_median_s,
+        client_encrypt_batch_median_s: median(&mut enc),
+        client_decrypt_batch_median_s: median(&mut dec),
+        bytes_up_per_batch: up,
+        bytes_down_per_batch: down,
+        eval_key_bytes,
+        min_noise_budget_bits: budget,
+        estimated_noise_budget_bits: estimated_budget,
+        peak_memory_mib: peak_memory_mib(),
+        accuracy: network
+            .quantized
+            .is_some()
+            .then(|| correct as f64 / images as f64),
+        agreement: agree as f64 / images as f64,
+    })
 }

@@ -15,7 +15,7 @@ use serde::Serialize;
 /// Arguments of `henn train`.
 #[derive(Args, Debug)]
 pub struct TrainArgs {
-    /// Architecture: lola-mnist, lola-small or relu-cnn.
+    /// Architecture: lola-mnist, lola-small, relu-cnn or lola-cifar10.
     #[arg(long)]
     pub arch: Arch,
     /// MNIST-format IDX directory (train-* and t10k-* files, raw or .gz).
@@ -36,6 +36,11 @@ pub struct TrainArgs {
     /// Print one JSON object on stdout instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Save the untrained network (weights uniform in ±1/sqrt(fan_in) from `--seed`, as
+    /// training starts) without reading data: weights of realistic size and distribution for
+    /// latency and memory measurements (lola-cifar10: CIFAR-10 is not available here).
+    #[arg(long)]
+    pub init_only: bool,
 }
 
 /// The report of `henn train`.
@@ -90,6 +95,19 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     }
     if let Some(s) = args.seed {
         config.seed = s;
+    }
+    if args.init_only {
+        let model = henn_nn::train::initial_model(args.arch, config.seed)?;
+        model
+            .save(&args.out)
+            .with_context(|| format!("saving model to {}", args.out.display()))?;
+        println!(
+            "untrained {} (seed {}) saved to {}",
+            args.arch,
+            config.seed,
+            args.out.display()
+        );
+        return Ok(());
     }
     let mut train_set = load_mnist(&args.data, Split::Train)
         .with_context(|| format!("loading training set from {}", args.data.display()))?;

@@ -240,3 +240,146 @@ pub fn dense_diagonal_bsgs<B: SlotBackend>(
         true,
     )
 }
+
+/// `W v` for a vector spread over **several messages** (a vector longer than one row, e.g.
+/// CIFAR's 83 × 196 = 16268 first-layer outputs in two CKKS messages of 8192 slots at
+/// `n = 16384`, LoLa section 4.4), by hybrid diagonals with baby-step giant-step.
+///
+/// `W = [W_0 | W_1 | …]` splits by the message holding each column: `W v = Σ_m W_m v_m`. With
+/// `D = row_len`, `r' = 2^⌈log r⌉ <= D` and the hybrid diagonals of message `m`,
+/// `d^m_i[j] = W[j mod r'][col_m((j + i) mod D)]` (zero where `j mod r' >= r` or slot
+/// `(j + i) mod D` of message `m` holds no element), every (row, column) pair is met exactly
+/// once over `i ∈ 0..r'` and the `D / r'` slots `j ≡ row (mod r')`, so
+///
+/// `Σ_m Σ_i d^m_i ⊙ rot(v_m, i)`, folded by `log(D / r')` rotations, holds `(W v)[j mod r']`
+/// in every slot `j` of row 0: a clean stacked vector (block `r'`) like [`diagonal_bsgs`].
+///
+/// Halevi–Shoup BSGS with `i = g·n1 + β`: the baby steps `rot(v_m, β)` are one hoisted batch
+/// per message, and the giant steps are **shared by all messages** (the inner sums run over
+/// `m` and `β`). Giant steps are applied by Horner's rule,
+/// `((inner_{n2−1}·ρ + inner_{n2−2})·ρ + …)` with `ρ = rot(·, n1)`, so the client uploads one
+/// giant-step key instead of `n2 − 1` (the same number of rotations). Keys: `1..n1` and the
+/// fold steps. Cost: `messages · r'` ct×pt (all-zero diagonals skipped), `messages · (n1 − 1)`
+/// hoisted and `n2 − 1 + log(D / r')` plain rotations, one level.
+///
+/// Only slots that hold elements (their canonical slots) meet non-zero weights, so the input
+/// need not be clean; every element must sit in row 0 (dense chunks always do).
+pub fn block_diagonal_bsgs<B: SlotBackend>(
+    b: &B,
+    x: &EncryptedVector<B::Ciphertext>,
+    w: &Matrix<B::Value>,
+    baby_steps: Option<usize>,
+) -> InferResult<EncryptedVector<B::Ciphertext>> {
+    super::check_input(b, x)?;
+    if matches!(
+        x.repr,
+        Representation::Convolution(_) | Representation::Simd(_) | Representation::Sparse(_)
+    ) {
+        return Err(InferError::WrongRepresentation {
+            kernel: "block diagonal BSGS",
+            expected: "dense, stacked or interleaved",
+            got: x.repr.name(),
+        });
+    }
+    let g = super::geometry(b);
+    let row_len = g.row_len;
+    let (r, c) = (w.rows(), w.cols());
+    if c != x.repr.len() || r == 0 {
+        return Err(InferError::ShapeMismatch(format!(
+            "{r}x{c} matrix times a vector of {}",
+            x.repr.len()
+        )));
+    }
+    let rp = r.next_power_of_two();
+    if rp > row_len {
+        return Err(InferError::DoesNotFit(format!(
+            "{r} outputs do not fit one row of {row_len}"
+        )));
+    }
+    // Element at each slot of row 0 of each message.
+    let messages = x.cts.len();
+    let mut col_at: Vec<Vec<Option<usize>>> = vec![vec![None; row_len]; messages];
+    for i in 0..c {
+        let (m, s) = x
+            .repr
+            .canonical(i, &g)
+            .ok_or_else(|| InferError::InvalidRepresentation(format!("element {i} has no slot")))?;
+        if s >= row_len {
+            return Err(InferError::InvalidRepresentation(format!(
+                "block diagonal BSGS needs every element in row 0; element {i} is in slot {s}"
+            )));
+        }
+        col_at[m][s] = Some(i);
+    }
+    let n1 = baby_steps.unwrap_or_else(|| default_baby_steps(rp));
+    if !n1.is_power_of_two() || n1 > rp {
+        return Err(InferError::InvalidRepresentation(format!(
+            "baby steps {n1} must be a power of two <= {rp}"
+        )));
+    }
+    let n2 = rp / n1;
+    let level = b.level(&x.cts[0]);
+    let steps: Vec<isize> = (0..n1 as isize).collect();
+    let baby: Vec<Vec<B::Ciphertext>> = x
+        .cts
+        .iter()
+        .map(|ct| b.rotate_hoisted(ct, &steps))
+        .collect::<Result<_, _>>()?;
+    let mut acc: Option<B::Ciphertext> = None;
+    for gs in (0..n2).rev() {
+        if let Some(a) = acc.as_mut() {
+            *a = b.rotate(a, n1 as isize)?;
+        }
+        let mut inner: Option<B::Ciphertext> = None;
+        for (m, rotated) in baby.iter().enumerate() {
+            for (beta, v) in rotated.iter().enumerate() {
+                let i = gs * n1 + beta;
+                let entries: Vec<(usize, B::Value)> = (0..row_len)
+                    .filter_map(|j| {
+                        let row = j % rp;
+                        if row >= r {
+                            return None;
+                        }
+                        let col = col_at[m][(j + i) % row_len]?;
+                        let wv = w.get(row, col);
+                        (wv != B::Value::ZERO).then(|| ((j + gs * n1) % row_len, wv))
+                    })
+                    .collect();
+                if entries.is_empty() {
+                    continue;
+                }
+                let pt = plain_at(b, entries, level)?;
+                match inner.as_mut() {
+                    None => inner = Some(b.mul_plain(v, &pt)?),
+                    Some(a) => b.mul_plain_add_assign(a, v, &pt)?,
+                }
+            }
+        }
+        if let Some(inner) = inner {
+            match acc.as_mut() {
+                None => acc = Some(inner),
+                Some(a) => b.add_assign(a, &inner)?,
+            }
+        }
+    }
+    let mut out = match acc {
+        Some(a) => a,
+        None => b.mul_scalar(&x.cts[0], B::Value::ZERO)?,
+    };
+    let mut step = rp;
+    while step < row_len {
+        let r = b.rotate(&out, step as isize)?;
+        b.add_assign(&mut out, &r)?;
+        step *= 2;
+    }
+    EncryptedVector::new(
+        Representation::Stacked(Stacked {
+            len: r,
+            block: rp,
+            copies_per_row: row_len / rp,
+            rows_used: 1,
+        }),
+        vec![out],
+        true,
+    )
+}

@@ -98,6 +98,7 @@ impl TrainConfig {
             Arch::LolaMnist => TrainConfig { epochs: 15, ..base },
             Arch::LolaSmall => TrainConfig { epochs: 10, ..base },
             Arch::ReluCnn => TrainConfig { epochs: 4, ..base },
+            Arch::LolaCifar10 => TrainConfig { epochs: 20, ..base },
         }
     }
 
@@ -184,6 +185,17 @@ pub struct TrainOutcome {
     pub test_accuracy: f64,
     /// Wall time of the whole run in seconds.
     pub seconds: f64,
+}
+
+/// The untrained network `arch` with the weights training starts from: every weight and bias
+/// uniform in `±1/sqrt(fan_in)` (PyTorch's default) from a ChaCha8 generator seeded with
+/// `seed`. Used where no trained model exists but weights of realistic size and distribution
+/// are needed (LoLa's CIFAR-10 network, section 4.4, is measured for latency and memory this
+/// way because CIFAR-10 is not available to train it here).
+pub fn initial_model(arch: Arch, seed: u64) -> Result<Model, TrainError> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let net = Net::new(&arch.spec(), arch.input_shape(), &mut rng, &Device::Cpu)?;
+    net.to_model(arch.name())
 }
 
 /// Trains `arch` on `train`, evaluating on `test` after every epoch, calling `progress` as it

@@ -66,7 +66,11 @@ fn every_arch_trains_and_exports_a_model_matching_candle() {
         epochs: 3,
         ..smoke_config()
     };
-    for arch in Arch::ALL {
+    // MNIST-shaped architectures (lola-cifar10 is covered by its own test below).
+    for arch in Arch::ALL
+        .into_iter()
+        .filter(|a| a.input_shape() == [1, 28, 28])
+    {
         let mut losses = Vec::new();
         let outcome = train(arch, &train_set, &test_set, &config, |e| {
             if let Progress::Batch { loss } = e {
@@ -157,4 +161,36 @@ fn bad_configuration_and_data_are_rejected() {
         ),
         Err(TrainError::Dataset(_))
     ));
+}
+
+#[test]
+fn lola_cifar10_initial_model_has_the_paper_shapes() {
+    use crate::train::initial_model;
+    let model = initial_model(Arch::LolaCifar10, 3).unwrap();
+    model.validate().unwrap();
+    assert_eq!(model, initial_model(Arch::LolaCifar10, 3).unwrap());
+    assert_eq!(model.input_shape, vec![3, 32, 32]);
+    // 83·192 + 83, 163·2988 + 163, 10·4075 + 10 parameters (LoLa section 4.4).
+    let params: usize = model
+        .layers
+        .iter()
+        .map(|l| match l {
+            crate::model::Layer::Conv2d { weight, bias, .. }
+            | crate::model::Layer::Dense { weight, bias } => {
+                weight.data.len() + bias.as_ref().map_or(0, |b| b.data.len())
+            }
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(params, 83 * 192 + 83 + 163 * 2988 + 163 + 10 * 4075 + 10);
+    let x: Vec<f32> = (0..3072).map(|i| (i % 255) as f32 / 255.0).collect();
+    assert_eq!(model.forward(&x).unwrap().len(), 10);
+    assert!(train(
+        Arch::LolaCifar10,
+        &mnist_test().take(10),
+        &mnist_test().take(10),
+        &smoke_config(),
+        |_| {}
+    )
+    .is_err());
 }
