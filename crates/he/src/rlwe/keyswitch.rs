@@ -24,11 +24,16 @@ use super::params::RlweParameters;
 use henn_ring::{Form, GaloisElement, RnsPoly};
 use rayon::prelude::*;
 
-/// The ModUp digits of one polynomial at one level, each modulo `Q_ℓ·P` in NTT form.
+/// The ModUp digits of one polynomial at one level, each modulo `Q_ℓ·P` in NTT form, with
+/// their Shoup companions `floor(d·2^64/q)` when the SIMD inner product is used (computed once
+/// here, shared by both key polynomials and by every hoisted rotation).
 #[derive(Clone, Debug)]
 pub struct DecomposedPoly {
     pub(crate) level: usize,
     pub(crate) digits: Vec<RnsPoly>,
+    /// Per digit, its companions (same layout as the digit); empty when the portable
+    /// `u128` inner product is used instead.
+    pub(crate) companions: Vec<RnsPoly>,
 }
 
 impl DecomposedPoly {
@@ -48,7 +53,7 @@ pub fn decompose(
 ) -> DecomposedPoly {
     let ctx = params.level(level);
     let n = params.degree();
-    let digits = ctx
+    let digits: Vec<RnsPoly> = ctx
         .digits
         .par_iter()
         .map(|digit| {
@@ -76,7 +81,37 @@ pub fn decompose(
                 .unwrap_or_else(|_| RnsPoly::zero(n, limbs, Form::Ntt))
         })
         .collect();
-    DecomposedPoly { level, digits }
+    let companions = if henn_ring::simd::avx512_available() {
+        digit_companions(params, &digits, level)
+    } else {
+        Vec::new()
+    };
+    DecomposedPoly {
+        level,
+        digits,
+        companions,
+    }
+}
+
+/// Shoup companions of every digit limb (see [`henn_ring::simd::shoup_companions`]).
+fn digit_companions(params: &RlweParameters, digits: &[RnsPoly], level: usize) -> Vec<RnsPoly> {
+    let ctx = params.level(level);
+    let n = params.degree();
+    digits
+        .par_iter()
+        .map(|d| {
+            let limbs = d.num_limbs();
+            let mut data = henn_ring::buffer_pool::take_for_overwrite(limbs * n);
+            data.par_chunks_mut(n)
+                .zip(d.data().par_chunks(n))
+                .enumerate()
+                .for_each(|(i, (o, x))| {
+                    henn_ring::simd::shoup_companions(ctx.qp.ntt(i).modulus(), x, o);
+                });
+            RnsPoly::from_reduced(n, limbs, Form::Ntt, data)
+                .unwrap_or_else(|_| RnsPoly::zero(n, limbs, Form::Ntt))
+        })
+        .collect()
 }
 
 /// Inner product of (optionally automorphism-permuted) digits with a key, modulo `Q_ℓ·P` in
@@ -91,6 +126,39 @@ pub fn inner_product(
     let ctx = params.level(level);
     let n = params.degree();
     let limbs = ctx.qp.len();
+    let perm = galois.map(|g| g.ntt_permutation());
+    if decomposed.companions.len() == decomposed.digits.len() {
+        // every word is written by the SIMD kernel: no zero fill
+        let mut d0 = henn_ring::buffer_pool::take_for_overwrite(limbs * n);
+        let mut d1 = henn_ring::buffer_pool::take_for_overwrite(limbs * n);
+        d0.par_chunks_mut(n)
+            .zip(d1.par_chunks_mut(n))
+            .enumerate()
+            .for_each(|(i, (a0, a1))| {
+                let kl = params.key_limb(level, i);
+                let digits: Vec<henn_ring::simd::ShoupDigit<'_>> = decomposed
+                    .digits
+                    .iter()
+                    .zip(&decomposed.companions)
+                    .enumerate()
+                    .map(|(j, (d, dw))| {
+                        (d.limb(i), dw.limb(i), key.b[j].limb(kl), key.a[j].limb(kl))
+                    })
+                    .collect();
+                henn_ring::simd::inner_product_shoup(
+                    ctx.qp.ntt(i).modulus(),
+                    &digits,
+                    perm,
+                    a0,
+                    a1,
+                );
+            });
+        let wrap = |d| {
+            RnsPoly::from_reduced(n, limbs, Form::Ntt, d)
+                .unwrap_or_else(|_| RnsPoly::zero(n, limbs, Form::Ntt))
+        };
+        return (wrap(d0), wrap(d1));
+    }
     let mut p0 = RnsPoly::zero(n, limbs, Form::Ntt);
     let mut p1 = RnsPoly::zero(n, limbs, Form::Ntt);
     p0.data_mut()
@@ -105,7 +173,6 @@ pub fn inner_product(
                 .enumerate()
                 .map(|(j, d)| (d.limb(i), key.b[j].limb(kl), key.a[j].limb(kl)))
                 .collect();
-            let perm = galois.map(|g| g.ntt_permutation());
             lazy_inner_product_limb(ctx.qp.ntt(i).modulus(), &digits, perm, a0, a1);
         });
     (p0, p1)
@@ -174,7 +241,7 @@ pub fn mod_down_add(
     let q_len = level + 1;
     let p_len = ctx.qp.len() - q_len;
     debug_assert_eq!(x.num_limbs(), q_len + p_len);
-    let mut conv = henn_ring::buffer_pool::take_zeroed(q_len * n);
+    let mut conv = henn_ring::buffer_pool::take_for_overwrite(q_len * n);
     {
         let (q_part, p_part) = x.data_mut().split_at_mut(q_len * n);
         p_part.par_chunks_mut(n).enumerate().for_each(|(k, limb)| {
@@ -191,29 +258,10 @@ pub fn mod_down_add(
                 op.forward(c);
                 let m = op.modulus();
                 let w = ctx.p_inv_mod_q[i];
-                let ws = m.shoup(w);
-                match &addend {
-                    None => {
-                        for (a, &b) in o.iter_mut().zip(c.iter()) {
-                            *a = m.mul_shoup(m.sub(*a, b), w, ws);
-                        }
-                    }
-                    Some(ModDownAddend { poly, galois: None }) => {
-                        let add = poly.limb(i);
-                        for ((a, &b), &e) in o.iter_mut().zip(c.iter()).zip(add) {
-                            *a = m.add(m.mul_shoup(m.sub(*a, b), w, ws), e);
-                        }
-                    }
-                    Some(ModDownAddend {
-                        poly,
-                        galois: Some(g),
-                    }) => {
-                        let add = poly.limb(i);
-                        for ((a, &b), &p) in o.iter_mut().zip(c.iter()).zip(g.ntt_permutation()) {
-                            *a = m.add(m.mul_shoup(m.sub(*a, b), w, ws), add[p as usize]);
-                        }
-                    }
-                }
+                let add = addend
+                    .as_ref()
+                    .map(|a| (a.poly.limb(i), a.galois.map(|g| g.ntt_permutation())));
+                henn_ring::simd::sub_mul_add(m, o, c, (w, m.shoup(w)), add);
             });
     }
     henn_ring::buffer_pool::give(conv);
