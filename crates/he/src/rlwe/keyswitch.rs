@@ -114,19 +114,18 @@ fn digit_companions(params: &RlweParameters, digits: &[RnsPoly], level: usize) -
         .collect()
 }
 
-/// Inner product of (optionally automorphism-permuted) digits with a key, modulo `Q_ℓ·P` in
-/// NTT form (step 2).
+/// Inner product of the digits with a key, modulo `Q_ℓ·P` in NTT form (step 2). For an
+/// automorphism the key is the σ^{-1}-permuted one held by [`super::GaloisKeys`], and σ is
+/// applied to the result after ModDown.
 pub fn inner_product(
     params: &RlweParameters,
     decomposed: &DecomposedPoly,
     key: &KeySwitchingKey,
-    galois: Option<&GaloisElement>,
 ) -> (RnsPoly, RnsPoly) {
     let level = decomposed.level;
     let ctx = params.level(level);
     let n = params.degree();
     let limbs = ctx.qp.len();
-    let perm = galois.map(|g| g.ntt_permutation());
     if decomposed.companions.len() == decomposed.digits.len() {
         // every word is written by the SIMD kernel: no zero fill
         let mut d0 = henn_ring::buffer_pool::take_for_overwrite(limbs * n);
@@ -148,7 +147,7 @@ pub fn inner_product(
                 henn_ring::simd::inner_product_shoup(
                     ctx.qp.ntt(i).modulus(),
                     &digits,
-                    perm,
+                    None,
                     a0,
                     a1,
                 );
@@ -173,7 +172,7 @@ pub fn inner_product(
                 .enumerate()
                 .map(|(j, d)| (d.limb(i), key.b[j].limb(kl), key.a[j].limb(kl)))
                 .collect();
-            lazy_inner_product_limb(ctx.qp.ntt(i).modulus(), &digits, perm, a0, a1);
+            lazy_inner_product_limb(ctx.qp.ntt(i).modulus(), &digits, a0, a1);
         });
     (p0, p1)
 }
@@ -182,24 +181,20 @@ pub fn inner_product(
 /// is below `q^2 < 2^124` (`q < 2^62`), so fifteen of them plus a residue stay below `2^128`.
 const LAZY_DIGITS: usize = 15;
 
-/// One limb of the inner product: `a0[k] = Σ_j d_j[π(k)]·b_j[k]`, `a1[k] = Σ_j d_j[π(k)]·a_j[k]`
-/// (`π` the automorphism's NTT index permutation, or the identity), with the products of up to
-/// [`LAZY_DIGITS`] digits summed exactly in 128 bits and reduced once (lazy reduction, as in
-/// SEAL's and Lattigo's key-switching inner products) and the permutation read in place.
+/// One limb of the inner product: `a0[k] += Σ_j d_j[k]·b_j[k]`, `a1[k] += Σ_j d_j[k]·a_j[k]`,
+/// with the products of up to [`LAZY_DIGITS`] digits summed exactly in 128 bits and reduced
+/// once (lazy reduction, as in SEAL's and Lattigo's key-switching inner products); the
+/// portable path when AVX-512 is absent.
 fn lazy_inner_product_limb(
     m: &henn_ring::Modulus,
     digits: &[(&[u64], &[u64], &[u64])],
-    perm: Option<&[u32]>,
     a0: &mut [u64],
     a1: &mut [u64],
 ) {
     let n = a0.len();
     for chunk in digits.chunks(LAZY_DIGITS) {
         for k in 0..n {
-            let at = match perm {
-                Some(p) => p[k] as usize,
-                None => k,
-            };
+            let at = k;
             let mut s0 = a0[k] as u128;
             let mut s1 = a1[k] as u128;
             for &(d, b, a) in chunk {
@@ -280,7 +275,7 @@ pub fn key_switch(
     let mut c_coeff = c_ntt.clone();
     c_coeff.ntt_backward(&params.level(level).q);
     let d = decompose(params, &c_coeff, c_ntt, level);
-    let (x0, x1) = inner_product(params, &d, key, None);
+    let (x0, x1) = inner_product(params, &d, key);
     (
         mod_down_add(params, x0, level, None),
         mod_down_add(params, x1, level, None),
@@ -298,7 +293,7 @@ pub fn key_switch_coeff(
     let mut c_ntt = c_coeff.clone();
     c_ntt.ntt_forward(&params.level(level).q);
     let d = decompose(params, c_coeff, &c_ntt, level);
-    let (x0, x1) = inner_product(params, &d, key, None);
+    let (x0, x1) = inner_product(params, &d, key);
     (
         mod_down_add(params, x0, level, None),
         mod_down_add(params, x1, level, None),
@@ -317,10 +312,41 @@ pub fn key_switch_coeff_add(
     let mut c_ntt = c_coeff.clone();
     c_ntt.ntt_forward(&params.level(level).q);
     let d = decompose(params, c_coeff, &c_ntt, level);
-    let (x0, x1) = inner_product(params, &d, key, None);
+    let (x0, x1) = inner_product(params, &d, key);
     let add = |poly| Some(ModDownAddend { poly, galois: None });
     (
         mod_down_add(params, x0, level, add(c0)),
         mod_down_add(params, x1, level, add(c1)),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rlwe::KeyGenerator;
+    use henn_ring::sampler;
+    use std::sync::Arc;
+
+    /// The SIMD Shoup inner product (digit companions) and the portable `u128` one agree.
+    #[test]
+    fn shoup_and_portable_inner_products_agree() {
+        let (q, p) = RlweParameters::generate_primes(10, &[50, 50, 50, 50], &[51, 51]).unwrap();
+        let params = Arc::new(RlweParameters::insecure_new(10, &q, &p, 2).unwrap());
+        let mut keygen = KeyGenerator::new(&params);
+        let rlk = keygen.relinearization_key();
+        let mut rng = sampler::os_rng();
+        let level = params.max_level();
+        let qb = &params.level(level).q;
+        let c = sampler::uniform_poly(&mut rng, qb, qb.len(), Form::Coefficient);
+        let mut c_ntt = c.clone();
+        c_ntt.ntt_forward(qb);
+        let mut d = decompose(&params, &c, &c_ntt, level);
+        if d.companions.is_empty() {
+            d.companions = digit_companions(&params, &d.digits, level);
+        }
+        let simd = inner_product(&params, &d, &rlk.0);
+        d.companions.clear();
+        let portable = inner_product(&params, &d, &rlk.0);
+        assert_eq!(simd, portable);
+    }
 }
