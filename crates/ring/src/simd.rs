@@ -29,6 +29,11 @@ pub fn avx512_available() -> bool {
     }
 }
 
+/// Whether every index is below `n` (a branch-free maximum, which vectorises).
+fn below(idx: &[u32], n: usize) -> bool {
+    idx.is_empty() || (idx.iter().fold(0u32, |m, &i| m.max(i)) as usize) < n
+}
+
 /// Exact Shoup companion `floor(x·2^64/q)` of `x < q` by Barrett division with
 /// `floor(2^128/q)`: the estimate `floor(x·ratio/2^64)` is at most one below, fixed by one
 /// conditional step.
@@ -94,7 +99,7 @@ pub fn inner_product_shoup(
     }
     if let Some(p) = perm {
         assert!(
-            p.len() >= n && p[..n].iter().all(|&i| (i as usize) < n),
+            p.len() >= n && below(&p[..n], n),
             "inner_product_shoup: invalid permutation"
         );
     }
@@ -160,7 +165,7 @@ pub fn sub_mul_add(
         assert!(add.len() >= n, "sub_mul_add: short addend");
         if let Some(p) = perm {
             assert!(
-                p.len() >= n && p[..n].iter().all(|&i| (i as usize) < n),
+                p.len() >= n && below(&p[..n], n),
                 "sub_mul_add: invalid permutation"
             );
         }
@@ -197,6 +202,62 @@ fn sub_mul_add_portable(
                 *a = m.add(m.mul_shoup(m.sub(*a, b), w, w_shoup), add[i as usize]);
             }
         }
+    }
+}
+
+/// [`sub_mul_add`] fused with an NTT-form automorphism of the result, into `out`:
+/// `out[j] = (o[π(j)] − c[π(j)])·w [+ add[π(j)]] mod q` with `π = perm`. Automorphisms map
+/// aligned blocks of eight NTT positions onto aligned blocks (the positions of a block hold
+/// one coset of exponents modulo `2n/8`, and multiplication by an odd `k` maps cosets onto
+/// cosets), so the AVX-512 version loads the source block contiguously and permutes it in
+/// registers (`vpermq`), with a gather only for blocks where that does not hold.
+///
+/// # Panics
+/// If a slice is shorter than `out`, or a permutation index is out of range.
+pub fn sub_mul_add_permuted(
+    m: &Modulus,
+    o: &[u64],
+    c: &[u64],
+    (w, w_shoup): (u64, u64),
+    add: Option<&[u64]>,
+    perm: &[u32],
+    out: &mut [u64],
+) {
+    let n = out.len();
+    assert!(
+        o.len() == n && c.len() == n && add.is_none_or(|a| a.len() == n),
+        "sub_mul_add_permuted: shape"
+    );
+    assert!(
+        perm.len() == n && below(perm, n),
+        "sub_mul_add_permuted: invalid permutation"
+    );
+    #[cfg(target_arch = "x86_64")]
+    if avx512_available() && n.is_multiple_of(8) {
+        // SAFETY: AVX-512F/DQ present; all slices hold n words, indices below n (checked),
+        // and n is a multiple of 8, so an aligned source block of 8 is in range.
+        unsafe { x86::sub_mul_add_permuted(m, o, c, (w, w_shoup), add, perm, out) };
+        return;
+    }
+    sub_mul_add_permuted_portable(m, o, c, (w, w_shoup), add, perm, out);
+}
+
+fn sub_mul_add_permuted_portable(
+    m: &Modulus,
+    o: &[u64],
+    c: &[u64],
+    (w, w_shoup): (u64, u64),
+    add: Option<&[u64]>,
+    perm: &[u32],
+    out: &mut [u64],
+) {
+    for (r, &p) in out.iter_mut().zip(perm) {
+        let p = p as usize;
+        let v = m.mul_shoup(m.sub(o[p], c[p]), w, w_shoup);
+        *r = match add {
+            Some(a) => m.add(v, a[p]),
+            None => v,
+        };
     }
 }
 
@@ -455,6 +516,65 @@ mod x86 {
     }
 
     #[target_feature(enable = "avx512f,avx512dq")]
+    pub(super) unsafe fn sub_mul_add_permuted(
+        m: &Modulus,
+        o: &[u64],
+        c: &[u64],
+        (w, w_shoup): (u64, u64),
+        add: Option<&[u64]>,
+        perm: &[u32],
+        out: &mut [u64],
+    ) {
+        let n = out.len();
+        let q = _mm512_set1_epi64(m.value() as i64);
+        let vw = _mm512_set1_epi64(w as i64);
+        let vws = _mm512_set1_epi64(w_shoup as i64);
+        let low3 = _mm512_set1_epi64(7);
+        let high = _mm512_set1_epi64(!7);
+        // source blocks are visited in permuted order, which the hardware prefetchers
+        // cannot follow: fetch them a few blocks ahead
+        const AHEAD: usize = 16 * 8;
+        let mut k = 0;
+        while k < n {
+            if k + AHEAD < n {
+                let f = (*perm.get_unchecked(k + AHEAD) & !7) as usize;
+                _mm_prefetch::<_MM_HINT_T0>(o.as_ptr().add(f) as *const i8);
+                _mm_prefetch::<_MM_HINT_T0>(c.as_ptr().add(f) as *const i8);
+                if let Some(a) = add {
+                    _mm_prefetch::<_MM_HINT_T0>(a.as_ptr().add(f) as *const i8);
+                }
+            }
+            let pv = load_idx(perm, k);
+            let p64 = _mm512_cvtepu32_epi64(pv);
+            let base = (*perm.get_unchecked(k) & !7) as usize;
+            let same_block = _mm512_cmpeq_epi64_mask(
+                _mm512_and_si512(p64, high),
+                _mm512_set1_epi64(base as i64),
+            ) == 0xff;
+            let r = if same_block {
+                let idx = _mm512_and_si512(p64, low3);
+                let d = _mm512_sub_epi64(load(o, base), load(c, base));
+                let d = _mm512_min_epu64(d, _mm512_add_epi64(d, q));
+                let mut r = reduce_once(shoup_lazy(d, vw, vws, q), q);
+                if let Some(a) = add {
+                    r = reduce_once(_mm512_add_epi64(r, load(a, base)), q);
+                }
+                _mm512_permutexvar_epi64(idx, r)
+            } else {
+                let d = _mm512_sub_epi64(gather(o, pv), gather(c, pv));
+                let d = _mm512_min_epu64(d, _mm512_add_epi64(d, q));
+                let mut r = reduce_once(shoup_lazy(d, vw, vws, q), q);
+                if let Some(a) = add {
+                    r = reduce_once(_mm512_add_epi64(r, gather(a, pv)), q);
+                }
+                r
+            };
+            store(out, k, r);
+            k += 8;
+        }
+    }
+
+    #[target_feature(enable = "avx512f,avx512dq")]
     pub(super) unsafe fn centred_lift(
         m: &Modulus,
         x: &[u64],
@@ -497,6 +617,14 @@ mod x86 {
         let vm = _mm512_set1_epi64(vmax as i64);
         let am = _mm512_set1_epi64(a_mod.0 as i64);
         let ams = _mm512_set1_epi64(a_mod.1 as i64);
+        // `v <= vmax < 8`: the multiples `[v·A]_b` fit one register, looked up by `vpermq`
+        let table = (vmax < 8).then(|| {
+            let mut t = [0u64; 8];
+            for (v, e) in t.iter_mut().enumerate() {
+                *e = m.mul_shoup(v as u64, a_mod.0, a_mod.1);
+            }
+            _mm512_loadu_si512(t.as_ptr() as *const _)
+        });
         let mut k = 0;
         while k < n {
             let mut s = _mm512_setzero_si512();
@@ -511,7 +639,10 @@ mod x86 {
             }
             let s = reduce_once(s, q);
             let vv = _mm512_min_epu64(load(v, k), vm);
-            let corr = reduce_once(shoup_lazy(vv, am, ams, q), q);
+            let corr = match table {
+                Some(t) => _mm512_permutexvar_epi64(vv, t),
+                None => reduce_once(shoup_lazy(vv, am, ams, q), q),
+            };
             let d = _mm512_sub_epi64(s, corr);
             store(out, k, _mm512_min_epu64(d, _mm512_add_epi64(d, q)));
             k += 8;
@@ -675,6 +806,63 @@ mod tests {
                 x[k] as i128
             };
             assert_eq!(out[k] as i128, centred.rem_euclid(q as i128));
+        }
+    }
+
+    #[test]
+    fn permuted_finish_matches_reference() {
+        use crate::galois::GaloisElement;
+        use crate::rns::RnsBasis;
+        let n = 64;
+        let q = generate_ntt_primes(54, n, 1, &[]).unwrap()[0];
+        let m = Modulus::new(q).unwrap();
+        let basis = RnsBasis::new(n, &[q]).unwrap();
+        let mut st = 5;
+        let o: Vec<u64> = (0..n).map(|_| rand_below(&mut st, q)).collect();
+        let c: Vec<u64> = (0..n).map(|_| rand_below(&mut st, q)).collect();
+        let e: Vec<u64> = (0..n).map(|_| rand_below(&mut st, q)).collect();
+        let w = rand_below(&mut st, q);
+        // block-preserving automorphisms, and an arbitrary permutation (gather path)
+        let mut perms: Vec<Vec<u32>> = [3usize, 9, 2 * n - 1, 5]
+            .iter()
+            .map(|&k| {
+                GaloisElement::new(k, basis.exponent_of_position())
+                    .unwrap()
+                    .ntt_permutation()
+                    .to_vec()
+            })
+            .collect();
+        // the block property the fast path relies on holds for automorphisms
+        for perm in &perms {
+            for block in perm.chunks(8) {
+                assert!(block.iter().all(|&p| p & !7 == block[0] & !7));
+            }
+        }
+        perms.push((0..n as u32).map(|k| (k * 37 + 5) % n as u32).collect());
+        for perm in &perms {
+            for add in [None, Some(e.as_slice())] {
+                let mut got = vec![0; n];
+                sub_mul_add_permuted(&m, &o, &c, (w, m.shoup(w)), add, perm, &mut got);
+                let mut portable = vec![0; n];
+                sub_mul_add_permuted_portable(
+                    &m,
+                    &o,
+                    &c,
+                    (w, m.shoup(w)),
+                    add,
+                    perm,
+                    &mut portable,
+                );
+                assert_eq!(got, portable);
+                for j in 0..n {
+                    let p = perm[j] as usize;
+                    let mut want = m.mul(m.sub(o[p], c[p]), w);
+                    if let Some(e) = add {
+                        want = m.add(want, e[p]);
+                    }
+                    assert_eq!(got[j], want);
+                }
+            }
         }
     }
 

@@ -44,19 +44,10 @@ pub fn apply_galois_decomposed(
     // The key is stored permuted by σ^{-1} (see `GaloisKeys`): the inner product reads the
     // digits in place and σ is applied once, after ModDown, to `c_0 + k_0` and `k_1`.
     let (x0, x1) = keyswitch::inner_product(params, decomposed, key);
-    let c0 = keyswitch::mod_down_add(
-        params,
-        x0,
-        ct.level,
-        Some(keyswitch::ModDownAddend {
-            poly: &ct.polys[0],
-            galois: None,
-        }),
-    );
-    let c1 = keyswitch::mod_down_add(params, x1, ct.level, None);
-    let q = &params.level(ct.level).q;
+    let c0 = keyswitch::mod_down_add_automorphism(params, x0, ct.level, Some(&ct.polys[0]), g);
+    let c1 = keyswitch::mod_down_add_automorphism(params, x1, ct.level, None, g);
     Ok(Ciphertext {
-        polys: vec![c0.automorphism(g, q), c1.automorphism(g, q)],
+        polys: vec![c0, c1],
         level: ct.level,
     })
 }

@@ -264,6 +264,50 @@ pub fn mod_down_add(
     x
 }
 
+/// ModDown fused with an addition and an automorphism: returns `σ(round(x / P) + addend)`
+/// modulo `Q_ℓ` in NTT form (`addend` at least `ℓ + 1` limbs, NTT form). The last step of
+/// ModDown reads its inputs through `σ`'s index permutation and writes the output in order,
+/// so the automorphism costs no separate pass (the Galois-key path of
+/// [`super::automorphism`]).
+pub fn mod_down_add_automorphism(
+    params: &RlweParameters,
+    mut x: RnsPoly,
+    level: usize,
+    addend: Option<&RnsPoly>,
+    galois: &GaloisElement,
+) -> RnsPoly {
+    let ctx = params.level(level);
+    let n = params.degree();
+    let q_len = level + 1;
+    debug_assert_eq!(x.num_limbs(), ctx.qp.len());
+    let mut conv = henn_ring::buffer_pool::take_for_overwrite(q_len * n);
+    let mut out = henn_ring::buffer_pool::take_for_overwrite(q_len * n);
+    let perm = galois.ntt_permutation();
+    {
+        let (q_part, p_part) = x.data_mut().split_at_mut(q_len * n);
+        p_part.par_chunks_mut(n).enumerate().for_each(|(k, limb)| {
+            ctx.qp.ntt(q_len + k).backward(limb);
+        });
+        ctx.mod_down.convert_exact(p_part, &mut conv);
+        out.par_chunks_mut(n)
+            .zip(conv.par_chunks_mut(n))
+            .zip(q_part.par_chunks(n))
+            .enumerate()
+            .for_each(|(i, ((r, c), o))| {
+                let op = ctx.q.ntt(i);
+                op.forward(c);
+                let m = op.modulus();
+                let w = ctx.p_inv_mod_q[i];
+                let add = addend.map(|a| a.limb(i));
+                henn_ring::simd::sub_mul_add_permuted(m, o, c, (w, m.shoup(w)), add, perm, r);
+            });
+    }
+    henn_ring::buffer_pool::give(conv);
+    drop(x);
+    RnsPoly::from_reduced(n, q_len, Form::Ntt, out)
+        .unwrap_or_else(|_| RnsPoly::zero(n, q_len, Form::Ntt))
+}
+
 /// Full key switching of `c` (NTT form, level ℓ): returns `(k_0, k_1)` modulo `Q_ℓ` in NTT form
 /// with `k_0 + k_1·s ≈ c·s'`.
 pub fn key_switch(
