@@ -124,36 +124,43 @@ impl RnsPoly {
     }
 
     /// Ring degree `n`.
+    #[inline]
     pub fn degree(&self) -> usize {
         self.n
     }
 
     /// Number of limbs (primes) the polynomial is stored modulo.
+    #[inline]
     pub fn num_limbs(&self) -> usize {
         self.limbs
     }
 
     /// Current representation.
+    #[inline]
     pub fn form(&self) -> Form {
         self.form
     }
 
     /// All residues, limb-major.
+    #[inline]
     pub fn data(&self) -> &[u64] {
         &self.data
     }
 
     /// All residues, limb-major, mutable. The caller keeps them reduced.
+    #[inline]
     pub fn data_mut(&mut self) -> &mut [u64] {
         &mut self.data
     }
 
     /// Residues of limb `i`.
+    #[inline]
     pub fn limb(&self, i: usize) -> &[u64] {
         &self.data[i * self.n..(i + 1) * self.n]
     }
 
     /// Residues of limb `i`, mutable.
+    #[inline]
     pub fn limb_mut(&mut self, i: usize) -> &mut [u64] {
         &mut self.data[i * self.n..(i + 1) * self.n]
     }

@@ -13,6 +13,7 @@
 //! shared by the two key polynomials and, with hoisting, by every rotation; the keys need no
 //! precomputation and no extra memory.
 
+use crate::galois::GaloisElement;
 use crate::modulus::Modulus;
 
 /// Whether the AVX-512 kernels run on this CPU (AVX-512F and AVX-512DQ).
@@ -206,7 +207,8 @@ fn sub_mul_add_portable(
 }
 
 /// [`sub_mul_add`] fused with an NTT-form automorphism of the result, into `out`:
-/// `out[j] = (o[π(j)] − c[π(j)])·w [+ add[π(j)]] mod q` with `π = perm`. Automorphisms map
+/// `out[j] = (o[π(j)] − c[π(j)])·w [+ add[π(j)]] mod q` with `π` the automorphism's NTT
+/// index permutation. Automorphisms map
 /// aligned blocks of eight NTT positions onto aligned blocks (the positions of a block hold
 /// one coset of exponents modulo `2n/8`, and multiplication by an odd `k` maps cosets onto
 /// cosets), so the AVX-512 version loads the source block contiguously and permutes it in
@@ -220,17 +222,19 @@ pub fn sub_mul_add_permuted(
     c: &[u64],
     (w, w_shoup): (u64, u64),
     add: Option<&[u64]>,
-    perm: &[u32],
+    galois: &GaloisElement,
     out: &mut [u64],
 ) {
     let n = out.len();
+    let perm = galois.ntt_permutation();
+    // a GaloisElement's permutation has every entry below its degree (checked when built)
     assert!(
-        o.len() == n && c.len() == n && add.is_none_or(|a| a.len() == n),
+        o.len() == n
+            && c.len() == n
+            && add.is_none_or(|a| a.len() == n)
+            && galois.degree() == n
+            && perm.len() == n,
         "sub_mul_add_permuted: shape"
-    );
-    assert!(
-        perm.len() == n && below(perm, n),
-        "sub_mul_add_permuted: invalid permutation"
     );
     #[cfg(target_arch = "x86_64")]
     if avx512_available() && n.is_multiple_of(8) {
@@ -587,12 +591,18 @@ mod x86 {
         let ratio = _mm512_set1_epi64(m.barrett_ratio().0 as i64);
         let half = _mm512_set1_epi64(half_a as i64);
         let am = _mm512_set1_epi64(a_mod_b as i64);
+        // `a = 2·half + 1` (odd); inputs `x < a <= 2b` need one conditional subtraction only
+        let small = 2 * half_a < 2 * m.value();
         let mut k = 0;
         while k < n {
             let v = load(x, k);
-            // single-word Barrett, as `Modulus::reduce`
-            let est = mulhi(v, ratio);
-            let r = reduce_once(_mm512_sub_epi64(v, _mm512_mullo_epi64(est, q)), q);
+            let r = if small {
+                reduce_once(v, q)
+            } else {
+                // single-word Barrett, as `Modulus::reduce`
+                let est = mulhi(v, ratio);
+                reduce_once(_mm512_sub_epi64(v, _mm512_mullo_epi64(est, q)), q)
+            };
             let neg = _mm512_cmpgt_epu64_mask(v, half);
             let d = _mm512_sub_epi64(r, am);
             let d = _mm512_min_epu64(d, _mm512_add_epi64(d, q));
@@ -793,6 +803,19 @@ mod tests {
                 _ => rand_below(&mut st, a),
             })
             .collect();
+        // a 55-bit source below 2q takes the single-subtraction path
+        let a2 = generate_ntt_primes(55, n, 1, &[q]).unwrap()[0];
+        let x2: Vec<u64> = (0..n).map(|_| rand_below(&mut st, a2)).collect();
+        let mut out2 = vec![0; n];
+        centred_lift(&m, &x2, a2 / 2, m.reduce(a2), &mut out2);
+        for k in 0..n {
+            let centred = if x2[k] > a2 / 2 {
+                x2[k] as i128 - a2 as i128
+            } else {
+                x2[k] as i128
+            };
+            assert_eq!(out2[k] as i128, centred.rem_euclid(q as i128));
+        }
         let mut out = vec![0; n];
         let a_mod = m.reduce(a);
         centred_lift(&m, &x, a / 2, a_mod, &mut out);
@@ -811,7 +834,6 @@ mod tests {
 
     #[test]
     fn permuted_finish_matches_reference() {
-        use crate::galois::GaloisElement;
         use crate::rns::RnsBasis;
         let n = 64;
         let q = generate_ntt_primes(54, n, 1, &[]).unwrap()[0];
@@ -822,27 +844,16 @@ mod tests {
         let c: Vec<u64> = (0..n).map(|_| rand_below(&mut st, q)).collect();
         let e: Vec<u64> = (0..n).map(|_| rand_below(&mut st, q)).collect();
         let w = rand_below(&mut st, q);
-        // block-preserving automorphisms, and an arbitrary permutation (gather path)
-        let mut perms: Vec<Vec<u32>> = [3usize, 9, 2 * n - 1, 5]
-            .iter()
-            .map(|&k| {
-                GaloisElement::new(k, basis.exponent_of_position())
-                    .unwrap()
-                    .ntt_permutation()
-                    .to_vec()
-            })
-            .collect();
-        // the block property the fast path relies on holds for automorphisms
-        for perm in &perms {
+        for k in [3usize, 9, 2 * n - 1, 5, 1] {
+            let g = GaloisElement::new(k, basis.exponent_of_position()).unwrap();
+            let perm = g.ntt_permutation();
+            // the block property the fast path relies on holds for automorphisms
             for block in perm.chunks(8) {
                 assert!(block.iter().all(|&p| p & !7 == block[0] & !7));
             }
-        }
-        perms.push((0..n as u32).map(|k| (k * 37 + 5) % n as u32).collect());
-        for perm in &perms {
             for add in [None, Some(e.as_slice())] {
                 let mut got = vec![0; n];
-                sub_mul_add_permuted(&m, &o, &c, (w, m.shoup(w)), add, perm, &mut got);
+                sub_mul_add_permuted(&m, &o, &c, (w, m.shoup(w)), add, &g, &mut got);
                 let mut portable = vec![0; n];
                 sub_mul_add_permuted_portable(
                     &m,
@@ -863,6 +874,27 @@ mod tests {
                     assert_eq!(got[j], want);
                 }
             }
+        }
+        // an arbitrary permutation exercises the gather fallback
+        #[cfg(target_arch = "x86_64")]
+        if avx512_available() {
+            let perm: Vec<u32> = (0..n as u32).map(|k| (k * 37 + 5) % n as u32).collect();
+            let mut got = vec![0; n];
+            // SAFETY: AVX-512 present, all indices below n, all slices of length n.
+            unsafe {
+                x86::sub_mul_add_permuted(&m, &o, &c, (w, m.shoup(w)), Some(&e), &perm, &mut got)
+            };
+            let mut portable = vec![0; n];
+            sub_mul_add_permuted_portable(
+                &m,
+                &o,
+                &c,
+                (w, m.shoup(w)),
+                Some(&e),
+                &perm,
+                &mut portable,
+            );
+            assert_eq!(got, portable);
         }
     }
 

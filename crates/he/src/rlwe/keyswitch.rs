@@ -282,7 +282,6 @@ pub fn mod_down_add_automorphism(
     debug_assert_eq!(x.num_limbs(), ctx.qp.len());
     let mut conv = henn_ring::buffer_pool::take_for_overwrite(q_len * n);
     let mut out = henn_ring::buffer_pool::take_for_overwrite(q_len * n);
-    let perm = galois.ntt_permutation();
     {
         let (q_part, p_part) = x.data_mut().split_at_mut(q_len * n);
         p_part.par_chunks_mut(n).enumerate().for_each(|(k, limb)| {
@@ -299,7 +298,7 @@ pub fn mod_down_add_automorphism(
                 let m = op.modulus();
                 let w = ctx.p_inv_mod_q[i];
                 let add = addend.map(|a| a.limb(i));
-                henn_ring::simd::sub_mul_add_permuted(m, o, c, (w, m.shoup(w)), add, perm, r);
+                henn_ring::simd::sub_mul_add_permuted(m, o, c, (w, m.shoup(w)), add, galois, r);
             });
     }
     henn_ring::buffer_pool::give(conv);
