@@ -11,7 +11,7 @@ use std::cell::RefCell;
 /// Buffers below this many `u64` words are not pooled (the allocator handles them well).
 pub const MIN_WORDS: usize = 1 << 13;
 /// Most buffers kept per thread.
-pub const MAX_BUFFERS: usize = 24;
+pub const MAX_BUFFERS: usize = 64;
 /// Most bytes kept per thread.
 pub const MAX_BYTES: usize = 48 << 20;
 

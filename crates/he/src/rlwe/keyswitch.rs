@@ -61,7 +61,7 @@ pub fn decompose(
             let input = &c_coeff.data()[digit.range.start * n..digit.range.end * n];
             // One buffer: the converted limbs (targets are all limbs outside the digit, in
             // order), then the digit's own NTT limbs spliced in at their position.
-            let mut data = henn_ring::buffer_pool::take_zeroed(limbs * n);
+            let mut data = henn_ring::buffer_pool::take_for_overwrite(limbs * n);
             data.truncate(digit.targets.len() * n);
             // Centred lift: the digit is raised from its representative in (-Q_j/2, Q_j/2], so
             // automorphisms (sign flips) keep it centred and the hoisted inner product carries no
