@@ -400,9 +400,10 @@ impl HeSerialize for GaloisKeys {
 
 fn write_galois_keys(keys: &GaloisKeys, rl: &RlweParameters, w: &mut WriterHandle) {
     w.0.u32(keys.keys.len() as u32);
-    for (&k, (_, key)) in &keys.keys {
+    for (&k, (g, key)) in &keys.keys {
         w.0.u64(k as u64);
-        write_ksk(key, rl, w);
+        // stored permuted by σ_k^{-1} (see `GaloisKeys`); the wire format is unpermuted
+        write_ksk(&key.permuted(g, false), rl, w);
     }
 }
 
@@ -419,7 +420,7 @@ fn read_galois_keys(rl: &RlweParameters, r: &mut ReaderHandle) -> Result<GaloisK
         }
         let k = k as usize;
         let g = GaloisElement::new(k, rl.qp_basis().exponent_of_position())?;
-        let key = read_ksk(rl, r)?;
+        let key = read_ksk(rl, r)?.permuted(&g, true);
         keys.insert(k, (g, key));
     }
     Ok(GaloisKeys { keys })

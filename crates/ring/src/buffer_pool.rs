@@ -11,7 +11,7 @@ use std::cell::RefCell;
 /// Buffers below this many `u64` words are not pooled (the allocator handles them well).
 pub const MIN_WORDS: usize = 1 << 13;
 /// Most buffers kept per thread.
-pub const MAX_BUFFERS: usize = 24;
+pub const MAX_BUFFERS: usize = 64;
 /// Most bytes kept per thread.
 pub const MAX_BYTES: usize = 48 << 20;
 
@@ -19,33 +19,52 @@ thread_local! {
     static FREE: RefCell<(Vec<Vec<u64>>, usize)> = const { RefCell::new((Vec::new(), 0)) };
 }
 
+/// A pooled buffer of capacity at least `len` (at most a few times larger), if any.
+fn take_pooled(len: usize) -> Option<Vec<u64>> {
+    if len < MIN_WORDS {
+        return None;
+    }
+    FREE.try_with(|f| {
+        let mut f = f.borrow_mut();
+        let (list, bytes) = &mut *f;
+        // the smallest buffer that fits (it is at most a few times larger)
+        let pos = list
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.capacity() >= len && v.capacity() <= 4 * len)
+            .min_by_key(|(_, v)| v.capacity())
+            .map(|(i, _)| i)?;
+        let v = list.swap_remove(pos);
+        *bytes -= v.capacity() * 8;
+        Some(v)
+    })
+    .ok()
+    .flatten()
+}
+
 /// A zeroed buffer of `len` words, reusing a pooled one of sufficient capacity if any.
 pub fn take_zeroed(len: usize) -> Vec<u64> {
-    if len >= MIN_WORDS {
-        let reused = FREE
-            .try_with(|f| {
-                let mut f = f.borrow_mut();
-                let (list, bytes) = &mut *f;
-                // the smallest buffer that fits (it is at most a few times larger)
-                let pos = list
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, v)| v.capacity() >= len && v.capacity() <= 4 * len)
-                    .min_by_key(|(_, v)| v.capacity())
-                    .map(|(i, _)| i)?;
-                let v = list.swap_remove(pos);
-                *bytes -= v.capacity() * 8;
-                Some(v)
-            })
-            .ok()
-            .flatten();
-        if let Some(mut v) = reused {
+    match take_pooled(len) {
+        Some(mut v) => {
             v.clear();
             v.resize(len, 0);
-            return v;
+            v
         }
+        None => vec![0; len],
     }
-    vec![0; len]
+}
+
+/// A buffer of `len` words whose contents are unspecified (old data of a pooled buffer, or
+/// zeros), for callers that overwrite every word: saves the zero fill of [`take_zeroed`].
+pub fn take_for_overwrite(len: usize) -> Vec<u64> {
+    match take_pooled(len) {
+        Some(mut v) => {
+            v.truncate(len);
+            v.resize(len, 0);
+            v
+        }
+        None => vec![0; len],
+    }
 }
 
 /// Returns a buffer to the pool (or frees it if the pool is full or it is small).

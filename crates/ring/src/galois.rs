@@ -26,10 +26,14 @@ impl GaloisElement {
         for (j, &e) in exponent_of_position.iter().enumerate() {
             position_of_exponent[e as usize] = j as u32;
         }
-        let perm = exponent_of_position
+        let perm: Vec<u32> = exponent_of_position
             .iter()
             .map(|&e| position_of_exponent[(e as usize * k) % two_n])
             .collect();
+        // every index in range (kernels reading through the permutation rely on it)
+        if perm.iter().any(|&p| p as usize >= n) {
+            return Err(RingError::InvalidGaloisElement(k));
+        }
         Ok(Self { k, n, perm })
     }
 
@@ -43,7 +47,8 @@ impl GaloisElement {
         self.n
     }
 
-    /// `perm[j]`: the source position of NTT output position `j`.
+    /// `perm[j]`: the source position of NTT output position `j` (a permutation of `0..n`,
+    /// every entry below `n`).
     pub fn ntt_permutation(&self) -> &[u32] {
         &self.perm
     }

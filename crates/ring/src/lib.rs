@@ -17,6 +17,7 @@ pub mod poly;
 pub mod prime;
 pub mod rns;
 pub mod sampler;
+pub mod simd;
 
 pub use galois::{column_rotation_element, row_swap_element, GaloisElement};
 pub use modulus::Modulus;

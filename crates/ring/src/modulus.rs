@@ -44,6 +44,13 @@ impl Modulus {
         self.value
     }
 
+    /// The Barrett constant `floor(2^128 / q)` as `(high word, low word)`; the high word is
+    /// `floor(2^64 / q)`, the single-word constant of [`Modulus::reduce`].
+    #[inline(always)]
+    pub fn barrett_ratio(&self) -> (u64, u64) {
+        (self.ratio_hi, self.ratio_lo)
+    }
+
     /// Number of bits of `q`.
     pub fn bits(&self) -> u32 {
         64 - self.value.leading_zeros()

@@ -124,36 +124,43 @@ impl RnsPoly {
     }
 
     /// Ring degree `n`.
+    #[inline]
     pub fn degree(&self) -> usize {
         self.n
     }
 
     /// Number of limbs (primes) the polynomial is stored modulo.
+    #[inline]
     pub fn num_limbs(&self) -> usize {
         self.limbs
     }
 
     /// Current representation.
+    #[inline]
     pub fn form(&self) -> Form {
         self.form
     }
 
     /// All residues, limb-major.
+    #[inline]
     pub fn data(&self) -> &[u64] {
         &self.data
     }
 
     /// All residues, limb-major, mutable. The caller keeps them reduced.
+    #[inline]
     pub fn data_mut(&mut self) -> &mut [u64] {
         &mut self.data
     }
 
     /// Residues of limb `i`.
+    #[inline]
     pub fn limb(&self, i: usize) -> &[u64] {
         &self.data[i * self.n..(i + 1) * self.n]
     }
 
     /// Residues of limb `i`, mutable.
+    #[inline]
     pub fn limb_mut(&mut self, i: usize) -> &mut [u64] {
         &mut self.data[i * self.n..(i + 1) * self.n]
     }
@@ -314,7 +321,13 @@ impl RnsPoly {
     pub fn automorphism(&self, g: &GaloisElement, basis: &RnsBasis) -> Self {
         match self.form {
             Form::Ntt => {
-                let mut out = Self::zero(self.n, self.limbs, Form::Ntt);
+                // every word is written by the gather: no zero fill needed
+                let mut out = Self {
+                    n: self.n,
+                    limbs: self.limbs,
+                    form: Form::Ntt,
+                    data: crate::buffer_pool::take_for_overwrite(self.n * self.limbs),
+                };
                 self.automorphism_ntt_into(g, &mut out);
                 out
             }
@@ -328,6 +341,7 @@ impl RnsPoly {
         assert_eq!(self.form, Form::Ntt);
         out.form = Form::Ntt;
         out.limbs = self.limbs;
+        out.data.truncate(self.data.len());
         out.data.resize(self.data.len(), 0);
         let n = self.n;
         let perm = g.ntt_permutation();
@@ -339,6 +353,25 @@ impl RnsPoly {
                     *oj = a[pj as usize];
                 }
             });
+    }
+
+    /// The inverse NTT-form automorphism `σ^{-1}`: `out[perm[j]] = self[j]` per limb (a
+    /// scatter through the same permutation, so no second [`GaloisElement`] is needed).
+    pub fn automorphism_ntt_inverse(&self, g: &GaloisElement) -> Self {
+        assert_eq!(g.degree(), self.n);
+        assert_eq!(self.form, Form::Ntt);
+        let n = self.n;
+        let perm = g.ntt_permutation();
+        let mut out = Self::zero(n, self.limbs, Form::Ntt);
+        out.data
+            .par_chunks_mut(n)
+            .zip(self.data.par_chunks(n))
+            .for_each(|(o, a)| {
+                for (&x, &pj) in a.iter().zip(perm) {
+                    o[pj as usize] = x;
+                }
+            });
+        out
     }
 
     /// Coefficient-form automorphism `X^i ↦ X^{ik mod 2n}` with the negacyclic sign.

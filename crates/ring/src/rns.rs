@@ -145,6 +145,10 @@ pub struct BaseConverter {
     punctured_mod_to: Vec<Vec<u64>>,
     /// `[A]_{b_j}`.
     product_mod_to: Vec<u64>,
+    /// `[A/a_i]_{b_j}` with Shoup companions, indexed `[j][i]`.
+    punctured_mod_to_shoup: Vec<Vec<(u64, u64)>>,
+    /// `[A]_{b_j}` with its Shoup companion.
+    product_mod_to_shoup: Vec<(u64, u64)>,
     /// `1 / a_i` as floating point.
     inv_from_f64: Vec<f64>,
 }
@@ -166,7 +170,7 @@ impl BaseConverter {
                 .ok_or(RingError::DuplicateModulus(ai.value()))?;
             inv_punctured.push((inv, ai.shoup(inv)));
         }
-        let punctured_mod_to = (0..to.len())
+        let punctured_mod_to: Vec<Vec<u64>> = (0..to.len())
             .map(|j| {
                 let bj = to.modulus(j);
                 (0..from.len())
@@ -178,11 +182,24 @@ impl BaseConverter {
                     .collect()
             })
             .collect();
-        let product_mod_to = (0..to.len())
+        let product_mod_to: Vec<u64> = (0..to.len())
             .map(|j| from.product_mod(to.modulus(j)))
             .collect();
         let inv_from_f64 = (0..from.len())
             .map(|i| 1.0 / from.modulus(i).value() as f64)
+            .collect();
+        let punctured_mod_to_shoup = punctured_mod_to
+            .iter()
+            .enumerate()
+            .map(|(j, row)| {
+                let bj = to.modulus(j);
+                row.iter().map(|&w| (w, bj.shoup(w))).collect()
+            })
+            .collect();
+        let product_mod_to_shoup = product_mod_to
+            .iter()
+            .enumerate()
+            .map(|(j, &w)| (w, to.modulus(j).shoup(w)))
             .collect();
         Ok(Self {
             from: from.clone(),
@@ -190,6 +207,8 @@ impl BaseConverter {
             inv_punctured,
             punctured_mod_to,
             product_mod_to,
+            punctured_mod_to_shoup,
+            product_mod_to_shoup,
             inv_from_f64,
         })
     }
@@ -245,7 +264,9 @@ impl BaseConverter {
 
     /// Exact base conversion of the centered representative of `x mod A` (HPS19 §2.3): the
     /// overflow `u = round(Σ y_i / a_i)` is estimated in floating point and subtracted.
-    /// Correct whenever `x/A` is not within ~`2^-50` of `±1/2`.
+    /// Correct whenever `x/A` is not within ~`2^-50` of `±1/2`. The per-coefficient work is
+    /// lazy Shoup arithmetic with precomputed constants ([`crate::simd`], AVX-512 when
+    /// available).
     pub fn convert_exact(&self, input: &[u64], output: &mut [u64]) {
         let n = self.from.degree();
         debug_assert_eq!(input.len(), self.from.len() * n);
@@ -254,33 +275,33 @@ impl BaseConverter {
             self.convert_exact_single(input, output);
             return;
         }
-        let y = self.scaled_residues(input);
         let k = self.from.len();
-        let v: Vec<u64> = (0..n)
-            .into_par_iter()
-            .map(|c| {
-                let mut s = 0.0f64;
-                for i in 0..k {
-                    s += y[i * n + c] as f64 * self.inv_from_f64[i];
-                }
-                // `s >= 0`: truncation of `s + 1/2` rounds without a libm call.
-                (s + 0.5) as u64
-            })
-            .collect();
+        let mut y = crate::buffer_pool::take_zeroed(k * n);
+        let mut s = vec![0.0f64; n];
+        for (i, (yi, xi)) in y.chunks_mut(n).zip(input.chunks(n)).enumerate() {
+            crate::simd::scale_and_estimate(
+                self.from.modulus(i),
+                xi,
+                self.inv_punctured[i],
+                self.inv_from_f64[i],
+                yi,
+                &mut s,
+            );
+        }
+        // `s >= 0`: truncation of `s + 1/2` rounds without a libm call.
+        let mut v = vec![0u64; n];
+        crate::simd::round_estimates(&s, &mut v);
         output.par_chunks_mut(n).enumerate().for_each(|(j, out)| {
-            let bj = self.to.modulus(j);
-            let w = &self.punctured_mod_to[j];
-            // `v ∈ [0, k]`: subtract `[v·A]_{b_j}` from a table instead of a multiplication.
-            let a_mod = self.product_mod_to[j];
-            let multiples: Vec<u64> = (0..=k as u64).map(|v| bj.mul(v, a_mod)).collect();
-            for (c, o) in out.iter_mut().enumerate() {
-                let mut acc: u128 = 0;
-                for i in 0..k {
-                    acc += y[i * n + c] as u128 * w[i] as u128;
-                }
-                let r = bj.reduce_u128(acc);
-                *o = bj.sub(r, multiples[(v[c] as usize).min(k)]);
-            }
+            // `v ∈ [0, k]`: subtract `[v·A]_{b_j}`.
+            crate::simd::dot_constants_sub(
+                self.to.modulus(j),
+                &y,
+                &self.punctured_mod_to_shoup[j],
+                &v,
+                k as u64,
+                self.product_mod_to_shoup[j],
+                out,
+            );
         });
         crate::buffer_pool::give(y);
     }
@@ -294,12 +315,7 @@ impl BaseConverter {
         let n = self.from.degree();
         let half = self.from.modulus(0).value() / 2;
         output.par_chunks_mut(n).enumerate().for_each(|(j, out)| {
-            let bj = self.to.modulus(j);
-            let a_mod = self.product_mod_to[j];
-            for (o, &x) in out.iter_mut().zip(input) {
-                let r = bj.reduce(x);
-                *o = if x > half { bj.sub(r, a_mod) } else { r };
-            }
+            crate::simd::centred_lift(self.to.modulus(j), input, half, self.product_mod_to[j], out);
         });
     }
 }

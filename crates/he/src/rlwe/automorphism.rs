@@ -41,17 +41,11 @@ pub fn apply_galois_decomposed(
         return Err(HeError::LevelMismatch(decomposed.level, ct.level));
     }
     let (g, key) = keys.get(k)?;
-    let (x0, x1) = keyswitch::inner_product(params, decomposed, key, Some(g));
-    let c0 = keyswitch::mod_down_add(
-        params,
-        x0,
-        ct.level,
-        Some(keyswitch::ModDownAddend {
-            poly: &ct.polys[0],
-            galois: Some(g),
-        }),
-    );
-    let c1 = keyswitch::mod_down_add(params, x1, ct.level, None);
+    // The key is stored permuted by σ^{-1} (see `GaloisKeys`): the inner product reads the
+    // digits in place and σ is applied once, after ModDown, to `c_0 + k_0` and `k_1`.
+    let (x0, x1) = keyswitch::inner_product(params, decomposed, key);
+    let c0 = keyswitch::mod_down_add_automorphism(params, x0, ct.level, Some(&ct.polys[0]), g);
+    let c1 = keyswitch::mod_down_add_automorphism(params, x1, ct.level, None, g);
     Ok(Ciphertext {
         polys: vec![c0, c1],
         level: ct.level,
@@ -125,5 +119,53 @@ pub fn relinearize(
             ))
         }
         n => Err(HeError::InvalidCiphertext(format!("{n} polynomials"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rlwe::{encryption, keyswitch, KeyGenerator};
+    use henn_ring::{column_rotation_element, row_swap_element, sampler, Form};
+    use std::sync::Arc;
+
+    /// The σ^{-1}-permuted Galois keys with σ applied after ModDown give bit-for-bit the
+    /// ciphertext of the textbook order (σ on both polynomials, then key switching `σ(c_1)`
+    /// with the unpermuted key), hoisted or not, for one- and two-prime digits.
+    #[test]
+    fn output_side_automorphism_equals_textbook_rotation() {
+        for (log_n, q_bits, p_bits, dnum) in [
+            (11, &[50u32, 50, 50][..], &[49u32][..], 3),
+            (11, &[40, 40, 40, 40][..], &[41, 41][..], 2),
+        ] {
+            let (q, p) = RlweParameters::generate_primes(log_n, q_bits, p_bits).unwrap();
+            let params = Arc::new(RlweParameters::insecure_new(log_n, &q, &p, dnum).unwrap());
+            let n = params.degree();
+            let mut keygen = KeyGenerator::new(&params);
+            let elements = vec![
+                column_rotation_element(1, n),
+                column_rotation_element(-3, n),
+                row_swap_element(n),
+            ];
+            let gk = keygen.galois_keys(&elements).unwrap();
+            let mut rng = sampler::os_rng();
+            let qb = params.q_basis();
+            let m = sampler::uniform_poly(&mut rng, qb, qb.len(), Form::Coefficient);
+            let (ct, _) = encryption::encrypt_sk(keygen.secret_key(), &m, &mut rng);
+            let hoisted = apply_galois_hoisted(&params, &ct, &gk, &elements).unwrap();
+            for (&k, h) in elements.iter().zip(&hoisted) {
+                let single = apply_galois(&params, &ct, &gk, k).unwrap();
+                assert_eq!(&single, h, "k = {k}");
+                let (g, key) = gk.get(k).unwrap();
+                let original = key.permuted(g, false);
+                let q = &params.level(ct.level).q;
+                let c1 = ct.polys[1].automorphism(g, q);
+                let (k0, k1) = keyswitch::key_switch(&params, &c1, ct.level, &original);
+                let mut c0 = ct.polys[0].automorphism(g, q);
+                c0.add_assign(&k0, q);
+                assert_eq!(h.polys[0], c0, "k = {k}, c0");
+                assert_eq!(h.polys[1], k1, "k = {k}, c1");
+            }
+        }
     }
 }

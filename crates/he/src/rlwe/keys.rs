@@ -153,6 +153,25 @@ impl KeySwitchingKey {
         Self { b, a, seed }
     }
 
+    /// The key with every polynomial mapped through the NTT-form automorphism `σ^{-1}`
+    /// (`inverse`) or `σ` (the seed is kept: it names the unpermuted `a`).
+    pub(crate) fn permuted(&self, g: &GaloisElement, inverse: bool) -> Self {
+        let map = |p: &RnsPoly| {
+            if inverse {
+                p.automorphism_ntt_inverse(g)
+            } else {
+                let mut out = p.clone();
+                p.automorphism_ntt_into(g, &mut out);
+                out
+            }
+        };
+        Self {
+            b: self.b.iter().map(map).collect(),
+            a: self.a.iter().map(map).collect(),
+            seed: self.seed,
+        }
+    }
+
     /// Number of digits (`dnum`).
     pub fn digits(&self) -> usize {
         self.b.len()
@@ -176,6 +195,13 @@ impl RelinearizationKey {
 }
 
 /// Galois keys: for each requested Galois element `k`, the key switching `σ_k(s)` to `s`.
+///
+/// In memory each key `(b_j, a_j)` is stored as `(σ_k^{-1}(b_j), σ_k^{-1}(a_j))` (NTT-form
+/// index permutation), so that applying `σ_k` needs no permuted reads in the inner product:
+/// `Σ_j σ_k(d_j)·b_j = σ_k(Σ_j d_j·σ_k^{-1}(b_j))`, and ModDown commutes with `σ_k` (the
+/// exact centred `P → Q` conversion commutes with the signed coefficient permutation), so
+/// `σ_k` is applied once to the two ModDown outputs (as Lattigo's `AutomorphismHoisted`
+/// does; Bossuat et al., EUROCRYPT 2021, §4.2). Serialization writes the unpermuted key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GaloisKeys {
     pub(crate) keys: BTreeMap<usize, (GaloisElement, KeySwitchingKey)>,
@@ -193,7 +219,7 @@ impl GaloisKeys {
             }
             let g = GaloisElement::new(k, qp.exponent_of_position())?;
             let mut s_k = sk.ntt_qp().automorphism(&g, qp);
-            let key = KeySwitchingKey::generate(sk, &s_k, rng);
+            let key = KeySwitchingKey::generate(sk, &s_k, rng).permuted(&g, true);
             s_k.zeroize();
             keys.insert(k, (g, key));
         }

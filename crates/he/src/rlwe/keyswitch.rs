@@ -24,11 +24,16 @@ use super::params::RlweParameters;
 use henn_ring::{Form, GaloisElement, RnsPoly};
 use rayon::prelude::*;
 
-/// The ModUp digits of one polynomial at one level, each modulo `Q_ℓ·P` in NTT form.
+/// The ModUp digits of one polynomial at one level, each modulo `Q_ℓ·P` in NTT form, with
+/// their Shoup companions `floor(d·2^64/q)` when the SIMD inner product is used (computed once
+/// here, shared by both key polynomials and by every hoisted rotation).
 #[derive(Clone, Debug)]
 pub struct DecomposedPoly {
     pub(crate) level: usize,
     pub(crate) digits: Vec<RnsPoly>,
+    /// Per digit, its companions (same layout as the digit); empty when the portable
+    /// `u128` inner product is used instead.
+    pub(crate) companions: Vec<RnsPoly>,
 }
 
 impl DecomposedPoly {
@@ -48,7 +53,7 @@ pub fn decompose(
 ) -> DecomposedPoly {
     let ctx = params.level(level);
     let n = params.degree();
-    let digits = ctx
+    let digits: Vec<RnsPoly> = ctx
         .digits
         .par_iter()
         .map(|digit| {
@@ -56,7 +61,7 @@ pub fn decompose(
             let input = &c_coeff.data()[digit.range.start * n..digit.range.end * n];
             // One buffer: the converted limbs (targets are all limbs outside the digit, in
             // order), then the digit's own NTT limbs spliced in at their position.
-            let mut data = henn_ring::buffer_pool::take_zeroed(limbs * n);
+            let mut data = henn_ring::buffer_pool::take_for_overwrite(limbs * n);
             data.truncate(digit.targets.len() * n);
             // Centred lift: the digit is raised from its representative in (-Q_j/2, Q_j/2], so
             // automorphisms (sign flips) keep it centred and the hoisted inner product carries no
@@ -76,21 +81,83 @@ pub fn decompose(
                 .unwrap_or_else(|_| RnsPoly::zero(n, limbs, Form::Ntt))
         })
         .collect();
-    DecomposedPoly { level, digits }
+    let companions = if henn_ring::simd::avx512_available() {
+        digit_companions(params, &digits, level)
+    } else {
+        Vec::new()
+    };
+    DecomposedPoly {
+        level,
+        digits,
+        companions,
+    }
 }
 
-/// Inner product of (optionally automorphism-permuted) digits with a key, modulo `Q_ℓ·P` in
-/// NTT form (step 2).
+/// Shoup companions of every digit limb (see [`henn_ring::simd::shoup_companions`]).
+fn digit_companions(params: &RlweParameters, digits: &[RnsPoly], level: usize) -> Vec<RnsPoly> {
+    let ctx = params.level(level);
+    let n = params.degree();
+    digits
+        .par_iter()
+        .map(|d| {
+            let limbs = d.num_limbs();
+            let mut data = henn_ring::buffer_pool::take_for_overwrite(limbs * n);
+            data.par_chunks_mut(n)
+                .zip(d.data().par_chunks(n))
+                .enumerate()
+                .for_each(|(i, (o, x))| {
+                    henn_ring::simd::shoup_companions(ctx.qp.ntt(i).modulus(), x, o);
+                });
+            RnsPoly::from_reduced(n, limbs, Form::Ntt, data)
+                .unwrap_or_else(|_| RnsPoly::zero(n, limbs, Form::Ntt))
+        })
+        .collect()
+}
+
+/// Inner product of the digits with a key, modulo `Q_ℓ·P` in NTT form (step 2). For an
+/// automorphism the key is the σ^{-1}-permuted one held by [`super::GaloisKeys`], and σ is
+/// applied to the result after ModDown.
 pub fn inner_product(
     params: &RlweParameters,
     decomposed: &DecomposedPoly,
     key: &KeySwitchingKey,
-    galois: Option<&GaloisElement>,
 ) -> (RnsPoly, RnsPoly) {
     let level = decomposed.level;
     let ctx = params.level(level);
     let n = params.degree();
     let limbs = ctx.qp.len();
+    if decomposed.companions.len() == decomposed.digits.len() {
+        // every word is written by the SIMD kernel: no zero fill
+        let mut d0 = henn_ring::buffer_pool::take_for_overwrite(limbs * n);
+        let mut d1 = henn_ring::buffer_pool::take_for_overwrite(limbs * n);
+        d0.par_chunks_mut(n)
+            .zip(d1.par_chunks_mut(n))
+            .enumerate()
+            .for_each(|(i, (a0, a1))| {
+                let kl = params.key_limb(level, i);
+                let digits: Vec<henn_ring::simd::ShoupDigit<'_>> = decomposed
+                    .digits
+                    .iter()
+                    .zip(&decomposed.companions)
+                    .enumerate()
+                    .map(|(j, (d, dw))| {
+                        (d.limb(i), dw.limb(i), key.b[j].limb(kl), key.a[j].limb(kl))
+                    })
+                    .collect();
+                henn_ring::simd::inner_product_shoup(
+                    ctx.qp.ntt(i).modulus(),
+                    &digits,
+                    None,
+                    a0,
+                    a1,
+                );
+            });
+        let wrap = |d| {
+            RnsPoly::from_reduced(n, limbs, Form::Ntt, d)
+                .unwrap_or_else(|_| RnsPoly::zero(n, limbs, Form::Ntt))
+        };
+        return (wrap(d0), wrap(d1));
+    }
     let mut p0 = RnsPoly::zero(n, limbs, Form::Ntt);
     let mut p1 = RnsPoly::zero(n, limbs, Form::Ntt);
     p0.data_mut()
@@ -105,8 +172,7 @@ pub fn inner_product(
                 .enumerate()
                 .map(|(j, d)| (d.limb(i), key.b[j].limb(kl), key.a[j].limb(kl)))
                 .collect();
-            let perm = galois.map(|g| g.ntt_permutation());
-            lazy_inner_product_limb(ctx.qp.ntt(i).modulus(), &digits, perm, a0, a1);
+            lazy_inner_product_limb(ctx.qp.ntt(i).modulus(), &digits, a0, a1);
         });
     (p0, p1)
 }
@@ -115,24 +181,20 @@ pub fn inner_product(
 /// is below `q^2 < 2^124` (`q < 2^62`), so fifteen of them plus a residue stay below `2^128`.
 const LAZY_DIGITS: usize = 15;
 
-/// One limb of the inner product: `a0[k] = Σ_j d_j[π(k)]·b_j[k]`, `a1[k] = Σ_j d_j[π(k)]·a_j[k]`
-/// (`π` the automorphism's NTT index permutation, or the identity), with the products of up to
-/// [`LAZY_DIGITS`] digits summed exactly in 128 bits and reduced once (lazy reduction, as in
-/// SEAL's and Lattigo's key-switching inner products) and the permutation read in place.
+/// One limb of the inner product: `a0[k] += Σ_j d_j[k]·b_j[k]`, `a1[k] += Σ_j d_j[k]·a_j[k]`,
+/// with the products of up to [`LAZY_DIGITS`] digits summed exactly in 128 bits and reduced
+/// once (lazy reduction, as in SEAL's and Lattigo's key-switching inner products); the
+/// portable path when AVX-512 is absent.
 fn lazy_inner_product_limb(
     m: &henn_ring::Modulus,
     digits: &[(&[u64], &[u64], &[u64])],
-    perm: Option<&[u32]>,
     a0: &mut [u64],
     a1: &mut [u64],
 ) {
     let n = a0.len();
     for chunk in digits.chunks(LAZY_DIGITS) {
         for k in 0..n {
-            let at = match perm {
-                Some(p) => p[k] as usize,
-                None => k,
-            };
+            let at = k;
             let mut s0 = a0[k] as u128;
             let mut s1 = a1[k] as u128;
             for &(d, b, a) in chunk {
@@ -174,7 +236,7 @@ pub fn mod_down_add(
     let q_len = level + 1;
     let p_len = ctx.qp.len() - q_len;
     debug_assert_eq!(x.num_limbs(), q_len + p_len);
-    let mut conv = henn_ring::buffer_pool::take_zeroed(q_len * n);
+    let mut conv = henn_ring::buffer_pool::take_for_overwrite(q_len * n);
     {
         let (q_part, p_part) = x.data_mut().split_at_mut(q_len * n);
         p_part.par_chunks_mut(n).enumerate().for_each(|(k, limb)| {
@@ -191,34 +253,58 @@ pub fn mod_down_add(
                 op.forward(c);
                 let m = op.modulus();
                 let w = ctx.p_inv_mod_q[i];
-                let ws = m.shoup(w);
-                match &addend {
-                    None => {
-                        for (a, &b) in o.iter_mut().zip(c.iter()) {
-                            *a = m.mul_shoup(m.sub(*a, b), w, ws);
-                        }
-                    }
-                    Some(ModDownAddend { poly, galois: None }) => {
-                        let add = poly.limb(i);
-                        for ((a, &b), &e) in o.iter_mut().zip(c.iter()).zip(add) {
-                            *a = m.add(m.mul_shoup(m.sub(*a, b), w, ws), e);
-                        }
-                    }
-                    Some(ModDownAddend {
-                        poly,
-                        galois: Some(g),
-                    }) => {
-                        let add = poly.limb(i);
-                        for ((a, &b), &p) in o.iter_mut().zip(c.iter()).zip(g.ntt_permutation()) {
-                            *a = m.add(m.mul_shoup(m.sub(*a, b), w, ws), add[p as usize]);
-                        }
-                    }
-                }
+                let add = addend
+                    .as_ref()
+                    .map(|a| (a.poly.limb(i), a.galois.map(|g| g.ntt_permutation())));
+                henn_ring::simd::sub_mul_add(m, o, c, (w, m.shoup(w)), add);
             });
     }
     henn_ring::buffer_pool::give(conv);
     x.truncate_limbs(q_len);
     x
+}
+
+/// ModDown fused with an addition and an automorphism: returns `σ(round(x / P) + addend)`
+/// modulo `Q_ℓ` in NTT form (`addend` at least `ℓ + 1` limbs, NTT form). The last step of
+/// ModDown reads its inputs through `σ`'s index permutation and writes the output in order,
+/// so the automorphism costs no separate pass (the Galois-key path of
+/// [`super::automorphism`]).
+pub fn mod_down_add_automorphism(
+    params: &RlweParameters,
+    mut x: RnsPoly,
+    level: usize,
+    addend: Option<&RnsPoly>,
+    galois: &GaloisElement,
+) -> RnsPoly {
+    let ctx = params.level(level);
+    let n = params.degree();
+    let q_len = level + 1;
+    debug_assert_eq!(x.num_limbs(), ctx.qp.len());
+    let mut conv = henn_ring::buffer_pool::take_for_overwrite(q_len * n);
+    let mut out = henn_ring::buffer_pool::take_for_overwrite(q_len * n);
+    {
+        let (q_part, p_part) = x.data_mut().split_at_mut(q_len * n);
+        p_part.par_chunks_mut(n).enumerate().for_each(|(k, limb)| {
+            ctx.qp.ntt(q_len + k).backward(limb);
+        });
+        ctx.mod_down.convert_exact(p_part, &mut conv);
+        out.par_chunks_mut(n)
+            .zip(conv.par_chunks_mut(n))
+            .zip(q_part.par_chunks(n))
+            .enumerate()
+            .for_each(|(i, ((r, c), o))| {
+                let op = ctx.q.ntt(i);
+                op.forward(c);
+                let m = op.modulus();
+                let w = ctx.p_inv_mod_q[i];
+                let add = addend.map(|a| a.limb(i));
+                henn_ring::simd::sub_mul_add_permuted(m, o, c, (w, m.shoup(w)), add, galois, r);
+            });
+    }
+    henn_ring::buffer_pool::give(conv);
+    drop(x);
+    RnsPoly::from_reduced(n, q_len, Form::Ntt, out)
+        .unwrap_or_else(|_| RnsPoly::zero(n, q_len, Form::Ntt))
 }
 
 /// Full key switching of `c` (NTT form, level ℓ): returns `(k_0, k_1)` modulo `Q_ℓ` in NTT form
@@ -232,7 +318,7 @@ pub fn key_switch(
     let mut c_coeff = c_ntt.clone();
     c_coeff.ntt_backward(&params.level(level).q);
     let d = decompose(params, &c_coeff, c_ntt, level);
-    let (x0, x1) = inner_product(params, &d, key, None);
+    let (x0, x1) = inner_product(params, &d, key);
     (
         mod_down_add(params, x0, level, None),
         mod_down_add(params, x1, level, None),
@@ -250,7 +336,7 @@ pub fn key_switch_coeff(
     let mut c_ntt = c_coeff.clone();
     c_ntt.ntt_forward(&params.level(level).q);
     let d = decompose(params, c_coeff, &c_ntt, level);
-    let (x0, x1) = inner_product(params, &d, key, None);
+    let (x0, x1) = inner_product(params, &d, key);
     (
         mod_down_add(params, x0, level, None),
         mod_down_add(params, x1, level, None),
@@ -269,10 +355,41 @@ pub fn key_switch_coeff_add(
     let mut c_ntt = c_coeff.clone();
     c_ntt.ntt_forward(&params.level(level).q);
     let d = decompose(params, c_coeff, &c_ntt, level);
-    let (x0, x1) = inner_product(params, &d, key, None);
+    let (x0, x1) = inner_product(params, &d, key);
     let add = |poly| Some(ModDownAddend { poly, galois: None });
     (
         mod_down_add(params, x0, level, add(c0)),
         mod_down_add(params, x1, level, add(c1)),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rlwe::KeyGenerator;
+    use henn_ring::sampler;
+    use std::sync::Arc;
+
+    /// The SIMD Shoup inner product (digit companions) and the portable `u128` one agree.
+    #[test]
+    fn shoup_and_portable_inner_products_agree() {
+        let (q, p) = RlweParameters::generate_primes(10, &[50, 50, 50, 50], &[51, 51]).unwrap();
+        let params = Arc::new(RlweParameters::insecure_new(10, &q, &p, 2).unwrap());
+        let mut keygen = KeyGenerator::new(&params);
+        let rlk = keygen.relinearization_key();
+        let mut rng = sampler::os_rng();
+        let level = params.max_level();
+        let qb = &params.level(level).q;
+        let c = sampler::uniform_poly(&mut rng, qb, qb.len(), Form::Coefficient);
+        let mut c_ntt = c.clone();
+        c_ntt.ntt_forward(qb);
+        let mut d = decompose(&params, &c, &c_ntt, level);
+        if d.companions.is_empty() {
+            d.companions = digit_companions(&params, &d.digits, level);
+        }
+        let simd = inner_product(&params, &d, &rlk.0);
+        d.companions.clear();
+        let portable = inner_product(&params, &d, &rlk.0);
+        assert_eq!(simd, portable);
+    }
 }
