@@ -77,6 +77,10 @@ pub struct CkksLolaReport {
     agreement_with_float_model: f64,
     /// Median server time of every plan step (the description of the step, seconds).
     step_median_s: Vec<(String, f64)>,
+    /// CryptoNets (BFV) on the same images in the same run (`--baseline`).
+    cryptonets_baseline: Option<super::SimdReport>,
+    /// CryptoNets batch latency / this run's per-image median (`--baseline`).
+    latency_ratio_cryptonets_over_this: Option<f64>,
 }
 
 /// Runs the CKKS benchmark (see the module docs).
@@ -110,8 +114,11 @@ pub fn run(args: &LolaArgs) -> Result<()> {
     let image = |i: usize| -> Vec<f32> { images[i].clone() };
     let (net, _factor) = normalize_ranges(&net, &samples, 1.0)?;
 
-    if args.strategy == LolaStrategy::Cryptonets || args.baseline {
-        bail!("CryptoNets (and --baseline) run with --scheme bfv only");
+    if args.strategy == LolaStrategy::Cryptonets {
+        bail!("CryptoNets runs with --scheme bfv only (--baseline runs it beside a CKKS run)");
+    }
+    if cifar && args.baseline {
+        bail!("--baseline runs CryptoNets on MNIST networks only");
     }
     let strategy = args.strategy.strategy();
     if cifar && args.strategy != LolaStrategy::LolaBsgs {
@@ -242,7 +249,7 @@ pub fn run(args: &LolaArgs) -> Result<()> {
     pb.finish_and_clear();
 
     let images = args.images;
-    let report = CkksLolaReport {
+    let mut report = CkksLolaReport {
         net: args.net.name().into(),
         strategy: format!("{strategy:?}"),
         scheme: "ckks",
@@ -281,7 +288,15 @@ pub fn run(args: &LolaArgs) -> Result<()> {
             .zip(step_times.iter_mut())
             .map(|(step, t)| (step.describe(), median(t)))
             .collect(),
+        cryptonets_baseline: None,
+        latency_ratio_cryptonets_over_this: None,
     };
+    if args.baseline {
+        let base = super::cryptonets_baseline(args, None)?;
+        report.latency_ratio_cryptonets_over_this =
+            Some(base.server_batch_median_s / report.server_median_s);
+        report.cryptonets_baseline = Some(base);
+    }
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
