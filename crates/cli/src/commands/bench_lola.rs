@@ -433,6 +433,53 @@ fn choose_parameters(
     })
 }
 
+/// A BFV run's parameters and plan (no rescaling: BFV needs no modulus switching for
+/// correctness, all operations stay at the top level).
+struct BfvSetup {
+    preset: henn_he::bfv::Preset,
+    primes: Vec<u64>,
+    estimated_budget: Option<f64>,
+    rlwe: std::sync::Arc<henn_he::rlwe::RlweParameters>,
+    plan: henn_infer::plan::Plan,
+}
+
+/// Chooses parameters for `strategy` ([`choose_parameters`]) and plans the network on them.
+fn bfv_setup(
+    args: &LolaArgs,
+    net: &IntNetwork<i128>,
+    bits: u32,
+    strategy: Strategy,
+) -> Result<BfvSetup> {
+    let (preset, primes, estimated_budget) = choose_parameters(args, net, bits, strategy)?;
+    tracing::info!(
+        "{strategy:?}: BFV {} with plaintext primes {primes:?} (estimated noise budget \
+         {estimated_budget:?})",
+        preset.name
+    );
+    let first = *primes
+        .first()
+        .ok_or_else(|| anyhow::anyhow!("the planner chose no plaintext prime"))?;
+    let rlwe = BfvParametersBuilder::preset(preset)
+        .plaintext_modulus(first)
+        .build()?
+        .rlwe()
+        .clone();
+    let n = 1usize << preset.log_n;
+    let geometry = SlotGeometry {
+        rows: 2,
+        row_len: n / 2,
+    };
+    let mut p = plan(net, geometry, strategy)?;
+    p.rescale = false;
+    Ok(BfvSetup {
+        preset,
+        primes,
+        estimated_budget,
+        rlwe,
+        plan: p,
+    })
+}
+
 /// Runs `henn bench lola`.
 pub fn run(args: LolaArgs) -> Result<()> {
     if let Scheme::Ckks = args.scheme {
@@ -497,25 +544,13 @@ fn bench_single(
 ) -> Result<LolaReport> {
     let net = &network.net;
     let len = net.input_len;
-    let (preset, primes, estimated_budget) = choose_parameters(args, net, bits, strategy)?;
-    tracing::info!(
-        "BFV {} with plaintext primes {primes:?} (estimated noise budget {estimated_budget:?})",
-        preset.name
-    );
-    let n = 1usize << preset.log_n;
-    let rlwe = BfvParametersBuilder::preset(preset)
-        .plaintext_modulus(primes[0])
-        .build()?
-        .rlwe()
-        .clone();
-
-    let geometry = SlotGeometry {
-        rows: 2,
-        row_len: n / 2,
-    };
-    let mut p = plan(net, geometry, strategy)?;
-    // BFV needs no modulus switching for correctness; all operations stay at the top level.
-    p.rescale = false;
+    let BfvSetup {
+        preset,
+        primes,
+        estimated_budget,
+        rlwe,
+        plan: p,
+    } = bfv_setup(args, net, bits, strategy)?;
     let keys = key_requirements(net, &p, 0)?;
     let spec = KeySpec {
         rotation_steps: keys.rotation_steps.iter().copied().collect(),
@@ -680,23 +715,13 @@ fn cryptonets_baseline(
 fn bench_simd(args: &LolaArgs, network: &Network, data: &Inputs, bits: u32) -> Result<SimdReport> {
     let net = &network.net;
     let strategy = Strategy::CryptoNets;
-    let (preset, primes, estimated_budget) = choose_parameters(args, net, bits, strategy)?;
-    tracing::info!(
-        "CryptoNets: BFV {} with plaintext primes {primes:?} (estimated noise budget {estimated_budget:?})",
-        preset.name
-    );
-    let n = 1usize << preset.log_n;
-    let rlwe = BfvParametersBuilder::preset(preset)
-        .plaintext_modulus(primes[0])
-        .build()?
-        .rlwe()
-        .clone();
-    let geometry = SlotGeometry {
-        rows: 2,
-        row_len: n / 2,
-    };
-    let mut p = plan(net, geometry, strategy)?;
-    p.rescale = false;
+    let BfvSetup {
+        preset,
+        primes,
+        estimated_budget,
+        rlwe,
+        plan: p,
+    } = bfv_setup(args, net, bits, strategy)?;
     // SIMD plans rotate nothing: only the relinearization key is needed.
     let spec = KeySpec {
         rotation_steps: Vec::new(),
