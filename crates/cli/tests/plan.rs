@@ -67,3 +67,31 @@ fn plans_lola_small_on_bfv_and_ckks() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no-such-model"));
 }
+
+#[test]
+fn a_model_with_relu_is_refused_naming_the_layer() {
+    for scheme in ["bfv", "ckks"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_henn"))
+            .current_dir(root())
+            .args([
+                "plan",
+                "--model",
+                "models/relu-cnn",
+                "--scheme",
+                scheme,
+                "--calibration",
+                "5",
+            ])
+            .output()
+            .expect("henn runs");
+        assert!(
+            !out.status.success(),
+            "{scheme}: a ReLU network was planned"
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("cannot be evaluated with HE only") && err.contains("layer "),
+            "{scheme}: {err}"
+        );
+    }
+}
