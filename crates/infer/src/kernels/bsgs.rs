@@ -119,12 +119,7 @@ pub fn diagonal_bsgs<B: SlotBackend>(
         None => b.mul_scalar(ct, B::Value::ZERO)?,
     };
     // Hybrid: fold the d / rp partial sums onto slots 0..rp.
-    let mut step = rp;
-    while step < d {
-        let r = b.rotate(&out, step as isize)?;
-        b.add_assign(&mut out, &r)?;
-        step *= 2;
-    }
+    super::fold_assign(b, &mut out, rp, d)?;
     EncryptedVector::new(
         Representation::Stacked(Stacked {
             len: w.rows(),
@@ -366,12 +361,7 @@ pub fn block_diagonal_bsgs<B: SlotBackend>(
         Some(a) => a,
         None => b.mul_scalar(&x.cts[0], B::Value::ZERO)?,
     };
-    let mut step = rp;
-    while step < row_len {
-        let r = b.rotate(&out, step as isize)?;
-        b.add_assign(&mut out, &r)?;
-        step *= 2;
-    }
+    super::fold_assign(b, &mut out, rp, row_len)?;
     EncryptedVector::new(
         Representation::Stacked(Stacked {
             len: r,

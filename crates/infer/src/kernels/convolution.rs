@@ -124,12 +124,7 @@ pub fn stacked_convolution_row_major<B: SlotBackend>(
         Some(a) => a,
         None => b.mul_scalar(&x.cts[0], B::Value::ZERO)?,
     };
-    let mut step = c.block;
-    while step < b.row_len() {
-        let rotated = b.rotate(&out, step as isize)?;
-        b.add_assign(&mut out, &rotated)?;
-        step *= 2;
-    }
+    super::fold_assign(b, &mut out, c.block, b.row_len())?;
     EncryptedVector::new(
         Representation::Stacked(Stacked {
             len: c.output_len(),

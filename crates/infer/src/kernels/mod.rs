@@ -58,13 +58,28 @@ pub fn sum_blocks<B: SlotBackend>(
         )));
     }
     let mut acc = ct.clone();
-    let mut step = 1;
-    while step < block {
-        let r = b.rotate(&acc, step as isize)?;
-        b.add_assign(&mut acc, &r)?;
+    fold_assign(b, &mut acc, 1, block)?;
+    Ok(acc)
+}
+
+/// Rotate-and-add in place with steps `first, 2·first, 4·first, …` below `end`: afterwards
+/// slot `s` holds the sum of the slots `s + k·first`, `k < end / first` (cyclically in its
+/// row). With `first = 1` this sums blocks ([`sum_blocks`]); with `first` a block length it
+/// folds the copies of a stacked layout onto each other (BSGS partial sums, stacked
+/// convolution offsets).
+pub(crate) fn fold_assign<B: SlotBackend>(
+    b: &B,
+    acc: &mut B::Ciphertext,
+    first: usize,
+    end: usize,
+) -> InferResult<()> {
+    let mut step = first.max(1);
+    while step < end {
+        let r = b.rotate(acc, step as isize)?;
+        b.add_assign(acc, &r)?;
         step *= 2;
     }
-    Ok(acc)
+    Ok(())
 }
 
 /// Checks an input vector against the backend before a kernel indexes into it: the layout
