@@ -29,7 +29,7 @@ use crate::error::{InferError, InferResult};
 use crate::matrix::Matrix;
 use crate::representation::{Dense, Representation, Stacked};
 
-use super::plain_at;
+use super::{add_accumulate, mul_plain_accumulate};
 
 /// The default baby-step count `n1 = 2^⌈log2(D)/2⌉`.
 pub fn default_baby_steps(d: usize) -> usize {
@@ -96,21 +96,10 @@ pub fn diagonal_bsgs<B: SlotBackend>(
                         .then(|| ((j + g * n1) % row_len, w.get(row, col)))
                 })
                 .collect();
-            if entries.is_empty() {
-                continue;
-            }
-            let pt = plain_at(b, entries, level)?;
-            match inner.as_mut() {
-                None => inner = Some(b.mul_plain(rotated, &pt)?),
-                Some(a) => b.mul_plain_add_assign(a, rotated, &pt)?,
-            }
+            mul_plain_accumulate(b, &mut inner, rotated, entries, level)?;
         }
         if let Some(inner) = inner {
-            let term = b.rotate(&inner, (g * n1) as isize)?;
-            match result.as_mut() {
-                None => result = Some(term),
-                Some(acc) => b.add_assign(acc, &term)?,
-            }
+            add_accumulate(b, &mut result, b.rotate(&inner, (g * n1) as isize)?)?;
         }
     }
     // An all-zero matrix: multiply by zero to get an encryption of zeros at the right depth.
@@ -208,21 +197,10 @@ pub fn dense_diagonal_bsgs<B: SlotBackend>(
                     (v != B::Value::ZERO).then(|| ((j + g * n1) % row_len, v))
                 })
                 .collect();
-            if entries.is_empty() {
-                continue;
-            }
-            let pt = plain_at(b, entries, level)?;
-            match inner.as_mut() {
-                None => inner = Some(b.mul_plain(rotated, &pt)?),
-                Some(a) => b.mul_plain_add_assign(a, rotated, &pt)?,
-            }
+            mul_plain_accumulate(b, &mut inner, rotated, entries, level)?;
         }
         if let Some(inner) = inner {
-            let term = b.rotate(&inner, (g * n1) as isize)?;
-            match result.as_mut() {
-                None => result = Some(term),
-                Some(acc) => b.add_assign(acc, &term)?,
-            }
+            add_accumulate(b, &mut result, b.rotate(&inner, (g * n1) as isize)?)?;
         }
     }
     let out = match result {
@@ -340,21 +318,11 @@ pub fn block_diagonal_bsgs<B: SlotBackend>(
                         (wv != B::Value::ZERO).then(|| ((j + gs * n1) % row_len, wv))
                     })
                     .collect();
-                if entries.is_empty() {
-                    continue;
-                }
-                let pt = plain_at(b, entries, level)?;
-                match inner.as_mut() {
-                    None => inner = Some(b.mul_plain(v, &pt)?),
-                    Some(a) => b.mul_plain_add_assign(a, v, &pt)?,
-                }
+                mul_plain_accumulate(b, &mut inner, v, entries, level)?;
             }
         }
         if let Some(inner) = inner {
-            match acc.as_mut() {
-                None => acc = Some(inner),
-                Some(a) => b.add_assign(a, &inner)?,
-            }
+            add_accumulate(b, &mut acc, inner)?;
         }
     }
     let mut out = match acc {

@@ -14,7 +14,7 @@ use crate::encrypted::EncryptedVector;
 use crate::error::{InferError, InferResult};
 use crate::representation::{Dense, Representation, Stacked};
 
-use super::plain_at;
+use super::mul_plain_accumulate;
 
 /// Applies `maps` filters of `r` weights each (`weights[o·r + j]`, the `[out, in, kh, kw]`
 /// order of [`crate::conv::Conv2dGeometry`]) to a convolution-represented input.
@@ -110,14 +110,7 @@ pub fn stacked_convolution_row_major<B: SlotBackend>(
                 (w != B::Value::ZERO).then_some((slot, w))
             })
             .collect();
-        if entries.is_empty() {
-            continue;
-        }
-        let pt = plain_at(b, entries, b.level(ct))?;
-        match acc.as_mut() {
-            None => acc = Some(b.mul_plain(ct, &pt)?),
-            Some(a) => b.mul_plain_add_assign(a, ct, &pt)?,
-        }
+        mul_plain_accumulate(b, &mut acc, ct, entries, b.level(ct))?;
     }
     // All weights zero: an encryption of zeros at the depth of a product.
     let mut out = match acc {

@@ -33,6 +33,40 @@ pub(crate) fn plain_at<B: SlotBackend>(
     Ok(b.encode(&v, level)?)
 }
 
+/// `acc += ct ⊙ p` for the plaintext `p` that holds `entries` (zero elsewhere), with `acc`
+/// starting empty (the first product initialises it). Nothing is encoded or multiplied when
+/// `entries` is empty (an all-zero diagonal or filter).
+pub(crate) fn mul_plain_accumulate<B: SlotBackend>(
+    b: &B,
+    acc: &mut Option<B::Ciphertext>,
+    ct: &B::Ciphertext,
+    entries: Vec<(usize, B::Value)>,
+    level: usize,
+) -> InferResult<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let pt = plain_at(b, entries, level)?;
+    match acc.as_mut() {
+        None => *acc = Some(b.mul_plain(ct, &pt)?),
+        Some(a) => b.mul_plain_add_assign(a, ct, &pt)?,
+    }
+    Ok(())
+}
+
+/// `acc += term`, with `acc` starting empty.
+pub(crate) fn add_accumulate<B: SlotBackend>(
+    b: &B,
+    acc: &mut Option<B::Ciphertext>,
+    term: B::Ciphertext,
+) -> InferResult<()> {
+    match acc.as_mut() {
+        None => *acc = Some(term),
+        Some(a) => b.add_assign(a, &term)?,
+    }
+    Ok(())
+}
+
 /// Rotate-and-sum over whole rows and then across rows: afterwards every slot holds the sum
 /// of all slots (LoLa section 4.1: `log n` rotations and additions, plus one row swap on BFV).
 pub fn sum_all_slots<B: SlotBackend>(b: &B, ct: &B::Ciphertext) -> InferResult<B::Ciphertext> {
