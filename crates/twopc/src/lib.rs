@@ -1,0 +1,23 @@
+//! Hybrid two-party inference as in DELPHI (Mishra et al., USENIX Security 2020), the substrate
+//! of AutoPrivacy (Lou et al., NeurIPS 2020, section 2): client and server hold additive shares
+//! of every activation over `Z_{2^ℓ}` (fixed point); linear layers are evaluated with HE in an
+//! input-independent offline phase; ReLUs are garbled circuits; square activations use Beaver
+//! triples. Semi-honest security.
+//!
+//! | module | what |
+//! |---|---|
+//! | [`ot`] | base OT and OT extension (correlated / random OT) |
+//! | [`gc`] | half-gates garbling with free-XOR and point-and-permute, fixed-key AES; the ReLU circuit on shares |
+//! | [`channel`] | framed, versioned, bounded messages over TCP with byte counters per phase and direction |
+//! | [`linear`] | HE linear layers on henn's BFV (slot encoding as in DELPHI, coefficient encoding as in Cheetah), per-layer HE parameters |
+//! | [`beaver`] | Beaver triples from HE for square activations |
+//! | [`error`] | [`error::TwoPcError`] |
+
+#![deny(missing_docs)]
+
+pub mod beaver;
+pub mod channel;
+pub mod error;
+pub mod gc;
+pub mod linear;
+pub mod ot;
