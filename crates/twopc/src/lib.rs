@@ -11,6 +11,7 @@
 //! | [`channel`] | framed, versioned, bounded messages over TCP with byte counters per phase and direction |
 //! | [`linear`] | HE linear layers on henn's BFV (slot encoding as in DELPHI, coefficient encoding as in Cheetah), per-layer HE parameters |
 //! | [`beaver`] | Beaver triples from HE for square activations |
+//! | [`share`] | the share field `Z_p` (one prime for HE, garbled circuits and triples) |
 //! | [`error`] | [`error::TwoPcError`] |
 
 #![deny(missing_docs)]
@@ -21,3 +22,4 @@ pub mod error;
 pub mod gc;
 pub mod linear;
 pub mod ot;
+pub mod share;
