@@ -54,6 +54,8 @@ pub enum Kind {
     CkksCiphertext = 10,
     /// [`crate::ckks::Plaintext`].
     CkksPlaintext = 11,
+    /// [`crate::ckks::SeededCiphertext`].
+    CkksSeededCiphertext = 12,
 }
 
 fn err(msg: impl Into<String>) -> HeError {

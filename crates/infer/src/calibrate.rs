@@ -53,10 +53,33 @@ pub fn normalize_ranges(
         )));
     }
     let maxima = layer_maxima(net, samples)?;
+    normalize_with_maxima(net, &maxima, target)
+}
+
+/// [`normalize_ranges`] with the per-layer maxima already measured ([`layer_maxima`]): what a
+/// compiled model records, so that loading it rebuilds the identical network without the
+/// calibration inputs.
+pub fn normalize_with_maxima(
+    net: &IntNetwork<f64>,
+    maxima: &[f64],
+    target: f64,
+) -> InferResult<(IntNetwork<f64>, f64)> {
+    if !(target.is_finite() && target > 0.0) {
+        return Err(InferError::InvalidModel(format!(
+            "calibration target {target} must be positive"
+        )));
+    }
+    if maxima.len() != net.layers.len() {
+        return Err(InferError::ShapeMismatch(format!(
+            "{} layer maxima for {} layers",
+            maxima.len(),
+            net.layers.len()
+        )));
+    }
     // `carried`: the factor the current value carries relative to the original network.
     let mut carried = 1.0f64;
     let mut layers = Vec::with_capacity(net.layers.len());
-    for (layer, &max) in net.layers.iter().zip(&maxima) {
+    for (layer, &max) in net.layers.iter().zip(maxima) {
         let out_factor = if max > 0.0 && max.is_finite() {
             target / max
         } else {

@@ -16,7 +16,7 @@ use crate::plan::{plan, profile, Plan, Strategy};
 use crate::representation::SlotGeometry;
 
 /// Milliseconds per operation, by kind (level-independent for now).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Default)]
 pub struct OpCosts {
     /// Cost of each kind; kinds not listed cost 0.
     pub ms: Vec<(OpKind, f64)>,
@@ -50,33 +50,6 @@ impl OpCosts {
                 (OpKind::Rotate, 4.1),
                 (OpKind::SwapRows, 4.1),
                 (OpKind::HoistedRotate, 11.0 / 8.0),
-            ],
-        }
-    }
-
-    /// henn's own BFV engine, single thread, medians of `henn bench ops` on the project's
-    /// 2-core machine (2026-11-22, load average ~15, README "HE operations"): `n = 8192`
-    /// (`BFV_128BIT_LOGN13_LOGQP218`): ct×pt 0.150 ms, ct×ct+relin 71.0 ms, rotation 14.1 ms,
-    /// hoisted rotation 9.0 ms (8 in 72 ms); `n = 16384` (`…LOGN14_LOGQP438`): 0.64, 258, 124,
-    /// 37.4 ms. Other degrees are extrapolated (×4 per doubling of `n`, the growth of ring
-    /// degree times limbs). Additions, scalar products and encodings are not counted (0).
-    /// One CRT instance: multiply by the number of plaintext primes.
-    pub fn henn_bfv(log_n: u32) -> Self {
-        let (pt, ct, rot, hoisted) = match log_n {
-            13 => (0.150, 71.0, 14.1, 9.0),
-            14 => (0.64, 258.0, 124.0, 37.4),
-            _ => {
-                let f = 4f64.powi(log_n as i32 - 13);
-                (0.150 * f, 71.0 * f, 14.1 * f, 9.0 * f)
-            }
-        };
-        Self {
-            ms: vec![
-                (OpKind::MulPlain, pt),
-                (OpKind::MulRelin, ct),
-                (OpKind::Rotate, rot),
-                (OpKind::SwapRows, rot),
-                (OpKind::HoistedRotate, hoisted),
             ],
         }
     }

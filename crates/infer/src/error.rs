@@ -33,6 +33,20 @@ pub enum InferError {
     /// A model or layer description is invalid.
     #[error("invalid model: {0}")]
     InvalidModel(String),
+    /// A layer the scheme cannot evaluate (e.g. ReLU in HE-only inference).
+    #[error("{0}")]
+    Unsupported(String),
+    /// Bytes or a document from outside (a peer, a file) do not parse or do not fit the model.
+    #[error("malformed {what}: {detail}")]
+    Malformed {
+        /// What was being read.
+        what: &'static str,
+        /// What is wrong.
+        detail: String,
+    },
+    /// A request that does not fit the session (wrong input length, non-finite values, …).
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
 }
 
 /// Result of HE inference operations.

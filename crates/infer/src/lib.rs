@@ -20,6 +20,7 @@
 //! | [`summary`] | a plan as LoLa's Table 1, with estimated latency, noise and key sizes |
 //! | [`zoo`] | LoLa's MNIST, MNIST-small and CIFAR networks with synthetic weights |
 //! | [`from_nn`] | `henn_nn` models to quantized (BFV) or float (CKKS) networks |
+//! | [`session`] | `compile` → `CompiledModel` (public part: `PublicModel`), `ClientSession`, `ServerSession`, their wire formats |
 //! | [`error`] | [`error::InferError`] |
 //!
 //! Example: `cargo run --release -p henn-infer --example lola_plans` prints the profile of
@@ -40,5 +41,6 @@ pub mod network;
 pub mod params;
 pub mod plan;
 pub mod representation;
+pub mod session;
 pub mod summary;
 pub mod zoo;

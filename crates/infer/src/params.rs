@@ -13,7 +13,11 @@
 //!   least `safety_bits`.
 //!
 //! Among the feasible `(preset, strategy, primes)` the cheapest by estimated latency
-//! ([`crate::cost::OpCosts::henn_bfv`] times the number of CRT instances) wins. Only the
+//! (operation costs measured on the engine by the caller's `costs`, times the number of CRT
+//! instances) wins. Presets are tried from the smallest ring up and the search stops at the
+//! first preset with a feasible choice: every operation's cost grows with `n` and `log Q`, and
+//! the prime candidates do not get fewer with a larger ring (at most 40 bits each), so a larger
+//! preset cannot be cheaper. Only the
 //! 128-bit presets of `henn_he` are candidates, so an insecure choice is impossible, and a
 //! choice whose estimate is negative is never returned.
 
@@ -47,6 +51,8 @@ pub struct BfvChoice {
     pub estimated_ms: f64,
     /// Operation counts of the plan for one input (one CRT instance).
     pub counts: OpCounts,
+    /// The per-operation costs the estimate used (one CRT instance).
+    pub costs: OpCosts,
 }
 
 impl BfvChoice {
@@ -112,24 +118,30 @@ fn prime_candidates(output_bits: u32, n: usize) -> Vec<Vec<u64>> {
 
 /// Chooses preset, strategy and plaintext primes (see the module docs) for outputs of
 /// `output_bits` bits (`2·max|y| < 2^output_bits`), requiring an estimated final noise budget
-/// of at least `safety_bits`. Errors when no 128-bit preset works.
+/// of at least `safety_bits`; `costs` gives the measured operation costs of a preset (called
+/// only for presets with a feasible choice). Errors when no 128-bit preset works.
 pub fn choose_bfv<V: SlotValue>(
     net: &IntNetwork<V>,
     output_bits: u32,
     strategies: &[Strategy],
     presets: Option<&[Preset]>,
     safety_bits: f64,
+    mut costs: impl FnMut(&Preset) -> InferResult<OpCosts>,
 ) -> InferResult<BfvChoice> {
-    let presets = presets.unwrap_or(&PRESETS);
+    let mut presets = presets.unwrap_or(&PRESETS).to_vec();
+    presets.sort_by_key(|p| p.log_n);
     let mut best: Option<BfvChoice> = None;
     let mut last_err = None;
-    for preset in presets {
+    for preset in &presets {
+        if best.is_some() {
+            break;
+        }
         let n = 1usize << preset.log_n;
         let geometry = SlotGeometry {
             rows: 2,
             row_len: n / 2,
         };
-        let costs = OpCosts::henn_bfv(preset.log_n);
+        let mut preset_costs: Option<OpCosts> = None;
         for &strategy in strategies {
             let mut p = match plan(net, geometry, strategy) {
                 Ok(p) => p,
@@ -149,12 +161,17 @@ pub fn choose_bfv<V: SlotValue>(
                     continue;
                 }
             };
-            let per_instance = costs.estimate_ms(&counts);
             for primes in prime_candidates(output_bits, n) {
                 let (budget, steps) = estimate_budget(net, &p, noise_parameters(preset, &primes))?;
                 if budget < safety_bits {
                     continue;
                 }
+                if preset_costs.is_none() {
+                    preset_costs = Some(costs(preset)?);
+                }
+                let per_instance = preset_costs
+                    .as_ref()
+                    .map_or(0.0, |c| c.estimate_ms(&counts));
                 let estimated_ms = per_instance * primes.len() as f64;
                 if best.as_ref().is_none_or(|b| estimated_ms < b.estimated_ms) {
                     best = Some(BfvChoice {
@@ -165,6 +182,7 @@ pub fn choose_bfv<V: SlotValue>(
                         step_budgets: steps,
                         estimated_ms,
                         counts: counts.clone(),
+                        costs: preset_costs.clone().unwrap_or_default(),
                     });
                 }
             }
@@ -179,6 +197,15 @@ pub fn choose_bfv<V: SlotValue>(
             ),
         })
     })
+}
+
+/// The plan's multiplicative depth: the levels it consumes, measured on the clear backend
+/// (the one depth probe of the planner).
+pub fn plan_depth(net: &IntNetwork<f64>, p: &Plan) -> InferResult<usize> {
+    const PROBE_LEVELS: usize = 64;
+    let b = ClearBackend::<f64>::new(p.geometry.rows, p.geometry.row_len, PROBE_LEVELS)?;
+    let (_, report) = profile(&b, net, p, &vec![0.0; net.input_len])?;
+    Ok(PROBE_LEVELS - report.steps.last().map_or(PROBE_LEVELS, |s| s.level))
 }
 
 /// A CKKS parameter choice with the plan it was made for (see [`choose_ckks`]).
@@ -212,7 +239,6 @@ pub fn choose_ckks(
     mut costs: impl FnMut(u32, &crate::backend::ckks::CkksChain) -> InferResult<OpCosts>,
 ) -> InferResult<CkksChoice> {
     // Levels given to the clear backend while measuring depth (more than any chain holds).
-    const PROBE_LEVELS: usize = 64;
     let mut best: Option<CkksChoice> = None;
     let mut last_err = None;
     for &log_n in log_ns {
@@ -224,10 +250,9 @@ pub fn choose_ckks(
         for &strategy in strategies {
             let attempt = (|| {
                 let p = plan(net, geometry, strategy)?;
-                let b = ClearBackend::<f64>::new(1, n / 2, PROBE_LEVELS)?;
+                let depth = plan_depth(net, &p)?;
+                let b = ClearBackend::<f64>::new(1, n / 2, depth)?;
                 let (_, report) = profile(&b, net, &p, &vec![0.0; net.input_len])?;
-                let last = report.steps.last().map_or(PROBE_LEVELS, |s| s.level);
-                let depth = PROBE_LEVELS - last;
                 let chain = crate::backend::ckks::chain_for_depth(log_n, depth, headroom_bits)?;
                 let estimated_ms = costs(log_n, &chain)?.estimate_ms(&report.total);
                 Ok::<_, InferError>(CkksChoice {

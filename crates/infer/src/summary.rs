@@ -73,7 +73,7 @@ pub fn summarize<V: SlotValue>(
     let p = &choice.plan;
     let b = ClearBackend::<V>::new(p.geometry.rows, p.geometry.row_len, 0)?;
     let (_, report) = profile(&b, net, p, &vec![V::ZERO; net.input_len])?;
-    let costs = OpCosts::henn_bfv(choice.preset.log_n);
+    let costs = &choice.costs;
     let instances = choice.primes.len() as f64;
     let rows = report
         .steps

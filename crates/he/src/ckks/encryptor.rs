@@ -12,7 +12,7 @@ use super::params::CkksParameters;
 use super::plaintext::{Encoder, Plaintext};
 use super::{CkksError, Complex64};
 use crate::rlwe::{encryption, PublicKey, SecretKey};
-use henn_ring::sampler::SharedCsprng;
+use henn_ring::sampler::{self, Seed, SharedCsprng};
 use henn_ring::{Form, RnsPoly};
 use std::sync::Arc;
 
@@ -84,6 +84,42 @@ impl Encryptor {
         })
     }
 
+    /// Secret-key encryption in seeded form: `c_1 = a` is expanded from a 32-byte seed, so only
+    /// `c_0`, the seed, the level and the scale travel (half the bytes; as BFV's
+    /// [`crate::bfv::Encryptor::encrypt_seeded`], same construction).
+    ///
+    /// # Errors
+    /// [`CkksError::InvalidParameters`] for a public-key encryptor (its `c_1` is not uniform from a
+    /// seed); otherwise as [`encrypt`](Self::encrypt).
+    pub fn encrypt_seeded(&self, plaintext: &Plaintext) -> Result<SeededCiphertext, CkksError> {
+        let EncryptionKey::Secret(sk) = &self.key else {
+            return Err(CkksError::InvalidParameters(
+                "seeded encryption needs a secret-key encryptor".into(),
+            ));
+        };
+        self.params.check_level(plaintext.level)?;
+        let n = self.params.degree();
+        if plaintext.poly.num_limbs() != plaintext.level + 1 || plaintext.poly.degree() != n {
+            return Err(CkksError::LengthMismatch {
+                what: "plaintext polynomial limbs",
+                expected: plaintext.level + 1,
+                got: plaintext.poly.num_limbs(),
+            });
+        }
+        let rlwe_params = self.params.rlwe();
+        let zero = RnsPoly::zero(n, rlwe_params.max_level() + 1, Form::Coefficient);
+        let (ct, seed) = encryption::encrypt_sk(sk, &zero, &mut self.rng.child());
+        let mut c0 = ct.polys[0].clone();
+        c0.truncate_limbs(plaintext.level + 1);
+        c0.add_assign(&plaintext.poly, rlwe_params.q_basis());
+        Ok(SeededCiphertext {
+            c0,
+            seed,
+            level: plaintext.level,
+            scale: plaintext.scale,
+        })
+    }
+
     /// Encodes complex slots at the top level and the default scale, then encrypts.
     ///
     /// # Errors
@@ -104,6 +140,59 @@ impl Encryptor {
     pub fn encrypt_real(&self, values: &[f64]) -> Result<Ciphertext, CkksError> {
         let complex: Vec<Complex64> = values.iter().map(|&x| Complex64::new(x, 0.0)).collect();
         self.encrypt_values(&complex)
+    }
+}
+
+/// A secret-key CKKS ciphertext in seeded form (see [`Encryptor::encrypt_seeded`]): `c_0` at
+/// its level, the seed of `c_1`, and the scale.
+#[derive(Clone, Debug)]
+pub struct SeededCiphertext {
+    pub(crate) c0: RnsPoly,
+    pub(crate) seed: Seed,
+    pub(crate) level: usize,
+    pub(crate) scale: f64,
+}
+
+impl SeededCiphertext {
+    /// Level of the ciphertext.
+    pub fn level(&self) -> usize {
+        self.level
+    }
+
+    /// Scale of the encrypted message.
+    pub fn scale(&self) -> f64 {
+        self.scale
+    }
+
+    /// Expands `c_1` from the seed (the evaluator's side).
+    ///
+    /// # Errors
+    /// [`CkksError::InvalidLevel`] or [`CkksError::LengthMismatch`] for a ciphertext that does
+    /// not fit `params`.
+    pub fn expand(&self, params: &Arc<CkksParameters>) -> Result<Ciphertext, CkksError> {
+        params.check_level(self.level)?;
+        let q = params.rlwe().q_basis();
+        if self.c0.num_limbs() != self.level + 1 || self.c0.degree() != params.degree() {
+            return Err(CkksError::LengthMismatch {
+                what: "seeded ciphertext limbs",
+                expected: self.level + 1,
+                got: self.c0.num_limbs(),
+            });
+        }
+        let mut a = sampler::uniform_poly(
+            &mut sampler::rng_from_seed(&self.seed),
+            q,
+            q.len(),
+            Form::Ntt,
+        );
+        a.truncate_limbs(self.level + 1);
+        let inner = crate::rlwe::Ciphertext::from_polys(
+            params.rlwe(),
+            vec![self.c0.clone(), a],
+            self.level,
+        )
+?;
+        Ciphertext::from_rlwe(inner, self.scale)
     }
 }
 

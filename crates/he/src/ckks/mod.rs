@@ -59,7 +59,7 @@ pub use encoder::{
     conjugation_galois_element, reduce_i128_to_rns, reduce_to_rns, rotation_galois_element,
     CkksEncoder,
 };
-pub use encryptor::{Decryptor, Encryptor};
+pub use encryptor::{Decryptor, Encryptor, SeededCiphertext};
 pub use error::CkksError;
 pub use evaluator::{galois_elements, Evaluator};
 /// Complex slot values (re-exported from `num-complex`).

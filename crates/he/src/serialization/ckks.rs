@@ -10,7 +10,7 @@
 //! both traits never makes a call ambiguous.
 
 use super::{err, open, read_ksk, write_ksk, Kind, Reader, ReaderHandle, Writer, WriterHandle};
-use crate::ckks::{Ciphertext, CkksParameters, Plaintext};
+use crate::ckks::{Ciphertext, CkksParameters, Plaintext, SeededCiphertext};
 use crate::rlwe::{self, GaloisKeys, PublicKey, RelinearizationKey, RlweParameters};
 use crate::HeError;
 use henn_ring::RnsBasis;
@@ -112,6 +112,31 @@ impl CkksSerialize for Plaintext {
         let scale = read_scale(r)?;
         let poly = r.0.poly(top_q(params), level + 1)?;
         Ok(Plaintext { poly, level, scale })
+    }
+}
+
+impl CkksSerialize for SeededCiphertext {
+    const KIND: Kind = Kind::CkksSeededCiphertext;
+    fn write_payload(&self, params: &CkksParameters, w: &mut WriterHandle) {
+        w.0.u8(self.level as u8);
+        w.0.u64(self.scale.to_bits());
+        w.0.bytes(&self.seed);
+        w.0.poly(&self.c0, top_q(params));
+    }
+    fn read_payload(params: &Arc<CkksParameters>, r: &mut ReaderHandle) -> Result<Self, HeError> {
+        let level = r.0.u8()? as usize;
+        if level > params.max_level() {
+            return Err(err("seeded ciphertext level out of range"));
+        }
+        let scale = read_scale(r)?;
+        let seed = r.0.seed()?;
+        let c0 = r.0.poly(top_q(params), level + 1)?;
+        Ok(SeededCiphertext {
+            c0,
+            seed,
+            level,
+            scale,
+        })
     }
 }
 

@@ -86,9 +86,19 @@ struct Instance {
     params: Arc<BfvParameters>,
     encoder: BatchEncoder,
     evaluator: Evaluator,
-    encryptor: Encryptor,
-    decryptor: Decryptor,
+    /// Client side only: the secret-key encryptor and the decryptor.
+    secret: Option<(Encryptor, Decryptor)>,
     t: i128,
+}
+
+impl Instance {
+    fn secret(&self) -> BackendResult<&(Encryptor, Decryptor)> {
+        self.secret.as_ref().ok_or_else(|| {
+            BackendError::InvalidParameters(
+                "this is a server backend: it holds no secret key to encrypt or decrypt".into(),
+            )
+        })
+    }
 }
 
 /// BFV with a CRT plaintext space `Z_T`, `T = ∏ t_j` (see the module docs).
@@ -156,8 +166,10 @@ impl BfvCrtBackend {
             instances.push(Instance {
                 encoder: BatchEncoder::new(&params).map_err(engine)?,
                 evaluator: Evaluator::new(&params),
-                encryptor: Encryptor::with_secret_key(&params, keygen.secret_key()),
-                decryptor: Decryptor::new(&params, keygen.secret_key()),
+                secret: Some((
+                    Encryptor::with_secret_key(&params, keygen.secret_key()),
+                    Decryptor::new(&params, keygen.secret_key()),
+                )),
                 t: i128::from(t),
                 params,
             });
@@ -231,7 +243,7 @@ impl BfvCrtBackend {
         self.instances
             .par_iter()
             .zip(&pt.pts)
-            .map(|(inst, p)| inst.encryptor.encrypt_seeded(p).map_err(engine))
+            .map(|(inst, p)| inst.secret()?.0.encrypt_seeded(p).map_err(engine))
             .collect()
     }
 
@@ -273,13 +285,12 @@ impl BfvCrtBackend {
     }
 
     /// Remaining noise budget in bits (the smallest over the primes), client side.
-    pub fn noise_budget(&self, ct: &BfvCiphertext) -> u32 {
-        self.instances
-            .iter()
-            .zip(&ct.parts)
-            .map(|(i, c)| i.decryptor.noise_budget(c))
-            .min()
-            .unwrap_or(0)
+    pub fn noise_budget(&self, ct: &BfvCiphertext) -> BackendResult<u32> {
+        let mut min = u32::MAX;
+        for (i, c) in self.instances.iter().zip(&ct.parts) {
+            min = min.min(i.secret()?.1.noise_budget(c));
+        }
+        Ok(if min == u32::MAX { 0 } else { min })
     }
 
     fn check(&self, a: &BfvCiphertext) -> BackendResult<()> {
@@ -446,8 +457,8 @@ impl SlotBackend for BfvCrtBackend {
             .instances
             .par_iter()
             .zip(&pt.pts)
-            .map(|(i, p)| i.encryptor.encrypt(p))
-            .collect();
+            .map(|(i, p)| Ok(i.secret()?.0.encrypt(p)))
+            .collect::<BackendResult<Vec<_>>>()?;
         Ok(BfvCiphertext { parts })
     }
 
@@ -457,8 +468,8 @@ impl SlotBackend for BfvCrtBackend {
             .instances
             .par_iter()
             .zip(&ct.parts)
-            .map(|(i, c)| i.decryptor.decrypt(c))
-            .collect();
+            .map(|(i, c)| Ok(i.secret()?.1.decrypt(c)))
+            .collect::<BackendResult<Vec<_>>>()?;
         Ok(Arc::new(BfvPlaintextData {
             pts,
             level: self.level(ct),

@@ -33,15 +33,13 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
-use henn_he::bfv::BfvParameters;
 use henn_he::ckks::{
     galois_elements, Ciphertext, CkksError, CkksParameters, Decryptor, Encoder, Encryptor,
     Evaluator, Plaintext,
 };
-use henn_he::rlwe::{self, GaloisKeys, KeyGenerator, RelinearizationKey, SecretKey};
-use henn_he::serialization::HeSerialize;
-use henn_ring::sampler::{self, Seed, SharedCsprng};
-use henn_ring::{Form, RnsPoly};
+use henn_he::rlwe::{GaloisKeys, RelinearizationKey, SecretKey};
+use henn_he::serialization::CkksSerialize;
+use henn_ring::sampler;
 
 pub use super::bfv::{KeySpec, PlaintextCache};
 use super::{normalize_step, BackendError, BackendResult, SlotBackend};
@@ -90,14 +88,14 @@ pub struct CkksEvaluationKeys {
     pub galois: GaloisKeys,
 }
 
-/// A client's seeded (half-size) CKKS ciphertext: `c_0`, the seed of `c_1 = a`, the level and
-/// the scale.
-#[derive(Clone, Debug)]
-pub struct SeededCkksCiphertext {
-    c0: RnsPoly,
-    seed: Seed,
-    level: usize,
-    scale: f64,
+/// A client's seeded (half-size) CKKS ciphertext (the engine's
+/// [`henn_he::ckks::SeededCiphertext`]).
+pub type SeededCkksCiphertext = henn_he::ckks::SeededCiphertext;
+
+/// The secret-key half of a backend: present on the client only.
+struct SecretHalf {
+    encryptor: Encryptor,
+    decryptor: Decryptor,
 }
 
 /// CKKS with one row of `n/2` real slots (see the module docs).
@@ -105,10 +103,7 @@ pub struct CkksBackend {
     params: Arc<CkksParameters>,
     encoder: Encoder,
     evaluator: Evaluator,
-    encryptor: Encryptor,
-    decryptor: Decryptor,
-    secret: SecretKey,
-    rng: SharedCsprng,
+    secret: Option<SecretHalf>,
     keys: CkksEvaluationKeys,
     cache_mode: Mutex<PlaintextCache>,
     cache: Mutex<HashMap<(u64, usize), CkksPlaintext>>,
@@ -130,8 +125,43 @@ fn scale_key(scale: f64) -> u64 {
 
 impl CkksBackend {
     /// Generates a secret key for `params` and exactly the evaluation keys of `spec`
-    /// (`spec.row_swap` is ignored: CKKS has one row). The slot count must be `n/2`.
+    /// (`spec.row_swap` is ignored: CKKS has one row): a backend that both encrypts and
+    /// evaluates (benchmarks and tests; a service uses [`CkksBackend::client`] and
+    /// [`CkksBackend::server`]). The slot count must be `n/2`.
     pub fn generate(params: &Arc<CkksParameters>, spec: &KeySpec) -> BackendResult<Self> {
+        let sk = SecretKey::generate(params.rlwe(), &mut sampler::os_rng());
+        let mut client = Self::client(params, &sk)?;
+        client.keys = client.make_evaluation_keys(&sk, spec, &mut sampler::os_rng())?;
+        Ok(client)
+    }
+
+    /// Client side: a backend holding the secret key `sk` and no evaluation keys; it encodes,
+    /// encrypts (seeded), decrypts and makes the evaluation keys of a plan.
+    pub fn client(params: &Arc<CkksParameters>, sk: &SecretKey) -> BackendResult<Self> {
+        Self::assemble(
+            params,
+            Some(SecretHalf {
+                encryptor: Encryptor::with_secret_key(params, sk),
+                decryptor: Decryptor::new(params, sk),
+            }),
+            CkksEvaluationKeys {
+                relinearization: None,
+                galois: GaloisKeys::generate(sk, &[], &mut sampler::os_rng()).map_err(he)?,
+            },
+        )
+    }
+
+    /// Server side: a backend from public parameters and the client's evaluation keys only;
+    /// it holds no secret key, so [`SlotBackend::encrypt`] and [`SlotBackend::decrypt`] fail.
+    pub fn server(params: &Arc<CkksParameters>, keys: CkksEvaluationKeys) -> BackendResult<Self> {
+        Self::assemble(params, None, keys)
+    }
+
+    fn assemble(
+        params: &Arc<CkksParameters>,
+        secret: Option<SecretHalf>,
+        keys: CkksEvaluationKeys,
+    ) -> BackendResult<Self> {
         if params.slots() != params.degree() / 2 {
             return Err(BackendError::InvalidParameters(format!(
                 "{} slots: the CKKS backend needs full packing (n/2 = {})",
@@ -139,31 +169,54 @@ impl CkksBackend {
                 params.degree() / 2
             )));
         }
-        let mut keygen = KeyGenerator::new(params.rlwe());
+        Ok(Self {
+            encoder: Encoder::new(params),
+            evaluator: Evaluator::new(params),
+            secret,
+            keys,
+            params: params.clone(),
+            cache_mode: Mutex::new(PlaintextCache::Off),
+            cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The Galois elements of `spec`'s rotation steps for `params` (step 0 needs none).
+    pub fn required_galois_elements(
+        params: &CkksParameters,
+        spec: &KeySpec,
+    ) -> BackendResult<Vec<usize>> {
         let steps: Vec<i64> = spec
             .rotation_steps
             .iter()
             .map(|&s| normalize_step(s as isize, params.slots()) as i64)
             .filter(|&s| s != 0)
             .collect();
-        let elements = galois_elements(params, &steps, false).map_err(engine)?;
-        let galois = keygen.galois_keys(&elements).map_err(he)?;
-        let relinearization = spec.relinearization.then(|| keygen.relinearization_key());
-        let secret = keygen.secret_key().clone();
-        Ok(Self {
-            encoder: Encoder::new(params),
-            evaluator: Evaluator::new(params),
-            encryptor: Encryptor::with_secret_key(params, &secret),
-            decryptor: Decryptor::new(params, &secret),
-            secret,
-            rng: SharedCsprng::from_os(),
-            keys: CkksEvaluationKeys {
-                relinearization,
-                galois,
-            },
-            params: params.clone(),
-            cache_mode: Mutex::new(PlaintextCache::Off),
-            cache: Mutex::new(HashMap::new()),
+        galois_elements(params, &steps, false).map_err(engine)
+    }
+
+    /// Client side: exactly the evaluation keys of `spec` for the secret key `sk`.
+    pub fn make_evaluation_keys(
+        &self,
+        sk: &SecretKey,
+        spec: &KeySpec,
+        rng: &mut sampler::Csprng,
+    ) -> BackendResult<CkksEvaluationKeys> {
+        let elements = Self::required_galois_elements(&self.params, spec)?;
+        let galois = GaloisKeys::generate(sk, &elements, rng).map_err(he)?;
+        let relinearization = spec
+            .relinearization
+            .then(|| RelinearizationKey::generate(sk, rng));
+        Ok(CkksEvaluationKeys {
+            relinearization,
+            galois,
+        })
+    }
+
+    fn secret(&self) -> BackendResult<&SecretHalf> {
+        self.secret.as_ref().ok_or_else(|| {
+            BackendError::InvalidParameters(
+                "this is a server backend: it holds no secret key to encrypt or decrypt".into(),
+            )
         })
     }
 
@@ -177,17 +230,14 @@ impl CkksBackend {
         &self.keys
     }
 
-    /// Bytes of the serialized (seeded) evaluation keys: what the client uploads once. Keys are
-    /// RLWE objects, serialized with the engine's format (the BFV wrapper only supplies the
-    /// RLWE parameters; its plaintext modulus does not enter the bytes).
+    /// Bytes of the serialized (seeded) evaluation keys: what the client uploads once.
     pub fn evaluation_key_bytes(&self) -> BackendResult<usize> {
-        let wrapper = BfvParameters::new(self.params.rlwe().clone(), 3).map_err(he)?;
-        Ok(self.keys.galois.to_bytes(&wrapper).len()
+        Ok(self.keys.galois.to_ckks_bytes(&self.params).len()
             + self
                 .keys
                 .relinearization
                 .as_ref()
-                .map_or(0, |r| r.to_bytes(&wrapper).len()))
+                .map_or(0, |r| r.to_ckks_bytes(&self.params).len()))
     }
 
     /// Sets the memoisation mode of encodings; [`PlaintextCache::Off`] also empties the cache.
@@ -196,6 +246,30 @@ impl CkksBackend {
         if mode == PlaintextCache::Off {
             self.cache.lock().unwrap_or_else(|e| e.into_inner()).clear();
         }
+    }
+
+    /// Copies the prepared (memoised) plaintexts of `from` — another backend of the same
+    /// parameters that ran the same plan with [`PlaintextCache::Record`] — into `self` and
+    /// freezes `self`'s cache. Shares the encodings (`Arc`), no copy of the data.
+    pub fn share_prepared_plaintexts(&self, from: &CkksBackend) -> BackendResult<()> {
+        if from.params.fingerprint() != self.params.fingerprint() {
+            return Err(BackendError::InvalidParameters(
+                "prepared plaintexts come from a backend with other parameters".into(),
+            ));
+        }
+        let entries: Vec<_> = from
+            .cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(k, v)| (*k, v.clone()))
+            .collect();
+        self.cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(entries);
+        self.set_plaintext_cache(PlaintextCache::Frozen);
+        Ok(())
     }
 
     /// Number of memoised plaintexts.
@@ -219,46 +293,21 @@ impl CkksBackend {
 
     /// Bytes of a seeded ciphertext on the wire: `c_0`, the 32-byte seed, level and scale.
     pub fn seeded_bytes(&self, ct: &SeededCkksCiphertext) -> usize {
-        self.packed_bytes(ct.level + 1) + ct.seed.len() + 1 + 8
+        self.packed_bytes(ct.level() + 1) + 32 + 1 + 8
     }
 
     /// Client side: secret-key encryption at the default scale in seeded (half-size) form.
     pub fn encrypt_seeded(&self, pt: &CkksPlaintext) -> BackendResult<SeededCkksCiphertext> {
-        let scale = self.params.default_scale();
-        let encoded = self.encoded(pt, scale)?;
-        let rlwe_params = self.params.rlwe();
-        let n = self.params.degree();
-        let zero = RnsPoly::zero(n, rlwe_params.max_level() + 1, Form::Coefficient);
-        let (ct, seed) =
-            { rlwe::encryption::encrypt_sk(&self.secret, &zero, &mut self.rng.child()) };
-        let mut c0 = ct.polys().first().cloned().ok_or_else(|| {
-            BackendError::InvalidParameters("encryption returned no polynomial".into())
-        })?;
-        c0.truncate_limbs(encoded.level() + 1);
-        c0.add_assign(encoded.poly(), rlwe_params.q_basis());
-        Ok(SeededCkksCiphertext {
-            c0,
-            seed,
-            level: encoded.level(),
-            scale,
-        })
+        let encoded = self.encoded(pt, self.params.default_scale())?;
+        self.secret()?
+            .encryptor
+            .encrypt_seeded(&encoded)
+            .map_err(engine)
     }
 
     /// Server side: expands a seeded ciphertext received from the client (validating it).
     pub fn expand_seeded(&self, seeded: &SeededCkksCiphertext) -> BackendResult<Ciphertext> {
-        let rlwe_params = self.params.rlwe();
-        let q = rlwe_params.q_basis();
-        let mut a = sampler::uniform_poly(
-            &mut sampler::rng_from_seed(&seeded.seed),
-            q,
-            q.len(),
-            Form::Ntt,
-        );
-        a.truncate_limbs(seeded.level + 1);
-        let inner =
-            rlwe::Ciphertext::from_polys(rlwe_params, vec![seeded.c0.clone(), a], seeded.level)
-                .map_err(he)?;
-        Ciphertext::from_rlwe(inner, seeded.scale).map_err(engine)
+        seeded.expand(&self.params).map_err(engine)
     }
 
     /// The encoding of `p` at `scale` (memoised in `p`).
@@ -398,11 +447,11 @@ impl SlotBackend for CkksBackend {
 
     fn encrypt(&self, pt: &CkksPlaintext) -> BackendResult<Ciphertext> {
         let encoded = self.encoded(pt, self.params.default_scale())?;
-        self.encryptor.encrypt(&encoded).map_err(engine)
+        self.secret()?.encryptor.encrypt(&encoded).map_err(engine)
     }
 
     fn decrypt(&self, ct: &Ciphertext) -> BackendResult<CkksPlaintext> {
-        let pt = self.decryptor.decrypt(ct).map_err(engine)?;
+        let pt = self.secret()?.decryptor.decrypt(ct).map_err(engine)?;
         Ok(Arc::new(CkksPlaintextData {
             level: pt.level(),
             source: Source::Decrypted(pt),

@@ -5,10 +5,8 @@
 //!   that the key file holds only the seed; [`BfvCrtBackend::client`] builds a backend that
 //!   encrypts (seeded), decrypts and, once, generates the evaluation keys of a [`KeySpec`].
 //! * The **server** never sees the client's secret: [`BfvCrtBackend::server`] builds a backend
-//!   from the public parameters and uploaded [`EvaluationKeys`] only. Its encryptor and
-//!   decryptor hold a throwaway secret key sampled on the server and unrelated to the client's
-//!   (the backend type needs one); the executor never encrypts or decrypts, so they are never
-//!   used — anything "decrypted" with them would be noise.
+//!   from the public parameters and uploaded [`EvaluationKeys`] only; it holds no secret key at
+//!   all, and its `encrypt`/`decrypt` fail with an error (the executor never calls them).
 //! * Prepared plaintexts (weights and masks encoded once, see the module docs of
 //!   [`super`]) can be shared between the per-key server backends of one model
 //!   ([`BfvCrtBackend::share_prepared_plaintexts`]).
@@ -50,7 +48,7 @@ fn plaintext_space(primes: &[u64]) -> BackendResult<i128> {
 fn instances(
     rlwe: &Arc<RlweParameters>,
     primes: &[u64],
-    sk: &SecretKey,
+    sk: Option<&SecretKey>,
 ) -> BackendResult<Vec<Instance>> {
     primes
         .iter()
@@ -64,8 +62,12 @@ fn instances(
             Ok(Instance {
                 encoder: BatchEncoder::new(&params).map_err(engine)?,
                 evaluator: Evaluator::new(&params),
-                encryptor: Encryptor::with_secret_key(&params, sk),
-                decryptor: Decryptor::new(&params, sk),
+                secret: sk.map(|sk| {
+                    (
+                        Encryptor::with_secret_key(&params, sk),
+                        Decryptor::new(&params, sk),
+                    )
+                }),
                 t: i128::from(t),
                 params,
             })
@@ -76,7 +78,7 @@ fn instances(
 fn assemble(
     rlwe: &Arc<RlweParameters>,
     primes: &[u64],
-    sk: &SecretKey,
+    sk: Option<&SecretKey>,
     keys: EvaluationKeys,
 ) -> BackendResult<BfvCrtBackend> {
     let modulus = plaintext_space(primes)?;
@@ -110,7 +112,7 @@ impl BfvCrtBackend {
             relinearization: None,
             galois: GaloisKeys::generate(sk, &[], &mut sampler::os_rng()).map_err(engine)?,
         };
-        assemble(rlwe, primes, sk, keys)
+        assemble(rlwe, primes, Some(sk), keys)
     }
 
     /// Client side: generates exactly the evaluation keys of `spec` for secret key `sk`
@@ -139,8 +141,7 @@ impl BfvCrtBackend {
         primes: &[u64],
         keys: EvaluationKeys,
     ) -> BackendResult<Self> {
-        let throwaway = SecretKey::generate(rlwe, &mut sampler::os_rng());
-        assemble(rlwe, primes, &throwaway, keys)
+        assemble(rlwe, primes, None, keys)
     }
 
     /// Copies the prepared (memoised) plaintexts of `from` — another backend of the same
