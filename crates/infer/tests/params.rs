@@ -5,6 +5,7 @@ use henn_he::bfv::{BfvParametersBuilder, BFV_128BIT_LOGN13_LOGQP218};
 use henn_infer::params::{choose_bfv, estimate_budget, noise_parameters};
 use henn_infer::plan::{plan, Strategy};
 use henn_infer::representation::SlotGeometry;
+use henn_infer::session::costs::bfv_costs;
 use henn_infer::zoo::{lola_mnist, lola_small};
 
 #[test]
@@ -13,8 +14,15 @@ fn choice_is_secure_large_enough_and_within_budget() {
         (lola_small::<i128>(3, 31).expect("net"), 40u32),
         (lola_mnist::<i128>(3, 31).expect("net"), 68),
     ] {
-        let c = choose_bfv(&net, bits, &[Strategy::LoLa, Strategy::LoLaBsgs], None, 4.0)
-            .expect("choice");
+        let c = choose_bfv(
+            &net,
+            bits,
+            &[Strategy::LoLa, Strategy::LoLaBsgs],
+            None,
+            4.0,
+            bfv_costs,
+        )
+        .expect("choice");
         // 128-bit: the preset builds with the security check on, for every prime.
         for &t in &c.primes {
             let p = BfvParametersBuilder::preset(c.preset)
@@ -62,7 +70,7 @@ fn estimate_refuses_lola_mnist_with_23_bit_primes_at_8192() {
         "estimate {good} vs {bad}"
     );
     // An impossible range: no preset has room.
-    assert!(choose_bfv(&net, 2000, &[Strategy::LoLaBsgs], None, 4.0).is_err());
+    assert!(choose_bfv(&net, 2000, &[Strategy::LoLaBsgs], None, 4.0, bfv_costs).is_err());
 }
 
 #[test]

@@ -1,27 +1,22 @@
 //! The client: HTTP calls to the service (blocking, `ureq`), and the client's key material —
-//! secret key (never sent), uploaded key id and the model's public plan — kept in a directory.
+//! a [`ClientSession`] (secret key, never sent), the uploaded key id and the model's public
+//! model — kept in a directory.
 //!
-//! Key directory layout: `secret.key` (wire kind 4: the 32-byte seed the secret key is derived
-//! from; created with mode 0600) and `session.json` (server URL, model, key id, public plan).
+//! Key directory layout: `secret.key` (the session's secret-key file: the 32-byte seed the
+//! secret key is derived from) and `session.json` (server URL, model, key id, public model),
+//! both created with mode 0600.
 
 use std::fs;
 use std::io::Write;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use henn_he::bfv::BfvParameters;
-use henn_he::rlwe::SecretKey;
-use henn_infer::backend::bfv::split::secret_key_from_seed;
-use henn_infer::backend::bfv::{BfvCiphertext, BfvCrtBackend};
-use henn_infer::backend::SlotBackend;
-use henn_ring::Zeroize;
+use henn_infer::session::wire::valid_model_name;
+use henn_infer::session::{ClientSession, PublicModel};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ServeError, ServeResult};
-use crate::plan::PublicPlan;
 use crate::server::{KeyReceipt, KEY_HEADER};
-use crate::wire;
 
 /// Largest response body the client reads (an encrypted output or a plan).
 pub const MAX_RESPONSE_BYTES: u64 = 256 << 20;
@@ -151,22 +146,22 @@ impl Client {
         Ok(self.get_json::<Models>("/v1/models")?.models)
     }
 
-    /// `GET /v1/models/{name}`: the public plan, validated.
-    pub fn plan(&self, model: &str) -> ServeResult<PublicPlan> {
-        if !wire::valid_model_name(model) {
+    /// `GET /v1/models/{name}`: the public model, validated (128-bit parameters included).
+    pub fn public_model(&self, model: &str) -> ServeResult<PublicModel> {
+        if !valid_model_name(model) {
             return Err(ServeError::BadRequest(format!(
                 "invalid model name {model:?}"
             )));
         }
-        let plan: PublicPlan = self.get_json(&format!("/v1/models/{model}"))?;
-        plan.validate()?;
-        if plan.model != model {
+        let public: PublicModel = self.get_json(&format!("/v1/models/{model}"))?;
+        public.validate()?;
+        if public.model != model {
             return Err(ServeError::malformed(
-                "public plan",
-                "plan of another model",
+                "public model",
+                "public model of another model",
             ));
         }
-        Ok(plan)
+        Ok(public)
     }
 
     /// `POST /v1/keys`.
@@ -216,43 +211,30 @@ impl Client {
     }
 }
 
-/// The 32-byte seed of the secret key, zeroized on drop.
-struct SecretSeed([u8; 32]);
-
-impl Drop for SecretSeed {
-    fn drop(&mut self) {
-        self.0.zeroize();
-    }
-}
-
 /// What `session.json` holds.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Session {
+pub struct SessionFile {
     /// Server base URL.
     pub server: String,
     /// Model name.
     pub model: String,
     /// Key id of the uploaded evaluation keys.
     pub key_id: String,
-    /// The model's public plan when the keys were made.
-    pub plan: PublicPlan,
+    /// The model's public part when the keys were made.
+    pub public: PublicModel,
 }
 
 /// The client's keys for one model (see the module docs).
 pub struct ClientKeys {
-    /// Server, model, key id and plan.
-    pub session: Session,
-    params: Vec<Arc<BfvParameters>>,
-    seed: SecretSeed,
-    backend: BfvCrtBackend,
-    sk: SecretKey,
+    /// Server, model, key id and public model.
+    pub file: SessionFile,
+    session: ClientSession,
 }
 
 impl std::fmt::Debug for ClientKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClientKeys")
-            .field("model", &self.session.model)
-            .field("key_id", &self.session.key_id)
+            .field("model", &self.file.model)
             .finish_non_exhaustive()
     }
 }
@@ -260,13 +242,13 @@ impl std::fmt::Debug for ClientKeys {
 /// One prediction, with what it cost.
 #[derive(Clone, Debug, Serialize)]
 pub struct Prediction {
-    /// Decrypted integer logits (exact: equal to the quantized model's).
-    pub logits: Vec<i128>,
     /// Predicted class (largest logit).
     pub class: usize,
-    /// Logits in real units (integer × output scale).
+    /// Logits in real units.
     pub scores: Vec<f64>,
-    /// Client: quantize, encode, encrypt, serialize; seconds.
+    /// BFV: the exact integer logits (equal to the quantized model's).
+    pub integer_logits: Option<Vec<i128>>,
+    /// Client: encode, encrypt, serialize; seconds.
     pub encrypt_s: f64,
     /// Client: the HTTP round trip; seconds.
     pub round_trip_s: f64,
@@ -278,212 +260,115 @@ pub struct Prediction {
     pub bytes_up: usize,
     /// Bytes received.
     pub bytes_down: usize,
-    /// Smallest remaining noise budget of the output ciphertexts, bits.
-    pub noise_budget_bits: u32,
 }
 
-/// The largest value's index (first on ties).
-pub fn argmax(v: &[i128]) -> usize {
-    v.iter()
-        .enumerate()
-        .fold(
-            (0, i128::MIN),
-            |(bi, bv), (i, &x)| if x > bv { (i, x) } else { (bi, bv) },
-        )
-        .0
+fn write_private(path: &Path, bytes: &[u8]) -> ServeResult<()> {
+    let io = |source| ServeError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut opts = fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path).map_err(io)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        f.set_permissions(fs::Permissions::from_mode(0o600))
+            .map_err(io)?;
+    }
+    f.write_all(bytes).and_then(|()| f.sync_all()).map_err(io)
 }
 
 impl ClientKeys {
-    /// Makes a fresh secret key for `plan` and the evaluation keys it needs; returns the keys
+    /// Makes a fresh secret key for `public` and the evaluation keys it needs; returns the keys
     /// (key id still empty) and the upload message for `POST /v1/keys`.
-    pub fn generate(server: &str, plan: PublicPlan) -> ServeResult<(Self, Vec<u8>)> {
-        let params = plan.validate()?;
-        let seed = SecretSeed(henn_ring::sampler::fresh_seed());
-        let keys = Self::assemble(
-            Session {
-                server: server.to_string(),
-                model: plan.model.clone(),
-                key_id: String::new(),
-                plan,
+    pub fn generate(server: &str, public: PublicModel) -> ServeResult<(Self, Vec<u8>)> {
+        let session = ClientSession::new(public.clone())?;
+        let upload = session.evaluation_key_bytes()?;
+        Ok((
+            Self {
+                file: SessionFile {
+                    server: server.to_string(),
+                    model: public.model.clone(),
+                    key_id: String::new(),
+                    public,
+                },
+                session,
             },
-            params,
-            seed,
-        )?;
-        let spec = keys.session.plan.keys.to_key_spec();
-        let eval = keys
-            .backend
-            .make_evaluation_keys(&keys.sk, &spec, &mut henn_ring::sampler::os_rng())
-            .map_err(|e| ServeError::Evaluation(e.to_string()))?;
-        let upload = wire::encode_evaluation_keys(&keys.session.model, &keys.params[0], &eval)?;
-        Ok((keys, upload))
+            upload,
+        ))
     }
 
-    fn assemble(
-        session: Session,
-        params: Vec<Arc<BfvParameters>>,
-        seed: SecretSeed,
-    ) -> ServeResult<Self> {
-        let rlwe = params[0].rlwe().clone();
-        let sk = secret_key_from_seed(&rlwe, &seed.0);
-        let backend = BfvCrtBackend::client(&rlwe, &session.plan.parameters.plaintext_primes, &sk)
-            .map_err(|e| ServeError::Evaluation(e.to_string()))?;
-        Ok(Self {
-            session,
-            params,
-            seed,
-            backend,
-            sk,
-        })
+    /// The client session.
+    pub fn session(&self) -> &ClientSession {
+        &self.session
     }
 
-    /// The BFV parameters (one per plaintext prime).
-    pub fn params(&self) -> &[Arc<BfvParameters>] {
-        &self.params
-    }
-
-    /// Saves `secret.key` (mode 0600) and `session.json` in `dir` (created if missing).
+    /// Saves `secret.key` and `session.json` in `dir` (created if missing), both mode 0600.
     pub fn save(&self, dir: &Path) -> ServeResult<()> {
-        let io = |path: &Path, source| ServeError::Io {
-            path: path.display().to_string(),
-            source,
-        };
-        fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-        let sk_path = dir.join("secret.key");
-        let mut opts = fs::OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        let mut f = opts.open(&sk_path).map_err(|e| io(&sk_path, e))?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            f.set_permissions(fs::Permissions::from_mode(0o600))
-                .map_err(|e| io(&sk_path, e))?;
-        }
-        let mut bytes = wire::encode_secret_key(self.params[0].rlwe().fingerprint(), &self.seed.0);
-        let written = f.write_all(&bytes).and_then(|()| f.sync_all());
-        bytes.zeroize();
-        written.map_err(|e| io(&sk_path, e))?;
-        let s_path = dir.join("session.json");
-        let json = serde_json::to_vec_pretty(&self.session)
+        fs::create_dir_all(dir).map_err(|e| ServeError::Io {
+            path: dir.display().to_string(),
+            source: e,
+        })?;
+        write_private(&dir.join("secret.key"), &self.session.secret_key_bytes())?;
+        let json = serde_json::to_vec_pretty(&self.file)
             .map_err(|e| ServeError::Client(format!("session: {e}")))?;
-        fs::write(&s_path, json).map_err(|e| io(&s_path, e))?;
-        Ok(())
+        write_private(&dir.join("session.json"), &json)
     }
 
-    /// Loads keys saved by [`ClientKeys::save`], validating the plan and the key file.
+    /// Loads keys saved by [`ClientKeys::save`], validating the public model and the key file.
     pub fn load(dir: &Path) -> ServeResult<Self> {
         let io = |path: &Path, source| ServeError::Io {
             path: path.display().to_string(),
             source,
         };
         let s_path = dir.join("session.json");
-        let text = fs::read(&s_path).map_err(|e| io(&s_path, e))?;
-        if text.len() > 64 << 20 {
+        let len = fs::metadata(&s_path).map_err(|e| io(&s_path, e))?.len();
+        if len > 64 << 20 {
             return Err(ServeError::malformed("session.json", "larger than 64 MiB"));
         }
-        let session: Session =
+        let text = fs::read(&s_path).map_err(|e| io(&s_path, e))?;
+        let file: SessionFile =
             serde_json::from_slice(&text).map_err(|e| ServeError::malformed("session.json", e))?;
-        if !crate::store::valid_key_id(&session.key_id) || session.plan.model != session.model {
+        if !crate::store::valid_key_id(&file.key_id) || file.public.model != file.model {
             return Err(ServeError::malformed(
                 "session.json",
                 "key id or model invalid",
             ));
         }
-        let params = session.plan.validate()?;
         let sk_path = dir.join("secret.key");
-        let mut bytes = fs::read(&sk_path).map_err(|e| io(&sk_path, e))?;
-        let seed = wire::decode_secret_key(params[0].rlwe().fingerprint(), &bytes);
-        bytes.zeroize();
-        Self::assemble(session, params, SecretSeed(seed?))
+        let bytes = zeroize::Zeroizing::new(fs::read(&sk_path).map_err(|e| io(&sk_path, e))?);
+        let session = ClientSession::from_secret_key_bytes(file.public.clone(), &bytes)
+            .map_err(|e| ServeError::malformed("secret.key", e))?;
+        Ok(Self { file, session })
     }
 
-    /// Encrypts a quantized input (`plan.quantize_input`) into a predict body.
-    pub fn encrypt(&self, x: &[i128]) -> ServeResult<Vec<u8>> {
-        let plan = &self.session.plan;
-        let len: usize = plan.input.shape.iter().product();
-        if x.len() != len {
-            return Err(ServeError::BadRequest(format!(
-                "input of {} values, the model expects {len}",
-                x.len()
-            )));
-        }
-        let b = &self.backend;
-        let ev = |e: &dyn std::fmt::Display| ServeError::Evaluation(e.to_string());
-        let cts = plan
-            .input
-            .placements
-            .iter()
-            .map(|slots| {
-                let mut m = vec![0i128; b.slots()];
-                for &(s, i) in slots {
-                    m[s] = x[i];
-                }
-                let pt = b.encode(&m, b.max_level()).map_err(|e| ev(&e))?;
-                b.encrypt_seeded(&pt).map_err(|e| ev(&e))
-            })
-            .collect::<ServeResult<Vec<_>>>()?;
-        wire::encode_input(&self.params, &cts)
-    }
-
-    /// Decrypts a predict answer into the integer logits; also returns the smallest noise
-    /// budget left.
-    pub fn decrypt(&self, bytes: &[u8]) -> ServeResult<(Vec<i128>, u32)> {
-        let plan = &self.session.plan;
-        let b = &self.backend;
-        let ev = |e: &dyn std::fmt::Display| ServeError::Evaluation(e.to_string());
-        let out = wire::decode_output(&self.params, plan.output.messages, bytes)?;
-        let mut budget = u32::MAX;
-        let msgs = out
-            .into_iter()
-            .map(|parts| {
-                let ct = BfvCiphertext { parts };
-                budget = budget.min(b.noise_budget(&ct));
-                b.decode(&b.decrypt(&ct).map_err(|e| ev(&e))?)
-                    .map_err(|e| ev(&e))
-            })
-            .collect::<ServeResult<Vec<_>>>()?;
-        let logits =
-            plan.output
-                .slots
-                .iter()
-                .map(|&(m, s)| {
-                    msgs.get(m).and_then(|v| v.get(s)).copied().ok_or_else(|| {
-                        ServeError::malformed("encrypted output", "slot out of range")
-                    })
-                })
-                .collect::<ServeResult<Vec<_>>>()?;
-        Ok((logits, budget))
-    }
-
-    /// Quantizes, encrypts, asks the server, decrypts.
+    /// Encrypts, asks the server, decrypts.
     pub fn predict(&self, client: &Client, x: &[f32]) -> ServeResult<Prediction> {
         let t0 = Instant::now();
-        let xq = self.session.plan.quantize_input(x)?;
-        let body = self.encrypt(&xq)?;
+        let body = self.session.encrypt_bytes(x)?;
         let encrypt_s = t0.elapsed().as_secs_f64();
         let t0 = Instant::now();
-        let (answer, server) =
-            client.predict_bytes(&self.session.model, &self.session.key_id, &body)?;
+        let (answer, server) = client.predict_bytes(&self.file.model, &self.file.key_id, &body)?;
         let round_trip_s = t0.elapsed().as_secs_f64();
         let t0 = Instant::now();
-        let (logits, noise_budget_bits) = self.decrypt(&answer)?;
+        let p = self.session.decrypt_bytes(&answer)?;
         let decrypt_s = t0.elapsed().as_secs_f64();
-        let scale = self.session.plan.output.scale;
         Ok(Prediction {
-            class: argmax(&logits),
-            scores: logits.iter().map(|&v| v as f64 * scale).collect(),
-            logits,
+            class: p.class,
+            scores: p.logits,
+            integer_logits: p.integer_logits,
             encrypt_s,
             round_trip_s,
             server,
             decrypt_s,
             bytes_up: body.len(),
             bytes_down: answer.len(),
-            noise_budget_bits,
         })
     }
 }

@@ -97,5 +97,18 @@ impl ServeError {
     }
 }
 
+impl From<henn_infer::error::InferError> for ServeError {
+    /// Malformed peer bytes and invalid inputs are the client's fault (400); everything else
+    /// is an evaluation failure (500).
+    fn from(e: henn_infer::error::InferError) -> Self {
+        use henn_infer::error::InferError;
+        match e {
+            InferError::Malformed { what, detail } => ServeError::Malformed { what, detail },
+            InferError::InvalidInput(d) => ServeError::BadRequest(d),
+            other => ServeError::Evaluation(other.to_string()),
+        }
+    }
+}
+
 /// Result of the service.
 pub type ServeResult<T> = Result<T, ServeError>;

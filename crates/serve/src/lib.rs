@@ -5,13 +5,14 @@
 //!
 //! | module | what |
 //! |---|---|
-//! | [`wire`] | binary format of key uploads, encrypted inputs/outputs and the secret-key file |
-//! | [`plan`] | the public plan of a model (parameters, keys, layouts — never weights) |
-//! | [`model`] | a served model: quantized network, sized parameters, plan, prepared plaintexts |
+//! | [`model`] | a served model: its compiled model (from `compiled.henn` or compiled at start) |
 //! | [`store`] | the persistent, size-limited, expiring key store |
 //! | [`metrics`] | Prometheus text metrics |
 //! | [`server`] | routes, limits, bounded evaluation queue, graceful shutdown |
-//! | [`client`] | HTTP client and the client's keys (secret key stays local) |
+//! | [`client`] | HTTP client and the client's keys (a client session; the secret key stays local) |
+//!
+//! The payloads (key uploads, encrypted inputs and outputs, the public model) are the
+//! sessions' own formats ([`henn_infer::session`]); this crate is the HTTP layer over them.
 //! | [`error`] | [`ServeError`] and its HTTP statuses |
 
 #![deny(missing_docs)]
@@ -20,13 +21,10 @@ pub mod client;
 pub mod error;
 pub mod metrics;
 pub mod model;
-pub mod plan;
 pub mod server;
 pub mod store;
-pub mod wire;
 
 pub use client::{Client, ClientKeys, Prediction};
 pub use error::{ServeError, ServeResult};
-pub use model::{ModelOptions, ServedModel};
-pub use plan::PublicPlan;
+pub use model::ServedModel;
 pub use server::{start, RunningServer, ServerConfig};

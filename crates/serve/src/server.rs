@@ -6,7 +6,7 @@
 //! | `GET /health` | liveness and the served models |
 //! | `GET /metrics` | Prometheus text ([`crate::metrics`]) |
 //! | `GET /v1/models` | model names |
-//! | `GET /v1/models/{name}` | the [`PublicPlan`](crate::plan::PublicPlan) (never weights) |
+//! | `GET /v1/models/{name}` | the [`PublicModel`](henn_infer::session::PublicModel) (never weights) |
 //! | `POST /v1/keys` | evaluation keys ([`crate::wire`]) → `{"key_id", "model", "expires", "bytes"}` |
 //! | `DELETE /v1/keys/{id}` | forget a key |
 //! | `POST /v1/models/{name}/predict` | header `x-henn-key`, body an encrypted input → encrypted output |
@@ -36,8 +36,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use henn_infer::backend::bfv::split::required_galois_elements;
-use henn_infer::backend::bfv::BfvCrtBackend;
+use henn_infer::session::wire::{evaluation_keys_model, valid_model_name};
+use henn_infer::session::{Calibration, CompileOptions, ServerSession};
 use henn_nn::data::{load_mnist, Split};
 use http_body_util::BodyExt;
 use serde::Serialize;
@@ -45,9 +45,8 @@ use tokio::sync::oneshot;
 
 use crate::error::{ServeError, ServeResult};
 use crate::metrics::Metrics;
-use crate::model::{ModelOptions, ServedModel};
+use crate::model::{ServedModel, COMPILED_FILE};
 use crate::store::{valid_key_id, KeyStore, StoreLimits};
-use crate::wire;
 
 /// Header carrying the key id of a prediction.
 pub const KEY_HEADER: &str = "x-henn-key";
@@ -57,18 +56,19 @@ pub const KEY_HEADER: &str = "x-henn-key";
 pub struct ServerConfig {
     /// Directory of model directories (each with `model.json`).
     pub models_dir: PathBuf,
-    /// Models to serve (directory names); empty: every model that plans for BFV.
+    /// Models to serve (directory names); empty: every model directory that compiles.
     pub models: Vec<String>,
     /// Key store file.
     pub store_path: PathBuf,
     /// Address to listen on (port 0: an ephemeral port).
     pub addr: SocketAddr,
-    /// MNIST-format IDX directory whose training images size the plaintext modulus.
+    /// MNIST-format IDX directory whose training images calibrate models compiled at start
+    /// (not read when every model has a compiled file).
     pub calibration_data: PathBuf,
     /// Number of calibration images.
     pub calibration_images: usize,
-    /// Sizing and planning options.
-    pub model_options: ModelOptions,
+    /// Compile options for models compiled at start.
+    pub compile_options: CompileOptions,
     /// Key store limits.
     pub store_limits: StoreLimits,
     /// Largest evaluation-key upload.
@@ -79,7 +79,7 @@ pub struct ServerConfig {
     pub workers: usize,
     /// Evaluation jobs that may wait for a worker (beyond those running).
     pub queue_capacity: usize,
-    /// Server backends (deserialized keys) kept in memory.
+    /// Server sessions (deserialized keys) kept in memory.
     pub backend_cache: usize,
     /// Stop on Ctrl-C / SIGTERM (the `henn serve` command); in-process servers stop by
     /// [`RunningServer::shutdown`].
@@ -98,7 +98,7 @@ impl ServerConfig {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             calibration_data: PathBuf::from("data/mnist"),
             calibration_images: 1000,
-            model_options: ModelOptions::default(),
+            compile_options: CompileOptions::default(),
             store_limits: StoreLimits::default(),
             max_key_bytes: 128 << 20,
             request_timeout: Duration::from_secs(120),
@@ -124,14 +124,14 @@ struct Evaluated {
     eval: Duration,
 }
 
-/// LRU cache of per-key server backends.
+/// LRU cache of per-key server sessions.
 struct BackendCache {
     capacity: usize,
-    entries: Mutex<Vec<(String, Arc<BfvCrtBackend>)>>,
+    entries: Mutex<Vec<(String, Arc<ServerSession>)>>,
 }
 
 impl BackendCache {
-    fn get(&self, id: &str) -> Option<Arc<BfvCrtBackend>> {
+    fn get(&self, id: &str) -> Option<Arc<ServerSession>> {
         let mut e = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let i = e.iter().position(|(k, _)| k == id)?;
         let entry = e.remove(i);
@@ -139,7 +139,7 @@ impl BackendCache {
         e.push(entry);
         Some(b)
     }
-    fn insert(&self, id: &str, b: Arc<BfvCrtBackend>) {
+    fn insert(&self, id: &str, b: Arc<ServerSession>) {
         let mut e = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         e.retain(|(k, _)| k != id);
         e.push((id.to_string(), b));
@@ -202,25 +202,33 @@ pub fn load_models(config: &ServerConfig) -> ServeResult<BTreeMap<String, Arc<Se
     };
     names.sort();
     names.dedup();
-    if config.calibration_images == 0 {
-        return Err(ServeError::BadRequest(
-            "at least one calibration image is needed".into(),
-        ));
-    }
-    let data = load_mnist(&config.calibration_data, Split::Train).map_err(|e| {
-        ServeError::BadRequest(format!(
-            "calibration data {}: {e}",
-            config.calibration_data.display()
-        ))
-    })?;
-    let len: usize = data.shape.iter().product();
-    let count = config.calibration_images.min(data.labels.len());
-    let images: Vec<&[f32]> = (0..count)
-        .map(|i| &data.images[i * len..(i + 1) * len])
-        .collect();
+    // Calibration data is read only when a model has no compiled file.
+    let needs_calibration = names
+        .iter()
+        .any(|n| !config.models_dir.join(n).join(COMPILED_FILE).is_file());
+    let calibration = if needs_calibration {
+        if config.calibration_images == 0 {
+            return Err(ServeError::BadRequest(
+                "at least one calibration image is needed".into(),
+            ));
+        }
+        let data = load_mnist(&config.calibration_data, Split::Train).map_err(|e| {
+            ServeError::BadRequest(format!(
+                "calibration data {}: {e}",
+                config.calibration_data.display()
+            ))
+        })?;
+        let len: usize = data.shape.iter().product();
+        Some(
+            Calibration::from_flat(&data.images, len, config.calibration_images)
+                .map_err(ServeError::from)?,
+        )
+    } else {
+        None
+    };
     let mut models = BTreeMap::new();
     for name in names {
-        if !wire::valid_model_name(&name) {
+        if !valid_model_name(&name) {
             return Err(ServeError::BadRequest(format!(
                 "invalid model name {name:?}"
             )));
@@ -229,8 +237,8 @@ pub fn load_models(config: &ServerConfig) -> ServeResult<BTreeMap<String, Arc<Se
         match ServedModel::load(
             &config.models_dir.join(&name),
             &name,
-            &images,
-            &config.model_options,
+            calibration.as_ref(),
+            &config.compile_options,
         ) {
             Ok(m) => {
                 tracing::info!(model = %name, seconds = t0.elapsed().as_secs_f64(), "model loaded");
@@ -284,8 +292,7 @@ fn worker_loop(
 
 fn evaluate_job(job: &Job, store: &KeyStore, backends: &BackendCache) -> ServeResult<Vec<u8>> {
     let model = &job.model;
-    let input = wire::decode_input(&model.params, model.plan.input.messages(), &job.body)?;
-    let backend = match backends.get(&job.key_id) {
+    let session = match backends.get(&job.key_id) {
         Some(b) => b,
         None => {
             let (record, bytes) = store
@@ -294,14 +301,12 @@ fn evaluate_job(job: &Job, store: &KeyStore, backends: &BackendCache) -> ServeRe
             if record.model != model.name {
                 return Err(key_for_other_model(&job.key_id, &record.model, &model.name));
             }
-            let (_, keys) = wire::decode_evaluation_keys(&model.params[0], &bytes)?;
-            let b = model.backend(keys)?;
+            let b = Arc::new(model.session(&bytes)?);
             backends.insert(&job.key_id, b.clone());
             b
         }
     };
-    let out = model.evaluate(&backend, &input)?;
-    wire::encode_output(&model.params, &out)
+    Ok(session.run_bytes(&job.body)?)
 }
 
 fn key_for_other_model(id: &str, key_model: &str, model: &str) -> ServeError {
@@ -389,7 +394,7 @@ async fn show_model(
     State(st): State<Arc<AppState>>,
     Path(name): Path<String>,
 ) -> Result<Response, ServeError> {
-    Ok(Json(model_of(&st, &name)?.public.clone()).into_response())
+    Ok(Json(model_of(&st, &name)?.public().clone()).into_response())
 }
 
 /// Answer to a key upload.
@@ -416,32 +421,16 @@ async fn upload_keys(
     )
     .await
     .map_err(|_| ServeError::Timeout(st.request_timeout.as_secs()))??;
-    let name = wire::evaluation_keys_model(&bytes)?;
+    let name = evaluation_keys_model(&bytes)?;
     let model = model_of(&st, &name)?;
     let store = st.store.clone();
     let backends = st.backends.clone();
     let receipt = tokio::task::spawn_blocking(move || -> ServeResult<KeyReceipt> {
-        let (_, keys) = wire::decode_evaluation_keys(&model.params[0], &bytes)?;
-        let have = keys.galois.elements();
-        let missing: Vec<usize> = required_galois_elements(&model.params[0], &model.keys)
-            .into_iter()
-            .filter(|g| !have.contains(g))
-            .collect();
-        if !missing.is_empty() {
-            return Err(ServeError::BadRequest(format!(
-                "Galois keys missing for elements {missing:?} needed by the plan of {}",
-                model.name
-            )));
-        }
-        if model.keys.relinearization && keys.relinearization.is_none() {
-            return Err(ServeError::BadRequest(format!(
-                "the plan of {} needs a relinearization key",
-                model.name
-            )));
-        }
+        // Decoding validates the keys against the plan: exactly its Galois keys and its
+        // relinearization key, each checked by the engine.
+        let session = model.session(&bytes)?;
         let record = store.insert(&model.name, &bytes)?;
-        let backend = model.backend(keys)?;
-        backends.insert(&record.id, backend);
+        backends.insert(&record.id, Arc::new(session));
         tracing::info!(key = %record.id, model = %model.name, bytes = record.bytes, "keys stored");
         Ok(KeyReceipt {
             key_id: record.id,
@@ -499,7 +488,7 @@ async fn predict_inner(
     let body = read_body(
         &headers,
         body,
-        model.public.input_bytes as u64,
+        model.max_input_bytes() as u64,
         "encrypted input",
     )
     .await?;
