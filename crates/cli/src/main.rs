@@ -27,8 +27,10 @@ enum Command {
     Bench(commands::bench::BenchArgs),
     /// Train a LoLa MNIST network or the ReLU CNN with candle and save it as a model directory.
     Train(commands::train::TrainArgs),
-    /// The planner's BFV or CKKS plan for a model (LoLa Table 1), parameters, estimates and keys.
+    /// The compiled model's plan (LoLa Table 1): scheme, parameters, estimates and keys.
     Plan(commands::plan::PlanArgs),
+    /// Compile a model once (scheme, parameters, plan) into the file `henn serve` loads.
+    Compile(commands::compile::CompileArgs),
     /// Serve models for private prediction over HTTP (encrypted inputs, encrypted outputs).
     Serve(commands::serve::ServeArgs),
     /// Make secret and evaluation keys for a served model and upload the evaluation keys.
@@ -53,6 +55,7 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(args) => commands::bench::run(args),
         Command::Train(args) => commands::train::run(&args),
         Command::Plan(args) => commands::plan::run(&args),
+        Command::Compile(args) => commands::compile::run(&args),
         Command::Serve(args) => commands::serve::run(&args),
         Command::Keygen(args) => commands::keygen::run(&args),
         Command::Predict(args) => commands::predict::run(&args),

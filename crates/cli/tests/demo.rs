@@ -24,7 +24,7 @@ fn demo_predicts_exactly_from_the_repository_root() {
     let images = report["images"].as_array().expect("image reports");
     assert_eq!(images.len(), 2);
     for image in images {
-        assert_eq!(image["exact_match"], true);
+        assert_eq!(image["matches_plaintext"], true);
         assert_eq!(image["class"], image["plaintext_class"]);
         assert!(image["bytes_up"].as_u64().unwrap_or(0) > 0);
     }

@@ -210,7 +210,12 @@ fn noise_estimate_refuses_failing_plan_and_accepts_working_one() {
         let want = net.forward(&x).expect("forward");
         let ct = encrypt_vector(&b, p.input.clone(), &x).expect("encrypt");
         let out = execute(&b, &net, &p, ct, |_, _, _, _| {}).expect("execute");
-        let measured = out.cts.iter().map(|c| b.noise_budget(c).unwrap()).min().unwrap_or(0);
+        let measured = out
+            .cts
+            .iter()
+            .map(|c| b.noise_budget(c).unwrap())
+            .min()
+            .unwrap_or(0);
         let got = decrypt_vector(&b, &out).expect("decrypt");
         if limbs == 1 {
             assert!(estimate < 0.0, "estimate {estimate} should refuse one limb");

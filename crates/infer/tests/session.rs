@@ -47,7 +47,10 @@ fn bfv_session_is_exact_and_files_round_trip() {
         let up = client.encrypt_bytes(x).expect("encrypt");
         let down = server.run_bytes(&up).expect("run");
         let p = client.decrypt_bytes(&down).expect("decrypt");
-        let want = c.reference_integer_logits(x).expect("reference").expect("bfv");
+        let want = c
+            .reference_integer_logits(x)
+            .expect("reference")
+            .expect("bfv");
         assert_eq!(p.integer_logits.as_ref(), Some(&want), "image {i}");
     }
     // A compiled file round-trips ...
@@ -81,7 +84,9 @@ fn ckks_session_predicts_the_float_models_class() {
     let server = ServerSession::new(c.clone(), client.evaluation_keys().expect("keys")).expect("s");
     for i in 0..5 {
         let x = &images[i * 784..(i + 1) * 784];
-        let out = server.run(&client.encrypt(x).expect("encrypt")).expect("run");
+        let out = server
+            .run(&client.encrypt(x).expect("encrypt"))
+            .expect("run");
         let p = client.decrypt(&out).expect("decrypt");
         let float = model.forward(x).expect("float");
         assert_eq!(p.class, argmax(&float), "image {i}");

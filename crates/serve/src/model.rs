@@ -69,10 +69,10 @@ impl ServedModel {
             }
             c
         } else {
-            let calibration = calibration.ok_or_else(|| {
-                err(format!("no {} and no calibration data", file.display()))
-            })?;
-            compile(&model, name, calibration, options).map_err(|e| err(format!("compiling: {e}")))?
+            let calibration = calibration
+                .ok_or_else(|| err(format!("no {} and no calibration data", file.display())))?;
+            compile(&model, name, calibration, options)
+                .map_err(|e| err(format!("compiling: {e}")))?
         };
         let p = compiled.public();
         tracing::info!(

@@ -1,12 +1,16 @@
 //! The served model, `lola-mnist` (two squares: the deepest shipped network), through
-//! the real server on loopback: the parameters the server plans must leave noise budget for an
-//! exact answer. (A server sized without the planner's noise check once answered every
-//! `lola-mnist` request with garbage.)
+//! the real server on loopback with the planner's automatic choice (CKKS on this engine) and
+//! with BFV forced: BFV answers equal the quantized model exactly (a server sized without the
+//! planner's noise check once answered every `lola-mnist` request with garbage); CKKS answers
+//! give the float model's class, and a CKKS answer is a small download (outputs dropped to the
+//! last level).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use henn_infer::session::SchemeChoice;
 use henn_nn::data::{load_mnist, Split};
+use henn_nn::model::{argmax, Model};
 use henn_serve::server::{load_models, start_with_models};
 use henn_serve::{Client, ClientKeys, ServerConfig};
 
@@ -14,29 +18,53 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-#[test]
-fn served_lola_mnist_predictions_equal_the_plaintext_model() {
+fn serve(scheme: SchemeChoice, images: &[f32]) -> Vec<henn_serve::Prediction> {
     let dir = tempfile::tempdir().unwrap();
     let mut config = ServerConfig::new(repo().join("models"), dir.path().join("keys.redb"));
     config.models = vec!["lola-mnist".into()];
     config.calibration_data = repo().join("data/mnist");
     config.calibration_images = 200;
     config.workers = 1;
+    config.compile_options.scheme = scheme;
     let models = load_models(&config).unwrap();
     let model = models["lola-mnist"].clone();
     let server = start_with_models(config, models).unwrap();
     let client = Client::new(&server.url(), Duration::from_secs(300));
-    let plan = client.plan("lola-mnist").unwrap();
-    let (mut keys, upload) = ClientKeys::generate(&server.url(), plan.clone()).unwrap();
-    keys.session.key_id = client.upload_keys(&upload).unwrap().key_id;
+    let public = client.public_model("lola-mnist").unwrap();
+    let (mut keys, upload) = ClientKeys::generate(&server.url(), public).unwrap();
+    keys.file.key_id = client.upload_keys(&upload).unwrap().key_id;
+    let out: Vec<_> = images
+        .chunks_exact(784)
+        .map(|x| {
+            let p = keys.predict(&client, x).unwrap();
+            if scheme == SchemeChoice::Bfv {
+                let want = model.compiled.reference_integer_logits(x).unwrap();
+                assert_eq!(p.integer_logits, want);
+            }
+            p
+        })
+        .collect();
+    server.shutdown().unwrap();
+    out
+}
 
+#[test]
+fn served_lola_mnist_bfv_is_exact() {
     let test = load_mnist(&repo().join("data/mnist"), Split::Test).unwrap();
-    let image = &test.images[..784];
-    let expected = model
-        .net
-        .forward(&plan.quantize_input(image).unwrap())
-        .unwrap();
-    let p = keys.predict(&client, image).unwrap();
-    assert_eq!(p.logits, expected);
-    assert!(p.noise_budget_bits > 0);
+    serve(SchemeChoice::Bfv, &test.images[..784]);
+}
+
+#[test]
+fn served_lola_mnist_auto_predicts_the_float_models_class() {
+    let test = load_mnist(&repo().join("data/mnist"), Split::Test).unwrap();
+    let model = Model::load(&repo().join("models/lola-mnist")).unwrap();
+    let images = &test.images[..784 * 3];
+    for (p, x) in serve(SchemeChoice::Auto, images)
+        .iter()
+        .zip(images.chunks_exact(784))
+    {
+        assert_eq!(p.class, argmax(&model.forward(x).unwrap()));
+        assert!(p.integer_logits.is_none(), "the automatic choice is CKKS");
+        assert!(p.bytes_down < 100_000, "{} bytes down", p.bytes_down);
+    }
 }

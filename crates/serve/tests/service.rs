@@ -6,13 +6,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use henn_infer::session::{SchemeChoice, SchemeParameters};
 use henn_nn::data::{load_mnist, Split};
-use henn_serve::client::argmax;
 use henn_serve::server::{load_models, start_with_models, KEY_HEADER};
 use henn_serve::{Client, ClientKeys, ServerConfig};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn argmax(v: &[i128]) -> usize {
+    (0..v.len()).fold(0, |b, i| if v[i] > v[b] { i } else { b })
 }
 
 fn error_of(body: &[u8]) -> String {
@@ -29,6 +33,8 @@ fn service_end_to_end() {
     config.calibration_images = 200;
     config.workers = 1;
     config.queue_capacity = 1;
+    // BFV: every answer is compared exactly with the quantized model.
+    config.compile_options.scheme = SchemeChoice::Bfv;
     let models = load_models(&config).unwrap();
     let model = models["lola-small"].clone();
     let server = start_with_models(config.clone(), models.clone()).unwrap();
@@ -37,9 +43,9 @@ fn service_end_to_end() {
     // Discovery.
     assert_eq!(client.health().unwrap()["status"], "ok");
     assert_eq!(client.models().unwrap(), vec!["lola-small".to_string()]);
-    let plan = client.plan("lola-small").unwrap();
-    assert_eq!(plan.scheme, "bfv");
-    assert_eq!(plan.keys.rotation_steps, model.keys.rotation_steps);
+    let plan = client.public_model("lola-small").unwrap();
+    assert_eq!(plan.parameters.name(), "bfv");
+    assert_eq!(&plan, model.public());
     let (status, body) = client.raw("GET", "/v1/models/nope", &[], None).unwrap();
     assert_eq!(status, 404);
     assert!(error_of(&body).contains("unknown model"));
@@ -47,7 +53,7 @@ fn service_end_to_end() {
     // Keys: made locally, evaluation keys uploaded.
     let (mut keys, upload) = ClientKeys::generate(&server.url(), plan.clone()).unwrap();
     let receipt = client.upload_keys(&upload).unwrap();
-    keys.session.key_id = receipt.key_id.clone();
+    keys.file.key_id = receipt.key_id.clone();
     let keys_dir = dir.path().join("client");
     keys.save(&keys_dir).unwrap();
     #[cfg(unix)]
@@ -75,22 +81,23 @@ fn service_end_to_end() {
     let len = 784;
     let image = |i: usize| &test.images[i * len..(i + 1) * len];
     let expected = |i: usize| {
-        let xq = plan.quantize_input(image(i)).unwrap();
-        model.net.forward(&xq).unwrap()
+        model
+            .compiled
+            .reference_integer_logits(image(i))
+            .unwrap()
+            .unwrap()
     };
     for i in 0..2 {
         let p = keys.predict(&client, image(i)).unwrap();
-        assert_eq!(p.logits, expected(i), "image {i}");
+        assert_eq!(p.integer_logits, Some(expected(i)), "image {i}");
         assert_eq!(p.class, argmax(&expected(i)));
-        assert_eq!(p.bytes_up, plan.input_bytes);
+        assert!(p.bytes_up <= model.max_input_bytes());
     }
 
     // Error paths; the server keeps serving afterwards.
-    let body = keys
-        .encrypt(&plan.quantize_input(image(0)).unwrap())
-        .unwrap();
+    let body = keys.session().encrypt_bytes(image(0)).unwrap();
     let predict_path = "/v1/models/lola-small/predict";
-    let id_owned = keys.session.key_id.clone();
+    let id_owned = keys.file.key_id.clone();
     let id = id_owned.as_str();
     let post = |headers: &[(&str, &str)], b: &[u8]| {
         client.raw("POST", predict_path, headers, Some(b)).unwrap()
@@ -126,26 +133,34 @@ fn service_end_to_end() {
     assert_eq!(status, 413, "{}", error_of(&b));
     // A ciphertext made for other parameters (another plaintext prime).
     let mut other = plan.clone();
-    let n = 1u64 << other.parameters.log_n;
-    let t0 = other.parameters.plaintext_primes[0];
+    let SchemeParameters::Bfv {
+        log_n,
+        plaintext_primes,
+        ..
+    } = &mut other.parameters
+    else {
+        panic!("BFV model");
+    };
+    let n = 1u64 << *log_n;
+    let t0 = plaintext_primes[0];
     let mut k = t0 / (2 * n) - 1;
-    while !(henn_ring::is_prime(k * 2 * n + 1))
-        || other.parameters.plaintext_primes.contains(&(k * 2 * n + 1))
-    {
+    while !(henn_ring::is_prime(k * 2 * n + 1)) || plaintext_primes.contains(&(k * 2 * n + 1)) {
         k -= 1;
     }
-    other.parameters.plaintext_primes[0] = k * 2 * n + 1;
+    plaintext_primes[0] = k * 2 * n + 1;
     let (mut other_keys, _) = ClientKeys::generate(&server.url(), other.clone()).unwrap();
-    other_keys.session.key_id = id.to_string();
-    let foreign = other_keys
-        .encrypt(&other.quantize_input(image(0)).unwrap())
-        .unwrap();
+    other_keys.file.key_id = id.to_string();
+    let foreign = other_keys.session().encrypt_bytes(image(0)).unwrap();
     assert_eq!(foreign.len(), body.len());
     let (status, b) = post(&[(KEY_HEADER, id)], &foreign);
     assert_eq!(status, 400);
     assert!(error_of(&b).contains("fingerprint"), "{}", error_of(&b));
     let p = keys.predict(&client, image(2)).unwrap();
-    assert_eq!(p.logits, expected(2), "still serving after bad requests");
+    assert_eq!(
+        p.integer_logits,
+        Some(expected(2)),
+        "still serving after bad requests"
+    );
 
     // A full queue answers 503 (one running, one waiting, the rest rejected), never crashes.
     let keys = Arc::new(keys);
@@ -153,7 +168,7 @@ fn service_end_to_end() {
         .map(|j| {
             let (keys, client) = (keys.clone(), client.clone());
             let x = image(3 + j).to_vec();
-            std::thread::spawn(move || keys.predict(&client, &x).map(|p| p.logits))
+            std::thread::spawn(move || keys.predict(&client, &x).map(|p| p.integer_logits))
         })
         .collect();
     let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
@@ -162,7 +177,7 @@ fn service_end_to_end() {
     for (j, r) in results.into_iter().enumerate() {
         match r {
             Ok(logits) => {
-                assert_eq!(logits, expected(3 + j));
+                assert_eq!(logits, Some(expected(3 + j)));
                 served += 1;
             }
             Err(e) => {
@@ -189,7 +204,7 @@ fn service_end_to_end() {
     let server = start_with_models(config, models).unwrap();
     let client = Client::new(&server.url(), Duration::from_secs(300));
     let p = keys.predict(&client, image(9)).unwrap();
-    assert_eq!(p.logits, expected(9), "after restart");
+    assert_eq!(p.integer_logits, Some(expected(9)), "after restart");
 
     // Deleting a key.
     client.delete_key(id).unwrap();

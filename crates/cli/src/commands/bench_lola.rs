@@ -34,14 +34,15 @@ use henn_he::bfv::{
     BfvParametersBuilder, BFV_128BIT_LOGN12_LOGQP109, BFV_128BIT_LOGN13_LOGQP218,
     BFV_128BIT_LOGN14_LOGQP438,
 };
-use henn_infer::backend::bfv::{plaintext_primes, BfvCrtBackend, KeySpec, PlaintextCache};
+use henn_infer::backend::bfv::{plaintext_primes, BfvCrtBackend, KeySpec};
 use henn_infer::backend::SlotBackend;
-use henn_infer::encrypted::{decrypt_batch, decrypt_vector, encrypt_vector, EncryptedVector};
+use henn_infer::encrypted::{decrypt_batch, EncryptedVector};
 use henn_infer::from_nn::quantize_model;
 use henn_infer::network::{IntLayer, IntNetwork};
 use henn_infer::params::choose_bfv;
-use henn_infer::plan::{execute, key_requirements, plan, Strategy};
+use henn_infer::plan::{execute, plan, Strategy};
 use henn_infer::representation::SlotGeometry;
+use henn_infer::session::output_bits;
 use henn_nn::data::{load_mnist, Split};
 use henn_nn::model::{argmax, Model};
 use henn_nn::quant::{QuantConfig, QuantizedModel};
@@ -75,6 +76,8 @@ impl LolaNet {
 /// Kernel family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum LolaStrategy {
+    /// The compiler's choice among LoLa's kernels and the BSGS kernels, by measured cost.
+    Auto,
     /// The paper's kernels.
     Lola,
     /// Dense layers by diagonal baby-step giant-step products with hoisting.
@@ -90,8 +93,8 @@ impl LolaStrategy {
     /// The planner's strategy.
     pub fn strategy(self) -> Strategy {
         match self {
+            LolaStrategy::Auto | LolaStrategy::LolaBsgs => Strategy::LoLaBsgs,
             LolaStrategy::Lola => Strategy::LoLa,
-            LolaStrategy::LolaBsgs => Strategy::LoLaBsgs,
             LolaStrategy::LolaDense => Strategy::LoLaDense,
             LolaStrategy::Cryptonets => Strategy::CryptoNets,
         }
@@ -99,25 +102,40 @@ impl LolaStrategy {
 }
 
 /// Scheme.
-#[derive(Clone, Copy, Debug, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Scheme {
+    /// The compiler's choice by measured latency (both schemes).
+    Auto,
     /// BFV with a CRT plaintext space.
     Bfv,
-    /// CKKS with the model's float weights (`bench_lola_ckks.rs`).
+    /// CKKS with the model's float weights.
     Ckks,
+}
+
+impl Scheme {
+    /// The compiler's scheme choice.
+    pub fn choice(self) -> henn_infer::session::SchemeChoice {
+        match self {
+            Scheme::Auto => henn_infer::session::SchemeChoice::Auto,
+            Scheme::Bfv => henn_infer::session::SchemeChoice::Bfv,
+            Scheme::Ckks => henn_infer::session::SchemeChoice::Ckks,
+        }
+    }
 }
 
 #[path = "bench_lola_ckks.rs"]
 mod ckks;
+#[path = "bench_lola_session.rs"]
+mod session;
 
 /// `henn bench lola` arguments.
 #[derive(Args, Debug)]
 pub struct LolaArgs {
-    /// Network (loaded from `<models>/<name>`; random quantized weights when missing).
+    /// Network (loaded from `<models>/<name>`).
     #[arg(long, value_enum, default_value = "lola-mnist")]
     net: LolaNet,
     /// Scheme.
-    #[arg(long, value_enum, default_value = "bfv")]
+    #[arg(long, value_enum, default_value = "auto")]
     scheme: Scheme,
     /// Number of test images (MNIST; lola-cifar10: CIFAR-10 test images when `--data` holds
     /// `test_batch.bin`, otherwise synthetic images with pixels uniform in [0, 1] from a fixed
@@ -131,7 +149,7 @@ pub struct LolaArgs {
     #[arg(long, default_value = "data/mnist")]
     data: PathBuf,
     /// Kernel strategy (`cryptonets`: SIMD batches of up to n images, see the module docs).
-    #[arg(long, value_enum, default_value = "lola")]
+    #[arg(long, value_enum, default_value = "auto")]
     strategy: LolaStrategy,
     /// Also run the CryptoNets SIMD baseline on the same images in the same run (always BFV; one
     /// batch holds all requested images up to n) and report the latency ratio CryptoNets
@@ -158,51 +176,13 @@ pub struct LolaArgs {
     /// Quantized weight bits.
     #[arg(long, default_value_t = QuantConfig::default().weight_bits)]
     weight_bits: u32,
+    /// lola-cifar10 only: without a trained model in `--models`, use the seeded untrained
+    /// initialiser's weights (latency and memory do not depend on the weight values).
+    #[arg(long)]
+    synthetic_weights: bool,
     /// Print one JSON object on stdout.
     #[arg(long)]
     json: bool,
-}
-
-/// The report of `henn bench lola`.
-#[derive(Serialize, Debug)]
-pub struct LolaReport {
-    net: String,
-    trained_model: bool,
-    strategy: String,
-    scheme: &'static str,
-    log_n: u32,
-    log_qp: u32,
-    plaintext_primes: Vec<u64>,
-    plaintext_bits: f64,
-    max_abs_logit: String,
-    images: usize,
-    threads: usize,
-    keygen_s: f64,
-    prepare_s: f64,
-    prepared_plaintexts: usize,
-    server_median_s: f64,
-    server_min_s: f64,
-    server_max_s: f64,
-    client_encrypt_median_s: f64,
-    client_decrypt_median_s: f64,
-    bytes_up: usize,
-    bytes_down: usize,
-    eval_key_bytes: usize,
-    rotation_keys: usize,
-    min_noise_budget_bits: u32,
-    /// The planner's noise-budget estimate for the final ciphertexts (bits).
-    estimated_noise_budget_bits: Option<f64>,
-    /// Noise budget (bits, smallest over messages and primes) after every step, first image.
-    noise_budget_per_step: Vec<(String, u32)>,
-    peak_memory_mib: f64,
-    accuracy: Option<f64>,
-    agreement: f64,
-    /// CryptoNets on the same images in the same run (`--baseline`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    cryptonets_baseline: Option<SimdReport>,
-    /// CryptoNets batch latency (median) / this run's per-image server latency (median).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    latency_ratio_cryptonets_over_this: Option<f64>,
 }
 
 /// The report of a CryptoNets (SIMD) run: batches of up to `n` images, one per slot.
@@ -253,36 +233,17 @@ struct Network {
 
 fn load_network(args: &LolaArgs) -> Result<Network> {
     let dir = args.models.join(args.net.name());
-    if dir.join("model.json").exists() {
-        let model = Model::load(&dir).with_context(|| format!("loading {}", dir.display()))?;
-        let config = QuantConfig {
-            input_bits: args.input_bits,
-            weight_bits: args.weight_bits,
-            ..QuantConfig::default()
-        };
-        let (q, net) = quantize_model(&model, &config)?;
-        Ok(Network {
-            net,
-            quantized: Some(q),
-        })
-    } else {
-        tracing::warn!(
-            "{} not found: using the {} architecture with random weights in ±{}",
-            dir.display(),
-            args.net.name(),
-            (1i64 << (args.weight_bits - 1)) - 1
-        );
-        let w = (1i64 << (args.weight_bits.clamp(2, 20) - 1)) - 1;
-        let net = match args.net {
-            LolaNet::LolaMnist => henn_infer::zoo::lola_mnist::<i128>(7, w)?,
-            LolaNet::LolaSmall => henn_infer::zoo::lola_small::<i128>(7, w)?,
-            LolaNet::LolaCifar10 => henn_infer::zoo::lola_cifar::<i128>(7, w)?,
-        };
-        Ok(Network {
-            net,
-            quantized: None,
-        })
-    }
+    let model = Model::load(&dir).with_context(|| format!("loading {}", dir.display()))?;
+    let config = QuantConfig {
+        input_bits: args.input_bits,
+        weight_bits: args.weight_bits,
+        ..QuantConfig::default()
+    };
+    let (q, net) = quantize_model(&model, &config)?;
+    Ok(Network {
+        net,
+        quantized: Some(q),
+    })
 }
 
 fn quantize(n: &Network, x: &[f32], input_bits: u32) -> Result<Vec<i128>> {
@@ -419,6 +380,7 @@ fn choose_parameters(
                 &[strategy],
                 (!presets.is_empty()).then_some(presets.as_slice()),
                 4.0,
+                henn_infer::session::costs::bfv_costs,
             )?;
             if let Some(max_bits) = max_bits {
                 if c.primes.iter().any(|&t| t >= 1u64 << max_bits) {
@@ -482,45 +444,51 @@ fn bfv_setup(
 
 /// Runs `henn bench lola`.
 pub fn run(args: LolaArgs) -> Result<()> {
-    if let Scheme::Ckks = args.scheme {
-        return ckks::run(&args);
-    }
     if args.images == 0 {
         bail!("--images must be at least 1");
     }
     if let LolaNet::LolaCifar10 = args.net {
-        bail!(
-            "lola-cifar10 runs with --scheme ckks (exact BFV would need ~120-bit plaintext \
-             spaces, i.e. four or more CRT instances at n = 16384)"
-        );
-    }
-    let network = load_network(&args)?;
-    let data = load_inputs(&args, &network)?;
-    let bound = (data.max_logit.max(1) as f64) * 2f64.powi(args.margin_bits as i32) * 2.0;
-    let bits = bound.log2().ceil() as u32;
-
-    if args.strategy == LolaStrategy::Cryptonets {
-        let report = bench_simd(&args, &network, &data, bits)?;
-        if args.json {
-            println!("{}", serde_json::to_string(&report)?);
-        } else {
-            println!("{report:#?}");
+        if args.scheme == Scheme::Bfv {
+            bail!(
+                "lola-cifar10 runs with CKKS (exact BFV would need ~120-bit plaintext spaces, \
+                 i.e. four or more CRT instances at n = 16384)"
+            );
         }
+        return ckks::run(&args);
+    }
+    if args.strategy == LolaStrategy::Cryptonets {
+        if args.scheme == Scheme::Ckks {
+            bail!("CryptoNets runs with BFV only (--baseline runs it beside a CKKS run)");
+        }
+        let network = load_network(&args)?;
+        let data = load_inputs(&args, &network)?;
+        let report = bench_simd(
+            &args,
+            &network,
+            &data,
+            output_bits(data.max_logit as f64, args.margin_bits),
+        )?;
+        super::print_report(&report, args.json)?;
         return check_agreement(report.agreement, args.images);
     }
-    let mut report = bench_single(&args, &network, &data, bits, args.strategy.strategy())?;
+    let mut report = session::run(&args)?;
     if args.baseline {
-        let base = cryptonets_baseline(&args, Some((&network, &data, bits)))?;
+        let base = cryptonets_baseline(&args, None)?;
         report.latency_ratio_cryptonets_over_this =
-            Some(base.server_batch_median_s / report.server_median_s);
+            Some(base.server_batch_median_s / report.server_median());
         report.cryptonets_baseline = Some(base);
     }
-    if args.json {
-        println!("{}", serde_json::to_string(&report)?);
-    } else {
-        println!("{report:#?}");
+    super::print_report(&report, args.json)?;
+    session::check(&report)
+}
+
+/// Smallest noise budget of `cts`, bits (client side).
+fn min_budget(b: &BfvCrtBackend, cts: &[henn_infer::backend::bfv::BfvCiphertext]) -> Result<u32> {
+    let mut min = u32::MAX;
+    for c in cts {
+        min = min.min(b.noise_budget(c)?);
     }
-    check_agreement(report.agreement, args.images)
+    Ok(if min == u32::MAX { 0 } else { min })
 }
 
 fn check_agreement(agreement: f64, images: usize) -> Result<()> {
@@ -534,166 +502,6 @@ fn check_agreement(agreement: f64, images: usize) -> Result<()> {
     Ok(())
 }
 
-/// One image per request (LoLa, LoLa+BSGS, LoLa-Dense).
-fn bench_single(
-    args: &LolaArgs,
-    network: &Network,
-    data: &Inputs,
-    bits: u32,
-    strategy: Strategy,
-) -> Result<LolaReport> {
-    let net = &network.net;
-    let len = net.input_len;
-    let BfvSetup {
-        preset,
-        primes,
-        estimated_budget,
-        rlwe,
-        plan: p,
-    } = bfv_setup(args, net, bits, strategy)?;
-    let keys = key_requirements(net, &p, 0)?;
-    let spec = KeySpec {
-        rotation_steps: keys.rotation_steps.iter().copied().collect(),
-        row_swap: keys.row_swap,
-        relinearization: keys.relinearization,
-    };
-
-    let t0 = Instant::now();
-    let b = BfvCrtBackend::generate(&rlwe, &primes, &spec)?;
-    let keygen_s = t0.elapsed().as_secs_f64();
-    let eval_key_bytes = b.evaluation_key_bytes();
-
-    // Server preparation: encode every weight and mask plaintext once.
-    let t0 = Instant::now();
-    b.set_plaintext_cache(PlaintextCache::Record);
-    let zero = encrypt_vector(&b, p.input.clone(), &vec![0i128; len])?;
-    execute(&b, net, &p, zero, |_, _, _, _| {})?;
-    b.set_plaintext_cache(PlaintextCache::Frozen);
-    let prepare_s = t0.elapsed().as_secs_f64();
-
-    let g = SlotGeometry::of(&b);
-    let mut server = Vec::new();
-    let mut enc = Vec::new();
-    let mut dec = Vec::new();
-    let (mut up, mut down) = (0usize, 0usize);
-    let mut agree = 0usize;
-    let mut correct = 0usize;
-    let mut budget = u32::MAX;
-    let mut trace: Vec<(String, u32)> = Vec::new();
-    let pb = bar(args.images, "encrypted");
-    for (i, (x, want)) in data.inputs.iter().zip(&data.refs).enumerate() {
-        // Client: encode and encrypt (seeded, half size).
-        let t0 = Instant::now();
-        let seeded = p
-            .input
-            .encode(x, &g)?
-            .iter()
-            .map(|m| b.encrypt_seeded(&b.encode(m, b.max_level())?))
-            .collect::<Result<Vec<_>, _>>()?;
-        enc.push(t0.elapsed().as_secs_f64());
-        up = seeded.iter().map(|s| b.seeded_bytes(s)).sum();
-        // Server: expand and evaluate.
-        let t0 = Instant::now();
-        let cts = seeded
-            .iter()
-            .map(|s| b.expand_seeded(s))
-            .collect::<Result<Vec<_>, _>>()?;
-        let out = execute(
-            &b,
-            net,
-            &p,
-            EncryptedVector::new(p.input.clone(), cts, true)?,
-            |_, step, _, y| {
-                // Noise budgets need the secret key: measured on the first image only.
-                if i == 0 {
-                    let bits = y.cts.iter().map(|c| b.noise_budget(c)).min().unwrap_or(0);
-                    trace.push((step.describe(), bits));
-                }
-            },
-        )?;
-        let server_s = t0.elapsed().as_secs_f64();
-        // The first image's time includes the noise measurements: time it again without them.
-        let server_s = if i == 0 {
-            let t0 = Instant::now();
-            let cts = seeded
-                .iter()
-                .map(|s| b.expand_seeded(s))
-                .collect::<Result<Vec<_>, _>>()?;
-            execute(
-                &b,
-                net,
-                &p,
-                EncryptedVector::new(p.input.clone(), cts, true)?,
-                |_, _, _, _| {},
-            )?;
-            t0.elapsed().as_secs_f64()
-        } else {
-            server_s
-        };
-        server.push(server_s);
-        down = out.cts.iter().map(|c| b.ciphertext_bytes(c)).sum();
-        budget = budget.min(out.cts.iter().map(|c| b.noise_budget(c)).min().unwrap_or(0));
-        // Client: decrypt and decode.
-        let t0 = Instant::now();
-        let got = decrypt_vector(&b, &out)?;
-        dec.push(t0.elapsed().as_secs_f64());
-        if &got == want {
-            agree += 1;
-        } else {
-            tracing::error!("image {i}: decrypted logits {got:?} differ from {want:?}");
-        }
-        if network.quantized.is_some() && argmax(&got) == usize::from(data.labels[i]) {
-            correct += 1;
-        }
-        pb.inc(1);
-    }
-    pb.finish_and_clear();
-
-    let images = args.images;
-    Ok(LolaReport {
-        net: args.net.name().into(),
-        trained_model: network.quantized.is_some(),
-        strategy: format!("{strategy:?}"),
-        scheme: "bfv",
-        log_n: preset.log_n,
-        log_qp: rlwe.log_qp_bits(),
-        plaintext_bits: primes.iter().map(|&t| (t as f64).log2()).sum(),
-        plaintext_primes: primes,
-        max_abs_logit: data.max_logit.to_string(),
-        images,
-        threads: rayon::current_num_threads(),
-        keygen_s,
-        prepare_s,
-        prepared_plaintexts: b.cached_plaintexts(),
-        server_min_s: server.iter().copied().fold(f64::INFINITY, f64::min),
-        server_max_s: server.iter().copied().fold(0.0, f64::max),
-        server_median_s: median(&mut server),
-        client_encrypt_median_s: median(&mut enc),
-        client_decrypt_median_s: median(&mut dec),
-        bytes_up: up,
-        bytes_down: down,
-        eval_key_bytes,
-        rotation_keys: spec.rotation_steps.len() + usize::from(spec.row_swap),
-        min_noise_budget_bits: budget,
-        estimated_noise_budget_bits: estimated_budget,
-        noise_budget_per_step: trace,
-        peak_memory_mib: peak_memory_mib(),
-        accuracy: network
-            .quantized
-            .is_some()
-            .then(|| correct as f64 / images as f64),
-        agreement: agree as f64 / images as f64,
-        cryptonets_baseline: None,
-        latency_ratio_cryptonets_over_this: None,
-    })
-}
-
-/// CryptoNets (LoLa section 3.2): SIMD batches of up to `n` images, one per slot. Weights are
-/// scalars (ct×scalar, nothing to prepare); biases are encoded during the run and counted in
-/// the server time.
-/// `--baseline`: CryptoNets (BFV, exact) on the same images in the same run, with the
-/// quantized network and inputs of the main run when it had them (BFV) or loaded here (CKKS
-/// runs, whose own network is the float one). Errors unless every answer is exact.
 fn cryptonets_baseline(
     args: &LolaArgs,
     loaded: Option<(&Network, &Inputs, u32)>,
@@ -704,8 +512,12 @@ fn cryptonets_baseline(
         None => {
             let network = load_network(args)?;
             let data = load_inputs(args, &network)?;
-            let bound = (data.max_logit.max(1) as f64) * 2f64.powi(args.margin_bits as i32) * 2.0;
-            bench_simd(args, &network, &data, bound.log2().ceil() as u32)?
+            bench_simd(
+                args,
+                &network,
+                &data,
+                output_bits(data.max_logit as f64, args.margin_bits),
+            )?
         }
     };
     check_agreement(base.agreement, args.images)?;
@@ -770,7 +582,7 @@ fn bench_simd(args: &LolaArgs, network: &Network, data: &Inputs, bits: u32) -> R
         )?;
         server.push(t0.elapsed().as_secs_f64());
         down = out.cts.iter().map(|c| b.ciphertext_bytes(c)).sum();
-        budget = budget.min(out.cts.iter().map(|c| b.noise_budget(c)).min().unwrap_or(0));
+        budget = budget.min(min_budget(&b, &out.cts)?);
         // Client.
         let t0 = Instant::now();
         let got = decrypt_batch(&b, &out, batch.len())?;

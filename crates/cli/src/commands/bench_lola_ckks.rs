@@ -91,6 +91,13 @@ pub fn run(args: &LolaArgs) -> Result<()> {
     let cifar = matches!(args.net, LolaNet::LolaCifar10);
     let dir = args.models.join(args.net.name());
     let model = if cifar && !dir.join("model.json").exists() {
+        if !args.synthetic_weights {
+            bail!(
+                "{} not found: train it (`henn train --arch lola-cifar10 --init-only`) or pass \
+                 --synthetic-weights for the seeded untrained weights",
+                dir.display()
+            );
+        }
         tracing::warn!(
             "{} not found: lola-cifar10 with untrained seeded weights (seed 1)",
             dir.display()

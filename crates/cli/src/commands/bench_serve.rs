@@ -52,6 +52,8 @@ pub struct ServeBenchArgs {
 #[derive(Serialize, Debug)]
 struct ServeBenchReport {
     model: String,
+    scheme: &'static str,
+    strategy: String,
     clients: usize,
     requests: usize,
     workers: usize,
@@ -95,7 +97,7 @@ pub fn run(args: ServeBenchArgs) -> Result<()> {
     let model = models[&args.model].clone();
     let server = start_with_models(config, models)?;
     let client = Client::new(&server.url(), Duration::from_secs(args.time_limit));
-    let plan = client.plan(&args.model)?;
+    let plan = client.public_model(&args.model)?;
 
     let test = load_mnist(&args.data, Split::Test)
         .with_context(|| format!("loading MNIST from {}", args.data.display()))?;
@@ -104,10 +106,15 @@ pub fn run(args: ServeBenchArgs) -> Result<()> {
     if test.labels.len() < total {
         bail!("the test set has fewer than {total} images");
     }
-    let expected: Vec<Vec<i128>> = (0..total)
+    // What a correct answer is: the quantized model's logits exactly (BFV), or the class of
+    // the compiled (normalised float) network (CKKS).
+    let expected: Vec<(Option<Vec<i128>>, usize)> = (0..total)
         .map(|i| {
-            let xq = plan.quantize_input(&test.images[i * len..(i + 1) * len])?;
-            Ok(model.net.forward(&xq)?)
+            let x = &test.images[i * len..(i + 1) * len];
+            Ok((
+                model.compiled.reference_integer_logits(x)?,
+                henn_infer::session::argmax(&model.compiled.reference_logits(x)?),
+            ))
         })
         .collect::<Result<_>>()?;
 
@@ -115,7 +122,7 @@ pub fn run(args: ServeBenchArgs) -> Result<()> {
     let mut sessions = Vec::with_capacity(args.clients);
     for _ in 0..args.clients {
         let (mut keys, upload) = ClientKeys::generate(&server.url(), plan.clone())?;
-        keys.session.key_id = client.upload_keys(&upload)?.key_id;
+        keys.file.key_id = client.upload_keys(&upload)?.key_id;
         sessions.push(Arc::new(keys));
     }
     let keygen_s_per_client = t0.elapsed().as_secs_f64() / args.clients as f64;
@@ -152,7 +159,10 @@ pub fn run(args: ServeBenchArgs) -> Result<()> {
                         Ok(p) => Ok((
                             latency,
                             p.server.eval_s,
-                            p.logits == expected[i],
+                            match &expected[i] {
+                                (Some(exact), _) => p.integer_logits.as_ref() == Some(exact),
+                                (None, class) => p.class == *class,
+                            },
                             p.bytes_up,
                             p.bytes_down,
                         )),
@@ -198,6 +208,8 @@ pub fn run(args: ServeBenchArgs) -> Result<()> {
     evals.sort_by(f64::total_cmp);
     let report = ServeBenchReport {
         model: args.model.clone(),
+        scheme: plan.parameters.name(),
+        strategy: plan.strategy.clone(),
         clients: args.clients,
         requests: total,
         workers: args.workers,
@@ -214,11 +226,7 @@ pub fn run(args: ServeBenchArgs) -> Result<()> {
         bytes_up: up,
         bytes_down: down,
     };
-    if args.json {
-        println!("{}", serde_json::to_string(&report)?);
-    } else {
-        println!("{report:#?}");
-    }
+    super::print_report(&report, args.json)?;
     if errors > 0 || wrong > 0 {
         bail!("{errors} failed requests and {wrong} wrong answers out of {total}");
     }

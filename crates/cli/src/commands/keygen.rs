@@ -1,4 +1,4 @@
-//! `henn keygen`: fetches a model's public plan, makes the secret key and the evaluation keys
+//! `henn keygen`: fetches a model's public model, makes the secret key and the evaluation keys
 //! locally, uploads the evaluation keys and saves the key id. The secret key file is created
 //! with mode 0600 and never leaves the machine.
 
@@ -41,9 +41,12 @@ struct KeygenReport {
 /// Runs `henn keygen`.
 pub fn run(args: &KeygenArgs) -> Result<()> {
     let client = Client::new(&args.server, Duration::from_secs(600));
-    let plan = client
-        .plan(&args.model)
-        .with_context(|| format!("fetching the plan of {} from {}", args.model, args.server))?;
+    let plan = client.public_model(&args.model).with_context(|| {
+        format!(
+            "fetching the public model of {} from {}",
+            args.model, args.server
+        )
+    })?;
     let t0 = Instant::now();
     let (mut keys, upload) = ClientKeys::generate(client.base_url(), plan)?;
     let keygen_s = t0.elapsed().as_secs_f64();
@@ -52,7 +55,7 @@ pub fn run(args: &KeygenArgs) -> Result<()> {
         .upload_keys(&upload)
         .context("uploading evaluation keys")?;
     let upload_s = t0.elapsed().as_secs_f64();
-    keys.session.key_id = receipt.key_id.clone();
+    keys.file.key_id = receipt.key_id.clone();
     keys.save(&args.out)?;
     let report = KeygenReport {
         model: args.model.clone(),

@@ -87,9 +87,9 @@ pub fn load_png(path: &Path, shape: &[usize]) -> Result<Vec<f32>> {
 pub fn run(args: &PredictArgs) -> Result<()> {
     let keys = ClientKeys::load(&args.keys)
         .with_context(|| format!("loading keys from {}", args.keys.display()))?;
-    let server = args.server.clone().unwrap_or(keys.session.server.clone());
+    let server = args.server.clone().unwrap_or(keys.file.server.clone());
     let client = Client::new(&server, Duration::from_secs(600));
-    let shape = keys.session.plan.input.shape.clone();
+    let shape = keys.file.public.input.shape.clone();
     let mut inputs: Vec<(String, Option<u8>, Vec<f32>)> = Vec::new();
     if let Some(p) = &args.image {
         inputs.push((p.display().to_string(), None, load_png(p, &shape)?));
@@ -122,7 +122,7 @@ pub fn run(args: &PredictArgs) -> Result<()> {
             .with_context(|| format!("predicting {name}"))?;
         if !args.json {
             println!(
-                "{name}: class {}{} | encrypt {:.3} s, round trip {:.3} s (server {:.3} s), decrypt {:.3} s | up {:.2} MB, down {:.2} MB | noise budget {} bits",
+                "{name}: class {}{} | encrypt {:.3} s, round trip {:.3} s (server {:.3} s), decrypt {:.3} s | up {:.2} MB, down {:.2} MB",
                 prediction.class,
                 label.map_or(String::new(), |l| format!(" (label {l})")),
                 prediction.encrypt_s,
@@ -131,7 +131,6 @@ pub fn run(args: &PredictArgs) -> Result<()> {
                 prediction.decrypt_s,
                 prediction.bytes_up as f64 / 1e6,
                 prediction.bytes_down as f64 / 1e6,
-                prediction.noise_budget_bits
             );
             let scores: Vec<String> = prediction
                 .scores
@@ -150,7 +149,7 @@ pub fn run(args: &PredictArgs) -> Result<()> {
         println!(
             "{}",
             serde_json::to_string(&serde_json::json!({
-                "model": keys.session.model,
+                "model": keys.file.model,
                 "server": server,
                 "predictions": items,
             }))?

@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use henn_he::bfv::PRESETS;
 use henn_serve::store::StoreLimits;
-use henn_serve::{ModelOptions, ServerConfig};
+use henn_serve::ServerConfig;
+
+use super::compile::CompileFlags;
 
 /// `henn serve` arguments.
 #[derive(Args, Debug)]
@@ -17,7 +18,9 @@ pub struct ServeArgs {
     /// Directory of model directories.
     #[arg(long, default_value = "models")]
     pub models: PathBuf,
-    /// Serve only these models (repeatable); default: every model that plans for BFV.
+    /// Serve only these models (repeatable); default: every model directory that compiles.
+    /// A model with a `compiled.henn` (from `henn compile`) starts without re-planning; the
+    /// others are compiled at start with the flags below.
     #[arg(long = "model")]
     pub model: Vec<String>,
     /// Address to listen on.
@@ -26,16 +29,8 @@ pub struct ServeArgs {
     /// Key store file (created if missing).
     #[arg(long, default_value = "henn-keys.redb")]
     pub store: PathBuf,
-    /// MNIST IDX directory whose training images size the plaintext modulus.
-    #[arg(long, default_value = "data/mnist")]
-    pub data: PathBuf,
-    /// Calibration images.
-    #[arg(long, default_value_t = 1000)]
-    pub calibration: usize,
-    /// Restrict the planner to the 128-bit preset of this log2 ring degree (12 to 15);
-    /// by default it chooses the fastest preset whose noise budget suffices.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(12..=15))]
-    pub log_n: Option<u32>,
+    #[command(flatten)]
+    pub compile: CompileFlags,
     /// Evaluation worker threads.
     #[arg(long, default_value_t = 1)]
     pub workers: usize,
@@ -62,18 +57,9 @@ impl ServeArgs {
         let mut c = ServerConfig::new(&self.models, &self.store);
         c.models = self.model.clone();
         c.addr = self.addr;
-        c.calibration_data = self.data.clone();
-        c.calibration_images = self.calibration;
-        c.model_options = ModelOptions {
-            presets: self.log_n.map(|log_n| {
-                PRESETS
-                    .iter()
-                    .filter(|p| p.log_n == log_n)
-                    .copied()
-                    .collect()
-            }),
-            ..ModelOptions::default()
-        };
+        c.calibration_data = self.compile.data.clone();
+        c.calibration_images = self.compile.calibration;
+        c.compile_options = self.compile.options();
         c.store_limits = StoreLimits {
             max_keys: self.max_keys,
             max_total_bytes: self.max_store_mib << 20,

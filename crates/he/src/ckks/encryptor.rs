@@ -190,8 +190,7 @@ impl SeededCiphertext {
             params.rlwe(),
             vec![self.c0.clone(), a],
             self.level,
-        )
-?;
+        )?;
         Ciphertext::from_rlwe(inner, self.scale)
     }
 }

@@ -99,7 +99,11 @@ impl EncryptedInput {
     }
 
     /// Decodes an encrypted input for `public` (its input message count).
-    pub fn from_bytes(ctx: &SchemeContext, public: &PublicModel, bytes: &[u8]) -> InferResult<Self> {
+    pub fn from_bytes(
+        ctx: &SchemeContext,
+        public: &PublicModel,
+        bytes: &[u8],
+    ) -> InferResult<Self> {
         let messages = public.input.placements.len();
         let mut r = open(ctx, bytes, WireKind::EncryptedInput, messages)?;
         let out = match ctx {
@@ -178,7 +182,11 @@ impl EncryptedOutput {
     }
 
     /// Decodes an encrypted output for `public` (its output message count).
-    pub fn from_bytes(ctx: &SchemeContext, public: &PublicModel, bytes: &[u8]) -> InferResult<Self> {
+    pub fn from_bytes(
+        ctx: &SchemeContext,
+        public: &PublicModel,
+        bytes: &[u8],
+    ) -> InferResult<Self> {
         let messages = public.output.messages;
         let mut r = open(ctx, bytes, WireKind::EncryptedOutput, messages)?;
         let out = match ctx {

@@ -250,7 +250,11 @@ impl ClientSession {
 
     /// Decodes an output message received from a server, then decrypts it.
     pub fn decrypt_bytes(&self, bytes: &[u8]) -> InferResult<Prediction> {
-        self.decrypt(&EncryptedOutput::from_bytes(&self.ctx, &self.public, bytes)?)
+        self.decrypt(&EncryptedOutput::from_bytes(
+            &self.ctx,
+            &self.public,
+            bytes,
+        )?)
     }
 
     /// The encrypted-input message of one real input.

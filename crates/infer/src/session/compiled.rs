@@ -116,12 +116,21 @@ impl Recipe {
                 input_bits: quant.input_bits,
                 input_max: quant.input_max,
                 weight_bits: quant.weight_bits,
-                layer_weight_bits: quant.layer_weight_bits.iter().map(|(&k, &v)| (k, v)).collect(),
+                layer_weight_bits: quant
+                    .layer_weight_bits
+                    .iter()
+                    .map(|(&k, &v)| (k, v))
+                    .collect(),
             },
         }
     }
 
-    pub(crate) fn ckks(strategy: Strategy, layer_maxima: Vec<f64>, headroom_bits: u32, log_n: u32) -> Self {
+    pub(crate) fn ckks(
+        strategy: Strategy,
+        layer_maxima: Vec<f64>,
+        headroom_bits: u32,
+        log_n: u32,
+    ) -> Self {
         Recipe::Ckks {
             strategy: strategy_name(strategy).into(),
             layer_maxima,
@@ -248,7 +257,12 @@ fn layouts<V: SlotValue>(
     net: &IntNetwork<V>,
     plan: &Plan,
     levels: usize,
-) -> InferResult<(Representation, Vec<Vec<(usize, usize)>>, Vec<(usize, usize)>, PublicKeySpec)> {
+) -> InferResult<(
+    Representation,
+    Vec<Vec<(usize, usize)>>,
+    Vec<(usize, usize)>,
+    PublicKeySpec,
+)> {
     let g = plan.geometry;
     let clear = ClearBackend::<V>::new(g.rows, g.row_len, levels)?;
     let zero = encrypt_vector(&clear, plan.input.clone(), &vec![V::ZERO; net.input_len])?;
@@ -307,8 +321,13 @@ impl CompiledModel {
         safety_bits: f64,
         recipe: Recipe,
     ) -> InferResult<Self> {
-        let output_level =
-            bfv_output_level(&net, &choice.plan, &choice.preset, &choice.primes, safety_bits)?;
+        let output_level = bfv_output_level(
+            &net,
+            &choice.plan,
+            &choice.preset,
+            &choice.primes,
+            safety_bits,
+        )?;
         Self::build_bfv(
             name,
             quantized,
@@ -516,6 +535,84 @@ impl CompiledModel {
         }
     }
 
+    /// The plan as LoLa's Table 1 with this machine's operation costs (measured now, cached
+    /// per process) and, for BFV, the noise estimate per step.
+    pub fn summary(&self) -> InferResult<crate::summary::PlanSummary> {
+        use crate::backend::clear::ClearBackend as Clear;
+        match (&self.network, &self.recipe) {
+            (CompiledNetwork::Bfv { net, .. }, Recipe::Bfv { preset, .. }) => {
+                let preset = PRESETS
+                    .iter()
+                    .find(|p| p.name == preset)
+                    .ok_or_else(|| malformed(format!("unknown preset {preset}")))?;
+                let SchemeParameters::Bfv {
+                    plaintext_primes, ..
+                } = &self.public.parameters
+                else {
+                    return Err(malformed("BFV recipe with CKKS parameters"));
+                };
+                let costs = super::costs::bfv_costs(preset)?;
+                let (budget, steps) = crate::params::estimate_budget(
+                    net,
+                    &self.plan,
+                    noise_parameters(preset, plaintext_primes),
+                )?;
+                let g = self.plan.geometry;
+                let (_, report) = crate::plan::profile(
+                    &Clear::<i128>::new(g.rows, g.row_len, 0)?,
+                    net,
+                    &self.plan,
+                    &vec![0; net.input_len],
+                )?;
+                crate::summary::summarize(
+                    net,
+                    &BfvChoice {
+                        preset: *preset,
+                        primes: plaintext_primes.clone(),
+                        plan: self.plan.clone(),
+                        estimated_budget: budget,
+                        step_budgets: steps,
+                        estimated_ms: self.public.estimated_ms,
+                        counts: report.total,
+                        costs,
+                    },
+                )
+            }
+            (
+                CompiledNetwork::Ckks { net, .. },
+                Recipe::Ckks {
+                    headroom_bits,
+                    log_n,
+                    ..
+                },
+            ) => {
+                let depth = plan_depth(net, &self.plan)?;
+                let chain = crate::backend::ckks::chain_for_depth(*log_n, depth, *headroom_bits)?;
+                let costs = super::costs::ckks_costs(*log_n, &chain)?;
+                let g = self.plan.geometry;
+                let (_, report) = crate::plan::profile(
+                    &Clear::<f64>::new(g.rows, g.row_len, depth)?,
+                    net,
+                    &self.plan,
+                    &vec![0.0; net.input_len],
+                )?;
+                crate::summary::summarize_ckks(
+                    net,
+                    &CkksChoice {
+                        log_n: *log_n,
+                        chain,
+                        depth,
+                        plan: self.plan.clone(),
+                        estimated_ms: self.public.estimated_ms,
+                        counts: report.total,
+                    },
+                    &costs,
+                )
+            }
+            _ => Err(malformed("recipe and network of different schemes")),
+        }
+    }
+
     /// The compiled-model file (see the module docs).
     pub fn to_bytes(&self) -> Vec<u8> {
         let body = serde_json::json!({
@@ -535,7 +632,8 @@ impl CompiledModel {
             .iter()
             .position(|&b| b == b'\n')
             .ok_or_else(|| malformed("no header line"))?;
-        let header = std::str::from_utf8(&bytes[..split]).map_err(|_| malformed("header is not UTF-8"))?;
+        let header =
+            std::str::from_utf8(&bytes[..split]).map_err(|_| malformed("header is not UTF-8"))?;
         let body = &bytes[split + 1..];
         let mut words = header.split(' ');
         if words.next() != Some(COMPILED_FORMAT) {
@@ -615,7 +713,8 @@ impl CompiledModel {
                 headroom_bits,
                 log_n,
             } => {
-                let (net, factor) = normalize_with_maxima(&real_network(model)?, layer_maxima, 1.0)?;
+                let (net, factor) =
+                    normalize_with_maxima(&real_network(model)?, layer_maxima, 1.0)?;
                 let n = 1usize << log_n;
                 let p = plan(
                     &net,

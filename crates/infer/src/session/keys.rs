@@ -22,7 +22,10 @@ pub struct EvaluationKeys {
 }
 
 /// The Galois elements `public`'s plan needs, sorted.
-pub(crate) fn required_elements(ctx: &SchemeContext, public: &PublicModel) -> InferResult<Vec<usize>> {
+pub(crate) fn required_elements(
+    ctx: &SchemeContext,
+    public: &PublicModel,
+) -> InferResult<Vec<usize>> {
     let spec = public.keys.to_key_spec();
     let mut e = match ctx {
         SchemeContext::Bfv(p) => required_galois_elements(&p[0], &spec),
@@ -67,7 +70,11 @@ impl EvaluationKeys {
     /// key iff the plan multiplies ciphertexts, and the Galois keys of its rotations, no more,
     /// no fewer. The Galois-key count is checked from the engine header's count field
     /// before the keys themselves are decoded.
-    pub fn from_bytes(ctx: &SchemeContext, public: &PublicModel, bytes: &[u8]) -> InferResult<Self> {
+    pub fn from_bytes(
+        ctx: &SchemeContext,
+        public: &PublicModel,
+        bytes: &[u8],
+    ) -> InferResult<Self> {
         let (mut r, scheme) = Reader::open(bytes, WireKind::EvaluationKeys)?;
         let (want_scheme, fingerprint) = match ctx {
             SchemeContext::Bfv(p) => (WireScheme::Bfv, p[0].rlwe().fingerprint()),
@@ -103,11 +110,13 @@ impl EvaluationKeys {
         }
         let relinearization = if flags & 1 == 1 {
             let b = r.blob_u64()?;
-            Some(match ctx {
-                SchemeContext::Bfv(p) => RelinearizationKey::from_bytes(&p[0], b),
-                SchemeContext::Ckks(p) => RelinearizationKey::from_ckks_bytes(p, b),
-            }
-            .map_err(|e| r.err(format!("relinearization key: {e}")))?)
+            Some(
+                match ctx {
+                    SchemeContext::Bfv(p) => RelinearizationKey::from_bytes(&p[0], b),
+                    SchemeContext::Ckks(p) => RelinearizationKey::from_ckks_bytes(p, b),
+                }
+                .map_err(|e| r.err(format!("relinearization key: {e}")))?,
+            )
         } else {
             None
         };

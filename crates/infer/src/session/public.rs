@@ -132,7 +132,9 @@ impl SchemeParameters {
                 output_level,
                 rlwe_fingerprint,
             } => {
-                if q.len() + p.len() > 64 || plaintext_primes.is_empty() || plaintext_primes.len() > 8
+                if q.len() + p.len() > 64
+                    || plaintext_primes.is_empty()
+                    || plaintext_primes.len() > 8
                 {
                     return Err(bad("too many or too few primes".into()));
                 }

@@ -115,7 +115,11 @@ impl ServerSession {
         }
         let level = m.public().parameters.output_level();
         let out = match (&self.backend, input, m.network()) {
-            (ServerBackend::Bfv(b), EncryptedInput::Bfv(msgs), CompiledNetwork::Bfv { net, .. }) => {
+            (
+                ServerBackend::Bfv(b),
+                EncryptedInput::Bfv(msgs),
+                CompiledNetwork::Bfv { net, .. },
+            ) => {
                 let cts = msgs
                     .iter()
                     .map(|s| b.expand_seeded(s))
@@ -134,7 +138,11 @@ impl ServerSession {
                     .collect::<Result<Vec<_>, _>>()?;
                 EncryptedOutput::Bfv(outs)
             }
-            (ServerBackend::Ckks(b), EncryptedInput::Ckks(msgs), CompiledNetwork::Ckks { net, .. }) => {
+            (
+                ServerBackend::Ckks(b),
+                EncryptedInput::Ckks(msgs),
+                CompiledNetwork::Ckks { net, .. },
+            ) => {
                 let cts = msgs
                     .iter()
                     .map(|s| b.expand_seeded(s))
@@ -181,7 +189,11 @@ impl ServerSession {
     /// After the first run of a model, freezes this session's recorded encodings and shares
     /// them with every later session.
     fn freeze(&self, prepared: impl FnOnce() -> Prepared, recorded: usize) {
-        let mut slot = self.model.prepared.lock().unwrap_or_else(|e| e.into_inner());
+        let mut slot = self
+            .model
+            .prepared
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         if slot.is_none() && recorded > 0 {
             match &self.backend {
                 ServerBackend::Bfv(b) => b.set_plaintext_cache(PlaintextCache::Frozen),
