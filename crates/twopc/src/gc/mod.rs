@@ -22,6 +22,7 @@
 
 pub mod circuit;
 pub mod halfgates;
+pub mod protocol;
 pub mod relu;
 pub mod stream;
 
