@@ -90,7 +90,7 @@ pub fn blocks_to_bytes(blocks: &[Block], out: &mut Vec<u8>) {
 
 /// Parse consecutive 16-byte words; the length must be a multiple of 16.
 pub fn blocks_from_bytes(bytes: &[u8]) -> Result<Vec<Block>, crate::error::TwoPcError> {
-    if bytes.len() % 16 != 0 {
+    if !bytes.len().is_multiple_of(16) {
         return Err(crate::error::TwoPcError::Protocol(format!(
             "{} bytes is not a whole number of 16-byte blocks",
             bytes.len()

@@ -57,9 +57,9 @@ mod tests {
         }
         let orig = rows;
         transpose_128(&mut rows);
-        for i in 0..128 {
-            for j in 0..128 {
-                assert_eq!((rows[i] >> j) & 1, (orig[j] >> i) & 1, "({i},{j})");
+        for (i, row) in rows.iter().enumerate() {
+            for (j, col) in orig.iter().enumerate() {
+                assert_eq!((row >> j) & 1, (col >> i) & 1, "({i},{j})");
             }
         }
         transpose_128(&mut rows);
