@@ -136,40 +136,21 @@ pub fn fixed_key_permute(blocks: &mut [Block]) {
 /// `H(x_k, t_k) = π(π(x_k) ⊕ t_k) ⊕ π(x_k)` for every `k`, in place (GKWY20 section 7.3).
 /// `xs` and `tweaks` have the same length.
 pub fn tccr_many(xs: &mut [Block], tweaks: &[Block]) {
+    tccr_with_scratch(xs, tweaks, &mut Vec::new());
+}
+
+/// [`tccr_many`] with a caller-owned scratch buffer (no allocation once it has grown; the
+/// hot path of half-gates garbling, which hashes many gates of a batch at once).
+pub fn tccr_with_scratch(xs: &mut [Block], tweaks: &[Block], scratch: &mut Vec<Block>) {
     debug_assert_eq!(xs.len(), tweaks.len());
     fixed_key_permute(xs);
-    let mut ys: Vec<Block> = xs.iter().zip(tweaks).map(|(&y, &t)| y ^ t).collect();
-    fixed_key_permute(&mut ys);
-    for (x, y) in xs.iter_mut().zip(ys.iter_mut()) {
+    scratch.clear();
+    scratch.extend(xs.iter().zip(tweaks).map(|(&y, &t)| y ^ t));
+    fixed_key_permute(scratch);
+    for (x, y) in xs.iter_mut().zip(scratch.iter_mut()) {
         *x ^= *y;
         y.zeroize();
     }
-}
-
-/// `H(x_k, t_k)` for a fixed number of blocks without allocating (the hot path of half-gates
-/// garbling: four hashes per AND gate for the garbler, two for the evaluator).
-pub fn tccr_array<const N: usize>(xs: [Block; N], tweaks: [Block; N]) -> [Block; N] {
-    let aes = fixed_aes();
-    let mut a = [aes::Block::default(); N];
-    for (g, x) in a.iter_mut().zip(xs.iter()) {
-        *g = x.0.to_le_bytes().into();
-    }
-    aes.encrypt_blocks(&mut a);
-    let mut y = [Block::ZERO; N];
-    let mut b = [aes::Block::default(); N];
-    for k in 0..N {
-        let mut w = [0u8; 16];
-        w.copy_from_slice(&a[k]);
-        y[k] = Block(u128::from_le_bytes(w));
-        b[k] = (y[k] ^ tweaks[k]).0.to_le_bytes().into();
-    }
-    aes.encrypt_blocks(&mut b);
-    for k in 0..N {
-        let mut w = [0u8; 16];
-        w.copy_from_slice(&b[k]);
-        y[k] ^= Block(u128::from_le_bytes(w));
-    }
-    y
 }
 
 /// `H(x, t)` of a single block (see [`tccr_many`]).
@@ -251,10 +232,8 @@ mod tests {
         let mut xs: Vec<Block> = (0..100).map(|i| Block(i * 0x1234567)).collect();
         let ts: Vec<Block> = (0..100).map(|i| Block(i + 9)).collect();
         let singles: Vec<Block> = xs.iter().zip(&ts).map(|(&x, &t)| tccr(x, t)).collect();
-        let arr = tccr_array([xs[3], xs[4]], [ts[3], ts[4]]);
         tccr_many(&mut xs, &ts);
         assert_eq!(xs, singles);
-        assert_eq!(arr, [singles[3], singles[4]]);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Half-gates garbling (Zahur, Rosulek, Evans, EUROCRYPT 2015, figure 2) with free-XOR
 //! (Kolesnikov–Schneider 2008) and point-and-permute, hashing with the fixed-key AES TCCR hash
-//! [`crate::block::tccr_array`] (GKWY20).
+//! [`crate::block::tccr_with_scratch`] (GKWY20), batched across the instances of a lockstep
+//! batch ([`Garbler::garble_batch`]) so AES-NI pipelines.
 //!
 //! The garbler holds a global offset `Δ` with `lsb(Δ) = 1`; wire `w` has labels `W⁰_w` (false)
 //! and `W¹_w = W⁰_w ⊕ Δ` (true), and the permute bit `p_w = lsb(W⁰_w)`.
@@ -21,7 +22,7 @@
 use zeroize::Zeroize;
 
 use super::circuit::{Bit, Circuit, Gate};
-use crate::block::{tccr_array, Block, Csprng};
+use crate::block::{tccr_with_scratch, Block, Csprng};
 use crate::error::TwoPcError;
 
 /// The garbler's session state: `Δ`, the AND counter and its label randomness.
@@ -95,65 +96,119 @@ impl Garbler {
         evaluator_zero: &[Block],
         tables: &mut Vec<Block>,
     ) -> Result<GarbledOutputs, TwoPcError> {
-        if garbler_zero.len() != circuit.garbler_inputs()
-            || evaluator_zero.len() != circuit.evaluator_inputs()
-        {
+        let mut out = self.garble_batch(circuit, 1, garbler_zero, evaluator_zero, tables)?;
+        Ok(out.pop().unwrap_or(GarbledOutputs {
+            zero_labels: Vec::new(),
+            decoding: Vec::new(),
+        }))
+    }
+
+    /// Garble `k` instances of `circuit` in lockstep, gate by gate across the instances, so
+    /// the AES hashes of one AND gate in all `k` instances run as one pipelined batch.
+    /// Input zero labels are instance-major (`k × inputs`); the `2 · and_gates · k` table
+    /// blocks are appended gate-major (`T_G, T_E` of gate 0 in instances 0..k, then gate 1,
+    /// ...); AND number `j` of instance `i` uses the counter value `base + j·k + i`.
+    pub fn garble_batch(
+        &mut self,
+        circuit: &Circuit,
+        k: usize,
+        garbler_zero: &[Block],
+        evaluator_zero: &[Block],
+        tables: &mut Vec<Block>,
+    ) -> Result<Vec<GarbledOutputs>, TwoPcError> {
+        let (gn, en) = (circuit.garbler_inputs(), circuit.evaluator_inputs());
+        if garbler_zero.len() != k * gn || evaluator_zero.len() != k * en {
             return Err(TwoPcError::Config(format!(
-                "garble: {} + {} input labels for a circuit with {} + {} inputs",
+                "garble: {} + {} input labels for {k} circuits with {gn} + {en} inputs",
                 garbler_zero.len(),
                 evaluator_zero.len(),
-                circuit.garbler_inputs(),
-                circuit.evaluator_inputs()
             )));
         }
         let delta = self.delta;
-        let (mut gi, mut ei) = (garbler_zero.iter(), evaluator_zero.iter());
-        let mut w: Vec<Block> = Vec::with_capacity(circuit.gates().len());
-        tables.reserve(2 * circuit.and_gates());
+        let (mut gi, mut ei) = (0usize, 0usize);
+        let mut w: Vec<Block> = Vec::with_capacity(circuit.gates().len() * k);
+        let mut h = Vec::with_capacity(4 * k);
+        let mut tw = Vec::with_capacity(4 * k);
+        let mut scratch = Vec::with_capacity(4 * k);
+        tables.reserve(2 * circuit.and_gates() * k);
         for g in circuit.gates() {
-            let label = match *g {
-                // The lengths were checked above, so the iterators cannot run dry.
-                Gate::GarblerInput => gi.next().copied().unwrap_or_default(),
-                Gate::EvaluatorInput => ei.next().copied().unwrap_or_default(),
-                Gate::Xor(a, b) => w[a as usize] ^ w[b as usize],
-                Gate::Not(a) => w[a as usize] ^ delta,
+            let base = w.len();
+            match *g {
+                Gate::GarblerInput => {
+                    w.extend((0..k).map(|i| garbler_zero[i * gn + gi]));
+                    gi += 1;
+                }
+                Gate::EvaluatorInput => {
+                    w.extend((0..k).map(|i| evaluator_zero[i * en + ei]));
+                    ei += 1;
+                }
+                Gate::Xor(a, b) => {
+                    let (a, b) = (a as usize * k, b as usize * k);
+                    for i in 0..k {
+                        w.push(w[a + i] ^ w[b + i]);
+                    }
+                }
+                Gate::Not(a) => {
+                    let a = a as usize * k;
+                    for i in 0..k {
+                        w.push(w[a + i] ^ delta);
+                    }
+                }
                 Gate::And(a, b) => {
-                    let (a0, b0) = (w[a as usize], w[b as usize]);
-                    let (pa, pb) = (a0.lsb(), b0.lsb());
-                    let j0 = Block((self.and_index as u128) << 1);
-                    let j1 = Block(j0.0 | 1);
-                    self.and_index += 1;
-                    let [ha0, ha1, hb0, hb1] =
-                        tccr_array([a0, a0 ^ delta, b0, b0 ^ delta], [j0, j0, j1, j1]);
-                    let tg = ha0 ^ ha1 ^ delta.and_bit(pb);
-                    let wg0 = ha0 ^ tg.and_bit(pa);
-                    let te = hb0 ^ hb1 ^ a0;
-                    let we0 = hb0 ^ (te ^ a0).and_bit(pb);
-                    tables.push(tg);
-                    tables.push(te);
-                    wg0 ^ we0
-                }
-            };
-            w.push(label);
-        }
-        let mut out = GarbledOutputs {
-            zero_labels: Vec::with_capacity(circuit.outputs().len()),
-            decoding: Vec::with_capacity(circuit.outputs().len()),
-        };
-        for o in circuit.outputs() {
-            match *o {
-                Bit::Const(v) => {
-                    out.zero_labels.push(Block::ZERO);
-                    out.decoding.push(v);
-                }
-                Bit::Wire(i) => {
-                    out.zero_labels.push(w[i as usize]);
-                    out.decoding.push(w[i as usize].lsb());
+                    let (a, b) = (a as usize * k, b as usize * k);
+                    h.clear();
+                    tw.clear();
+                    for i in 0..k {
+                        let (a0, b0) = (w[a + i], w[b + i]);
+                        let j0 = Block(((self.and_index + i as u64) as u128) << 1);
+                        let j1 = Block(j0.0 | 1);
+                        h.extend([a0, a0 ^ delta, b0, b0 ^ delta]);
+                        tw.extend([j0, j0, j1, j1]);
+                    }
+                    self.and_index += k as u64;
+                    tccr_with_scratch(&mut h, &tw, &mut scratch);
+                    for i in 0..k {
+                        let (a0, b0) = (w[a + i], w[b + i]);
+                        let (pa, pb) = (a0.lsb(), b0.lsb());
+                        let (ha0, ha1, hb0, hb1) =
+                            (h[4 * i], h[4 * i + 1], h[4 * i + 2], h[4 * i + 3]);
+                        let tg = ha0 ^ ha1 ^ delta.and_bit(pb);
+                        let wg0 = ha0 ^ tg.and_bit(pa);
+                        let te = hb0 ^ hb1 ^ a0;
+                        let we0 = hb0 ^ (te ^ a0).and_bit(pb);
+                        tables.push(tg);
+                        tables.push(te);
+                        w.push(wg0 ^ we0);
+                    }
                 }
             }
+            debug_assert_eq!(w.len(), base + k);
         }
+        let outs = (0..k)
+            .map(|i| {
+                let mut out = GarbledOutputs {
+                    zero_labels: Vec::with_capacity(circuit.outputs().len()),
+                    decoding: Vec::with_capacity(circuit.outputs().len()),
+                };
+                for o in circuit.outputs() {
+                    match *o {
+                        Bit::Const(v) => {
+                            out.zero_labels.push(Block::ZERO);
+                            out.decoding.push(v);
+                        }
+                        Bit::Wire(x) => {
+                            let z = w[x as usize * k + i];
+                            out.zero_labels.push(z);
+                            out.decoding.push(z.lsb());
+                        }
+                    }
+                }
+                out
+            })
+            .collect();
         w.zeroize();
-        Ok(out)
+        h.zeroize();
+        Ok(outs)
     }
 }
 
@@ -183,56 +238,94 @@ impl Evaluator {
         evaluator_labels: &[Block],
         tables: &[Block],
     ) -> Result<Vec<Block>, TwoPcError> {
-        if garbler_labels.len() != circuit.garbler_inputs()
-            || evaluator_labels.len() != circuit.evaluator_inputs()
-        {
+        let mut out = self.evaluate_batch(circuit, 1, garbler_labels, evaluator_labels, tables)?;
+        Ok(out.pop().unwrap_or_default())
+    }
+
+    /// Evaluate `k` instances garbled by [`Garbler::garble_batch`] in lockstep (same layouts:
+    /// instance-major labels, gate-major tables); returns each instance's output labels.
+    pub fn evaluate_batch(
+        &mut self,
+        circuit: &Circuit,
+        k: usize,
+        garbler_labels: &[Block],
+        evaluator_labels: &[Block],
+        tables: &[Block],
+    ) -> Result<Vec<Vec<Block>>, TwoPcError> {
+        let (gn, en) = (circuit.garbler_inputs(), circuit.evaluator_inputs());
+        if garbler_labels.len() != k * gn || evaluator_labels.len() != k * en {
             return Err(TwoPcError::Protocol(format!(
-                "evaluate: {} + {} input labels for a circuit with {} + {} inputs",
+                "evaluate: {} + {} input labels for {k} circuits with {gn} + {en} inputs",
                 garbler_labels.len(),
                 evaluator_labels.len(),
-                circuit.garbler_inputs(),
-                circuit.evaluator_inputs()
             )));
         }
-        if tables.len() != 2 * circuit.and_gates() {
+        if tables.len() != 2 * circuit.and_gates() * k {
             return Err(TwoPcError::Protocol(format!(
-                "evaluate: {} table blocks for {} AND gates",
+                "evaluate: {} table blocks for {k} circuits of {} AND gates",
                 tables.len(),
                 circuit.and_gates()
             )));
         }
-        let (mut gi, mut ei) = (garbler_labels.iter(), evaluator_labels.iter());
-        let mut t = tables.chunks_exact(2);
-        let mut w: Vec<Block> = Vec::with_capacity(circuit.gates().len());
+        let (mut gi, mut ei, mut ti) = (0usize, 0usize, 0usize);
+        let mut w: Vec<Block> = Vec::with_capacity(circuit.gates().len() * k);
+        let mut h = Vec::with_capacity(2 * k);
+        let mut tw = Vec::with_capacity(2 * k);
+        let mut scratch = Vec::with_capacity(2 * k);
         for g in circuit.gates() {
-            let label = match *g {
-                Gate::GarblerInput => gi.next().copied().unwrap_or_default(),
-                Gate::EvaluatorInput => ei.next().copied().unwrap_or_default(),
-                Gate::Xor(a, b) => w[a as usize] ^ w[b as usize],
-                Gate::Not(a) => w[a as usize],
-                Gate::And(a, b) => {
-                    let (wa, wb) = (w[a as usize], w[b as usize]);
-                    let (tg, te) = match t.next() {
-                        Some(&[tg, te]) => (tg, te),
-                        _ => return Err(TwoPcError::Protocol("evaluate: tables ran out".into())),
-                    };
-                    let j0 = Block((self.and_index as u128) << 1);
-                    let j1 = Block(j0.0 | 1);
-                    self.and_index += 1;
-                    let [ha, hb] = tccr_array([wa, wb], [j0, j1]);
-                    let wg = ha ^ tg.and_bit(wa.lsb());
-                    let we = hb ^ (te ^ wa).and_bit(wb.lsb());
-                    wg ^ we
+            match *g {
+                Gate::GarblerInput => {
+                    w.extend((0..k).map(|i| garbler_labels[i * gn + gi]));
+                    gi += 1;
                 }
-            };
-            w.push(label);
+                Gate::EvaluatorInput => {
+                    w.extend((0..k).map(|i| evaluator_labels[i * en + ei]));
+                    ei += 1;
+                }
+                Gate::Xor(a, b) => {
+                    let (a, b) = (a as usize * k, b as usize * k);
+                    for i in 0..k {
+                        w.push(w[a + i] ^ w[b + i]);
+                    }
+                }
+                Gate::Not(a) => {
+                    let a = a as usize * k;
+                    for i in 0..k {
+                        w.push(w[a + i]);
+                    }
+                }
+                Gate::And(a, b) => {
+                    let (a, b) = (a as usize * k, b as usize * k);
+                    h.clear();
+                    tw.clear();
+                    for i in 0..k {
+                        let j0 = Block(((self.and_index + i as u64) as u128) << 1);
+                        h.extend([w[a + i], w[b + i]]);
+                        tw.extend([j0, Block(j0.0 | 1)]);
+                    }
+                    self.and_index += k as u64;
+                    tccr_with_scratch(&mut h, &tw, &mut scratch);
+                    for i in 0..k {
+                        let (wa, wb) = (w[a + i], w[b + i]);
+                        let (tg, te) = (tables[ti], tables[ti + 1]);
+                        ti += 2;
+                        let wg = h[2 * i] ^ tg.and_bit(wa.lsb());
+                        let we = h[2 * i + 1] ^ (te ^ wa).and_bit(wb.lsb());
+                        w.push(wg ^ we);
+                    }
+                }
+            }
         }
-        Ok(circuit
-            .outputs()
-            .iter()
-            .map(|o| match *o {
-                Bit::Const(_) => Block::ZERO,
-                Bit::Wire(i) => w[i as usize],
+        Ok((0..k)
+            .map(|i| {
+                circuit
+                    .outputs()
+                    .iter()
+                    .map(|o| match *o {
+                        Bit::Const(_) => Block::ZERO,
+                        Bit::Wire(x) => w[x as usize * k + i],
+                    })
+                    .collect()
             })
             .collect())
     }

@@ -75,6 +75,62 @@ mod tests {
     }
 
     #[test]
+    fn lockstep_batch_matches_plain_and_single_garbling() {
+        let f = ShareField::new(DEFAULT_SHARE_PRIME).unwrap();
+        let c = relu_circuit(&f, 3).unwrap();
+        let l = f.bits() as usize;
+        let mut rng = os_rng();
+        let k = 5;
+        let vals: Vec<(u64, u64, u64)> = (0..k)
+            .map(|_| {
+                let mut v = || Block::random(&mut rng).0 as u64 % f.modulus();
+                (v(), v(), v())
+            })
+            .collect();
+        let mut garbler = Garbler::new(os_rng());
+        let gz = garbler.fresh_labels(k * 2 * l);
+        let ez = garbler.fresh_labels(k * l);
+        let mut tables = Vec::new();
+        let outs = garbler.garble_batch(&c, k, &gz, &ez, &mut tables).unwrap();
+        assert_eq!(tables.len(), 2 * c.and_gates() * k);
+        let mut ga = Vec::new();
+        let mut ea = Vec::new();
+        for (i, &(a, b, r)) in vals.iter().enumerate() {
+            let mut bits = to_bits(b, l);
+            bits.extend(to_bits(r, l));
+            ga.extend(
+                bits.iter()
+                    .enumerate()
+                    .map(|(j, &x)| garbler.encode(gz[i * 2 * l + j], x)),
+            );
+            ea.extend(
+                to_bits(a, l)
+                    .iter()
+                    .enumerate()
+                    .map(|(j, &x)| garbler.encode(ez[i * l + j], x)),
+            );
+        }
+        let mut ev = Evaluator::new();
+        let labels = ev.evaluate_batch(&c, k, &ga, &ea, &tables).unwrap();
+        for (i, &(a, b, r)) in vals.iter().enumerate() {
+            let got = from_bits(&decode(&labels[i], &outs[i].decoding));
+            assert_eq!(got, relu_reference(&f, a, b, r, 3), "instance {i}");
+        }
+        // A batch of the wrong size is rejected.
+        let mut ev2 = Evaluator::new();
+        assert!(ev2
+            .evaluate_batch(
+                &c,
+                k - 1,
+                &ga[..(k - 1) * 2 * l],
+                &ea[..(k - 1) * l],
+                &tables
+            )
+            .is_err());
+        assert_eq!(ev.and_gates_done(), garbler.and_gates_done());
+    }
+
+    #[test]
     fn every_gate_on_every_input() {
         for op in 0..5 {
             let mut cb = CircuitBuilder::new();

@@ -52,6 +52,10 @@ use crate::error::TwoPcError;
 use crate::ot::{OtReceiver, OtSender};
 use crate::share::ShareField;
 
+/// ReLUs garbled and evaluated in lockstep ([`Garbler::garble_batch`]): enough AES blocks per
+/// AND gate to fill the AES-NI pipeline, few enough wire labels to stay in cache.
+pub const LOCKSTEP: usize = 32;
+
 /// Parameters both parties must agree on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ReluConfig {
@@ -232,18 +236,24 @@ impl ReluServer {
         }
         let mut tables = TableSender::new(DEFAULT_CHUNK_BLOCKS);
         let mut decoding = Vec::with_capacity(k * l);
-        let mut g_zero = Vec::with_capacity(2 * l);
-        for i in 0..k {
+        let mut g_zero = Vec::with_capacity(2 * l * LOCKSTEP);
+        for start in (0..k).step_by(LOCKSTEP) {
+            let kb = LOCKSTEP.min(k - start);
             g_zero.clear();
-            g_zero.extend_from_slice(&b_zero[i * l..(i + 1) * l]);
-            g_zero.extend_from_slice(&r_zero[i * l..(i + 1) * l]);
-            let out = self.garbler.garble(
+            for i in start..start + kb {
+                g_zero.extend_from_slice(&b_zero[i * l..(i + 1) * l]);
+                g_zero.extend_from_slice(&r_zero[i * l..(i + 1) * l]);
+            }
+            let outs = self.garbler.garble_batch(
                 &self.circuit,
+                kb,
                 &g_zero,
-                &a_zero[i * l..(i + 1) * l],
+                &a_zero[start * l..(start + kb) * l],
                 tables.buffer(),
             )?;
-            decoding.extend(out.decoding);
+            for out in outs {
+                decoding.extend(out.decoding);
+            }
             tables.flush_full(ch)?;
         }
         tables.finish(ch)?;
@@ -329,6 +339,14 @@ impl ReluServer {
     }
 }
 
+/// The active input labels and decoding bits of a lockstep batch, `ℓ` per ReLU each.
+struct BatchInputs<'a> {
+    a_labels: &'a [Block],
+    b_labels: &'a [Block],
+    r_labels: &'a [Block],
+    decoding: &'a [bool],
+}
+
 /// What the client receives for one chunk before the server's share labels.
 struct ClientChunk {
     a_labels: Vec<Block>,
@@ -375,14 +393,14 @@ impl ReluClient {
         blocks_from_bytes(&ch.recv_exact(MessageType::GC_GARBLER_LABELS, 16 * k * l)?)
     }
 
-    /// Receive a chunk's OT, tables (handed to `on_tables` circuit by circuit) and decoding
+    /// Receive a chunk's OT, tables (handed to `on_tables` per lockstep batch) and decoding
     /// bits and `r` labels; with `streamed`, the `b` labels come first.
     fn chunk<S: Read + Write>(
         &mut self,
         ch: &mut Channel<S>,
         a: &[u64],
         streamed: bool,
-        mut on_tables: impl FnMut(usize, Vec<Block>),
+        mut on_tables: impl FnMut(Vec<Block>),
     ) -> Result<(ClientChunk, Option<Vec<Block>>), TwoPcError> {
         let l = self.cfg.bits();
         let k = a.len();
@@ -396,8 +414,9 @@ impl ReluClient {
         };
         let per = 2 * self.circuit.and_gates();
         let mut tables = TableReceiver::new();
-        for i in 0..k {
-            on_tables(i, tables.take(ch, per)?);
+        for start in (0..k).step_by(LOCKSTEP) {
+            let kb = LOCKSTEP.min(k - start);
+            on_tables(tables.take(ch, per * kb)?);
         }
         tables.finish()?;
         let dec = ch.recv_exact(MessageType::GC_OUTPUT_DECODING, (k * l).div_ceil(8))?;
@@ -413,27 +432,42 @@ impl ReluClient {
         ))
     }
 
-    fn evaluate_one(
+    /// Evaluate a lockstep batch of `k` ReLUs and decode their outputs into `out`.
+    fn evaluate_batch(
         &mut self,
-        a_labels: &[Block],
-        b_labels: &[Block],
-        r_labels: &[Block],
-        decoding: &[bool],
+        k: usize,
+        inputs: BatchInputs<'_>,
         tables: &[Block],
-    ) -> Result<u64, TwoPcError> {
-        let mut g = Vec::with_capacity(b_labels.len() + r_labels.len());
-        g.extend_from_slice(b_labels);
-        g.extend_from_slice(r_labels);
-        let out = self
-            .evaluator
-            .evaluate(&self.circuit, &g, a_labels, tables)?;
-        let v = from_bits(&super::halfgates::decode(&out, decoding));
-        if v >= self.cfg.field.modulus() {
-            return Err(TwoPcError::Protocol(format!(
-                "garbled ReLU decoded to {v}, not below p"
-            )));
+        out: &mut Vec<u64>,
+    ) -> Result<(), TwoPcError> {
+        let BatchInputs {
+            a_labels,
+            b_labels,
+            r_labels,
+            decoding,
+        } = inputs;
+        let l = self.cfg.bits();
+        let mut g = Vec::with_capacity(2 * k * l);
+        for i in 0..k {
+            g.extend_from_slice(&b_labels[i * l..(i + 1) * l]);
+            g.extend_from_slice(&r_labels[i * l..(i + 1) * l]);
         }
-        Ok(v)
+        let labels = self
+            .evaluator
+            .evaluate_batch(&self.circuit, k, &g, a_labels, tables)?;
+        for (i, lab) in labels.iter().enumerate() {
+            let v = from_bits(&super::halfgates::decode(
+                lab,
+                &decoding[i * l..(i + 1) * l],
+            ));
+            if v >= self.cfg.field.modulus() {
+                return Err(TwoPcError::Protocol(format!(
+                    "garbled ReLU decoded to {v}, not below p"
+                )));
+            }
+            out.push(v);
+        }
+        Ok(())
     }
 
     /// Offline phase with the client's shares `a` (known offline in DELPHI).
@@ -452,7 +486,7 @@ impl ReluClient {
         };
         for chunk in a.chunks(self.cfg.chunk_relus) {
             let mut tables = std::mem::take(&mut p.tables);
-            let (c, _) = self.chunk(ch, chunk, false, |_, t| tables.extend(t))?;
+            let (c, _) = self.chunk(ch, chunk, false, |t| tables.extend(t))?;
             p.tables = tables;
             p.a_labels.extend(c.a_labels);
             p.r_labels.extend(c.r_labels);
@@ -474,15 +508,20 @@ impl ReluClient {
         while start < prepared.n {
             let k = self.cfg.chunk_relus.min(prepared.n - start);
             let b_labels = self.labels(ch, k)?;
-            for i in 0..k {
-                let j = start + i;
-                out.push(self.evaluate_one(
-                    &prepared.a_labels[j * l..(j + 1) * l],
-                    &b_labels[i * l..(i + 1) * l],
-                    &prepared.r_labels[j * l..(j + 1) * l],
-                    &prepared.decoding[j * l..(j + 1) * l],
-                    &prepared.tables[j * per..(j + 1) * per],
-                )?);
+            for sub in (0..k).step_by(LOCKSTEP) {
+                let kb = LOCKSTEP.min(k - sub);
+                let j = start + sub;
+                self.evaluate_batch(
+                    kb,
+                    BatchInputs {
+                        a_labels: &prepared.a_labels[j * l..(j + kb) * l],
+                        b_labels: &b_labels[sub * l..(sub + kb) * l],
+                        r_labels: &prepared.r_labels[j * l..(j + kb) * l],
+                        decoding: &prepared.decoding[j * l..(j + kb) * l],
+                    },
+                    &prepared.tables[j * per..(j + kb) * per],
+                    &mut out,
+                )?;
             }
             start += k;
         }
@@ -501,16 +540,22 @@ impl ReluClient {
         let mut out = Vec::with_capacity(a.len());
         for chunk in a.chunks(self.cfg.chunk_relus) {
             let mut tables = Vec::new();
-            let (c, b) = self.chunk(ch, chunk, true, |_, t| tables.push(t))?;
+            let (c, b) = self.chunk(ch, chunk, true, |t| tables.push(t))?;
             let b = b.unwrap_or_default();
-            for (i, t) in tables.iter().enumerate() {
-                out.push(self.evaluate_one(
-                    &c.a_labels[i * l..(i + 1) * l],
-                    &b[i * l..(i + 1) * l],
-                    &c.r_labels[i * l..(i + 1) * l],
-                    &c.decoding[i * l..(i + 1) * l],
+            for (s, t) in tables.iter().enumerate() {
+                let sub = s * LOCKSTEP;
+                let kb = LOCKSTEP.min(chunk.len() - sub);
+                self.evaluate_batch(
+                    kb,
+                    BatchInputs {
+                        a_labels: &c.a_labels[sub * l..(sub + kb) * l],
+                        b_labels: &b[sub * l..(sub + kb) * l],
+                        r_labels: &c.r_labels[sub * l..(sub + kb) * l],
+                        decoding: &c.decoding[sub * l..(sub + kb) * l],
+                    },
                     t,
-                )?);
+                    &mut out,
+                )?;
             }
         }
         Ok(out)

@@ -141,6 +141,21 @@ impl OtSender {
         Ok((rows, first))
     }
 
+    /// One extension of `n ≤ EXTENSION_CHUNK` OTs hashed into the random pairs
+    /// `(H(q_i), H(q_i ⊕ s))`.
+    fn hashed_pairs<S: Read + Write>(
+        &mut self,
+        ch: &mut Channel<S>,
+        n: usize,
+    ) -> Result<(Vec<Block>, Vec<Block>), TwoPcError> {
+        let (mut x0, first) = self.extend(ch, n)?;
+        let t = tweaks(first, n);
+        let mut x1: Vec<Block> = x0.iter().map(|&q| q ^ self.s).collect();
+        tccr_many(&mut x0, &t);
+        tccr_many(&mut x1, &t);
+        Ok((x0, x1))
+    }
+
     /// `m` random OTs: the message pairs `(x_{i,0}, x_{i,1})`.
     pub fn send_random<S: Read + Write>(
         &mut self,
@@ -151,12 +166,7 @@ impl OtSender {
         let mut left = m;
         while left > 0 {
             let n = left.min(EXTENSION_CHUNK);
-            let (q, first) = self.extend(ch, n)?;
-            let t = tweaks(first, n);
-            let mut x0 = q.clone();
-            let mut x1: Vec<Block> = q.iter().map(|&q| q ^ self.s).collect();
-            tccr_many(&mut x0, &t);
-            tccr_many(&mut x1, &t);
+            let (x0, x1) = self.hashed_pairs(ch, n)?;
             out.extend(x0.into_iter().zip(x1));
             left -= n;
         }
@@ -170,12 +180,7 @@ impl OtSender {
         messages: &[(Block, Block)],
     ) -> Result<(), TwoPcError> {
         for chunk in messages.chunks(EXTENSION_CHUNK) {
-            let (q, first) = self.extend(ch, chunk.len())?;
-            let t = tweaks(first, chunk.len());
-            let mut x0 = q.clone();
-            let mut x1: Vec<Block> = q.iter().map(|&q| q ^ self.s).collect();
-            tccr_many(&mut x0, &t);
-            tccr_many(&mut x1, &t);
+            let (x0, x1) = self.hashed_pairs(ch, chunk.len())?;
             let mut payload = Vec::with_capacity(32 * chunk.len());
             for ((&(m0, m1), &h0), &h1) in chunk.iter().zip(&x0).zip(&x1) {
                 payload.extend_from_slice(&(m0 ^ h0).to_bytes());
@@ -197,12 +202,7 @@ impl OtSender {
         let mut left = m;
         while left > 0 {
             let n = left.min(EXTENSION_CHUNK);
-            let (q, first) = self.extend(ch, n)?;
-            let t = tweaks(first, n);
-            let mut x0 = q.clone();
-            let mut x1: Vec<Block> = q.iter().map(|&q| q ^ self.s).collect();
-            tccr_many(&mut x0, &t);
-            tccr_many(&mut x1, &t);
+            let (x0, x1) = self.hashed_pairs(ch, n)?;
             let d: Vec<Block> = x0.iter().zip(&x1).map(|(&a, &b)| a ^ b ^ delta).collect();
             let mut payload = Vec::with_capacity(16 * n);
             blocks_to_bytes(&d, &mut payload);
