@@ -667,6 +667,37 @@ mod tests {
     }
 
     #[test]
+    fn malformed_or_truncated_tables_end_the_session() {
+        for case in ["ragged", "truncated", "surplus"] {
+            let c = cfg(0, 8);
+            let (mut cs, mut cc) = loopback_pair(chan_cfg()).unwrap();
+            let server = std::thread::spawn(move || {
+                let mut s = ReluServer::setup(&mut cs, c, os_rng())?;
+                // A faulty garbler: the right header and OT, then bad tables.
+                let l = c.field.bits() as usize;
+                let mut header = Vec::new();
+                for v in [2u64, l as u64, 0] {
+                    header.extend_from_slice(&v.to_le_bytes());
+                }
+                cs.send(MessageType::GC_BATCH_HEADER, &header)?;
+                let delta = s.garbler.delta();
+                s.ot.send_correlated(&mut cs, delta, 2 * l)?;
+                let per = 2 * s.circuit.and_gates();
+                match case {
+                    "ragged" => cs.send(MessageType::GC_TABLES, &[0u8; 17])?,
+                    "truncated" => cs.send(MessageType::GC_TABLES, &vec![0u8; 16 * per])?,
+                    _ => cs.send(MessageType::GC_TABLES, &vec![0u8; 16 * (2 * per + 1)])?,
+                }
+                Ok::<_, TwoPcError>(())
+            });
+            let mut client = ReluClient::setup(&mut cc, c, os_rng()).unwrap();
+            let e = client.offline(&mut cc, &[5, 6]).unwrap_err();
+            assert!(matches!(e, TwoPcError::Protocol(_)), "{case}: {e}");
+            server.join().unwrap().unwrap();
+        }
+    }
+
+    #[test]
     fn mismatched_parameters_and_unreduced_shares_are_rejected() {
         let (mut cs, mut cc) = loopback_pair(chan_cfg()).unwrap();
         let server = std::thread::spawn(move || {
