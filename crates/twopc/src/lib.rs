@@ -17,6 +17,7 @@
 #![deny(missing_docs)]
 
 pub mod beaver;
+pub mod block;
 pub mod channel;
 pub mod error;
 pub mod gc;
