@@ -21,7 +21,7 @@ impl ShareField {
     /// The field `Z_p`; `p` must be an odd prime below `2^62` (the caller vouches for primality;
     /// only the range is checked here).
     pub fn new(p: u64) -> Result<Self, crate::error::TwoPcError> {
-        if p < 3 || p % 2 == 0 || p >= 1 << 62 {
+        if p < 3 || p.is_multiple_of(2) || p >= 1 << 62 {
             return Err(crate::error::TwoPcError::Config(format!(
                 "share modulus {p} must be an odd prime below 2^62"
             )));

@@ -328,8 +328,18 @@ impl LinearLayer {
     /// The largest absolute weight (a public quantization bound used by the noise estimate).
     pub fn max_abs_weight(&self) -> u64 {
         match self.kernel() {
-            Kernel::Conv(c) => c.weights.iter().map(|w| w.unsigned_abs()).max().unwrap_or(0),
-            Kernel::Dense(d) => d.weights.iter().map(|w| w.unsigned_abs()).max().unwrap_or(0),
+            Kernel::Conv(c) => c
+                .weights
+                .iter()
+                .map(|w| w.unsigned_abs())
+                .max()
+                .unwrap_or(0),
+            Kernel::Dense(d) => d
+                .weights
+                .iter()
+                .map(|w| w.unsigned_abs())
+                .max()
+                .unwrap_or(0),
         }
     }
 
@@ -410,10 +420,7 @@ fn conv_reference(field: &ShareField, c: &Conv2d, x: &[u64]) -> Vec<u64> {
                         for kx in 0..c.kernel_w {
                             let iy = (y * c.stride + ky) as isize - pt as isize;
                             let ix = (xo * c.stride + kx) as isize - pl as isize;
-                            if iy < 0
-                                || ix < 0
-                                || iy as usize >= c.height
-                                || ix as usize >= c.width
+                            if iy < 0 || ix < 0 || iy as usize >= c.height || ix as usize >= c.width
                             {
                                 continue;
                             }
@@ -459,7 +466,7 @@ pub fn fold_batch_norm(
 ) -> Result<(Vec<i64>, Vec<i64>), TwoPcError> {
     let out = bias.len();
     if out == 0
-        || weights.len() % out != 0
+        || !weights.len().is_multiple_of(out)
         || [bn.gamma.len(), bn.beta.len(), bn.mean.len(), bn.var.len()]
             .iter()
             .any(|&l| l != out)
