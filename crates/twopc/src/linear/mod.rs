@@ -42,10 +42,12 @@ pub mod coeff;
 pub mod layer;
 pub mod packing;
 pub mod params;
+pub mod policy;
 pub mod slot;
 
 pub use layer::{fold_batch_norm, BatchNorm, Conv2d, Dense, Kernel, LayerShape, LinearLayer, Pool};
 pub use params::{Encoding, LayerHeContext, LayerHeParams, PublicLayer, FLOOD_STAT_BITS};
+pub use policy::{choose_encodings, HePolicy, LayerPolicy, MeasuredCost, SecurityCheck};
 
 use crate::error::TwoPcError;
 use crate::share::ShareField;
@@ -561,4 +563,4 @@ impl LinearServer {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

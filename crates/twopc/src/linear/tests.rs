@@ -8,14 +8,14 @@ fn field() -> ShareField {
     ShareField::new(DEFAULT_SHARE_PRIME).unwrap()
 }
 
-fn small_weights(seed: u8, len: usize, bound: i64) -> Vec<i64> {
+pub(crate) fn small_weights(seed: u8, len: usize, bound: i64) -> Vec<i64> {
     let mut rng = rng_from_seed(&[seed; 32]);
     (0..len)
         .map(|_| (rng.next_u64() % (2 * bound as u64 + 1)) as i64 - bound)
         .collect()
 }
 
-fn dense(inputs: usize, outputs: usize, seed: u8) -> LinearLayer {
+pub(crate) fn dense(inputs: usize, outputs: usize, seed: u8) -> LinearLayer {
     LinearLayer::Dense(Dense {
         inputs,
         outputs,
