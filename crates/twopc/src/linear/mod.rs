@@ -39,6 +39,7 @@
 //! [`TwoPcError::Protocol`] error.
 
 pub mod coeff;
+pub mod flood;
 pub mod layer;
 pub mod packing;
 pub mod params;
@@ -56,7 +57,6 @@ use henn_he::bfv::{BatchEncoder, Decryptor, Encryptor, Evaluator, Plaintext, See
 use henn_he::rlwe::{Ciphertext, GaloisKeys, KeyGenerator, PublicKey};
 use henn_he::serialization::HeSerialize;
 use henn_ring::sampler::{os_rng, Csprng};
-use henn_ring::{Form, RnsPoly};
 use rand_chacha::rand_core::RngCore;
 use slot::{he, SlotPlan};
 
@@ -101,7 +101,7 @@ pub struct OfflineResponse {
 /// without bound: 2^26 (the largest Galois key set is sent per element).
 const MAX_ITEM_BYTES: usize = 1 << 28;
 
-fn frame(items: impl Iterator<Item = Vec<u8>>) -> Vec<u8> {
+pub(crate) fn frame(items: impl Iterator<Item = Vec<u8>>) -> Vec<u8> {
     let items: Vec<Vec<u8>> = items.collect();
     let mut out = Vec::with_capacity(4 + items.iter().map(|i| i.len() + 4).sum::<usize>());
     out.extend_from_slice(&(items.len() as u32).to_le_bytes());
@@ -112,7 +112,7 @@ fn frame(items: impl Iterator<Item = Vec<u8>>) -> Vec<u8> {
     out
 }
 
-fn unframe(bytes: &[u8], expect: usize) -> Result<Vec<&[u8]>, TwoPcError> {
+pub(crate) fn unframe(bytes: &[u8], expect: usize) -> Result<Vec<&[u8]>, TwoPcError> {
     let bad = |m: &str| TwoPcError::Protocol(m.to_string());
     let read_u32 = |b: &[u8], at: usize| -> Result<usize, TwoPcError> {
         b.get(at..at + 4)
@@ -487,73 +487,20 @@ impl LinearServer {
             let neg: Vec<u64> = s.iter().map(|&v| field.sub(0, v)).collect();
             let pt = encode_positions(&self.ctx, self.encoder.as_ref(), &neg)?;
             self.eval.add_plain_assign(&mut ct, &pt).map_err(he)?;
-            let mut ct = self.flood(ct, &mut rng)?;
+            let mut ct = flood::flood(
+                &self.ctx.params,
+                &self.eval,
+                &self.rerandomizer,
+                ct,
+                self.ctx.flood_bits,
+                &mut rng,
+            )?;
             self.eval.drop_to_level_assign(&mut ct, level).map_err(he)?;
             masks.push(s);
             outputs.push(ct);
         }
         let share = self.ctx.packing.gather_outputs(&masks);
         Ok((OfflineResponse { outputs }, share))
-    }
-
-    /// Adds a fresh public-key encryption of zero and uniform noise in `[−2^F, 2^F)` to every
-    /// coefficient of `c_0` (at the ciphertext's level, before modulus switching).
-    fn flood(&self, ct: Ciphertext, rng: &mut Csprng) -> Result<Ciphertext, TwoPcError> {
-        let params = &self.ctx.params;
-        let zero = Plaintext::from_coefficients(params, &[]).map_err(he)?;
-        let mut zero_ct = self.rerandomizer.encrypt(&zero);
-        self.eval
-            .drop_to_level_assign(&mut zero_ct, ct.level())
-            .map_err(he)?;
-        let ct = self.eval.add(&ct, &zero_ct).map_err(he)?;
-        let level = ct.level();
-        let q = params.rlwe().q_basis().prefix(level + 1);
-        let n = params.degree();
-        let bits = self.ctx.flood_bits as usize + 1; // magnitude in [0, 2^(F+1)), minus 2^F
-        let words = bits.div_ceil(64);
-        let top_mask = if bits.is_multiple_of(64) {
-            u64::MAX
-        } else {
-            (1u64 << (bits % 64)) - 1
-        };
-        let moduli: Vec<u64> = q.moduli();
-        // 2^F mod q_i
-        let offset: Vec<u64> = moduli
-            .iter()
-            .map(|&m| {
-                let mut x = 1u128;
-                for _ in 0..self.ctx.flood_bits {
-                    x = (x * 2) % m as u128;
-                }
-                x as u64
-            })
-            .collect();
-        let mut data = vec![0u64; n * (level + 1)];
-        let mut w = vec![0u64; words];
-        for c in 0..n {
-            for (k, x) in w.iter_mut().enumerate() {
-                *x = rng.next_u64();
-                if k == words - 1 {
-                    *x &= top_mask;
-                }
-            }
-            for (i, &m) in moduli.iter().enumerate() {
-                let m128 = m as u128;
-                let mut acc = 0u128;
-                for &x in w.iter().rev() {
-                    acc = ((acc << 64) | x as u128) % m128;
-                }
-                let v = (acc + m128 - offset[i] as u128) % m128;
-                data[i * n + c] = v as u64;
-            }
-        }
-        let mut noise = RnsPoly::from_reduced(n, level + 1, Form::Coefficient, data)
-            .map_err(|e| TwoPcError::Config(format!("flooding polynomial: {e}")))?;
-        noise.ntt_forward(&q);
-        let mut polys = ct.polys().to_vec();
-        polys[0].add_assign(&noise, &q);
-        w.iter_mut().for_each(|x| *x = 0);
-        Ciphertext::from_polys(params.rlwe(), polys, level).map_err(he)
     }
 
     /// The layer context.

@@ -179,7 +179,7 @@ impl PublicLayer {
     }
 }
 
-fn log2_sum(a: f64, b: f64) -> f64 {
+pub(crate) fn log2_sum(a: f64, b: f64) -> f64 {
     let (hi, lo) = if a > b { (a, b) } else { (b, a) };
     hi + (1.0 + (lo - hi).exp2()).log2()
 }
@@ -232,35 +232,8 @@ impl LayerHeContext {
             Encoding::Coefficient => coeff::packing(&layer.shape, n, top + 1, 2.min(top + 1))?,
         };
         let noise_bits = noise_bound_bits(layer, &params, setting, &packing)?;
-        let log_n = n as f64;
-        let flood_bits = noise_bits.ceil() as u32
-            + FLOOD_STAT_BITS
-            + (log_n * packing.output_cts as f64).log2().ceil() as u32;
-        let q = params.rlwe().q_basis();
-        let log_q_level =
-            |l: usize| -> f64 { (0..=l).map(|i| (q.modulus(i).value() as f64).log2()).sum() };
-        let log_t = (t as f64).log2();
-        let b_pk = (19.0 * (2.0 * n as f64 + 1.0)).log2();
-        let total = log2_sum(flood_bits as f64 + 1.0, b_pk);
-        let room_top = log_q_level(top) - log_t - 1.0;
-        if total >= room_top {
-            return Err(TwoPcError::Config(format!(
-                "noise budget exceeded: Enc(M·r) noise ≤ 2^{noise_bits:.1}, flooding 2^{flood_bits} (κ = {FLOOD_STAT_BITS}) needs 2^{total:.1} < Q/(2p) = 2^{room_top:.1}; use a larger Q or n, or the other encoding"
-            )));
-        }
-        let ms = ((n as f64 + 1.0) / 2.0).log2();
-        let output_level = (0..=top)
-            .find(|&l| {
-                let drops = (top - l) as f64;
-                let scaled = total - (log_q_level(top) - log_q_level(l));
-                let noise = if drops > 0.0 {
-                    log2_sum(scaled, ms + drops.log2())
-                } else {
-                    scaled
-                };
-                noise < log_q_level(l) - log_t - 2.0
-            })
-            .unwrap_or(top);
+        let (flood_bits, output_level) =
+            super::flood::flooding_plan(&params, noise_bits, packing.output_cts)?;
         Ok(Self {
             setting: setting.clone(),
             params,
