@@ -18,7 +18,7 @@
 //! * hybrid key switching (rotation): adds `B_ks = dnum·n·19·2^(bits(digit) − bits(P)) + (n+1)/2`;
 //! * ct × pt: `‖pt‖₁·B`, with `‖pt‖₁ ≤ n·p/2` for a slot-encoded plaintext and
 //!   `‖pt‖₁ ≤ nnz·w_max` for a kernel polynomial with `nnz` weight coefficients;
-//! * sums add bounds; fold steps double and add `B_ks`.
+//! * sums add bounds; each giant step adds `B_ks`; fold steps double and add `B_ks`.
 //!
 //! # Flooding (statistical circuit privacy)
 //! `F = ⌈log2 B_M⌉ + κ + ⌈log2(n·out_cts)⌉` with `κ` = [`FLOOD_STAT_BITS`] `= 40`: each output
@@ -276,8 +276,11 @@ fn noise_bound_bits(
             );
             let b_in = log2_sum(b0, b_ks);
             let pt_l1 = n.log2() + (params.plaintext_modulus() as f64 / 2.0).log2();
-            let (terms, _) = slot::slot_cost(&layer.shape);
-            let mut b = (terms as f64).log2() + pt_l1 + b_in;
+            let (terms, giants) = slot::slot_cost(&layer.shape);
+            let mut b = log2_sum(
+                (terms as f64).log2() + pt_l1 + b_in,
+                (giants as f64).log2() + b_ks,
+            );
             if let LayerShape::Dense { inputs, outputs } = layer.shape {
                 let folds = (inputs.next_power_of_two() / outputs.next_power_of_two()).max(1);
                 for _ in 0..folds.trailing_zeros() {

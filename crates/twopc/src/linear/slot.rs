@@ -1,7 +1,9 @@
 //! Slot (batched) encoding as in Gazelle (Juvekar et al., USENIX Security 2018, §5) and DELPHI:
 //! values live in row 0 of the `2 × n/2` slot matrix and the layer is a sum of slot-wise
-//! products of rotated inputs with plaintext weight vectors; all rotations of one input
-//! ciphertext are hoisted (one decomposition, one inner product per step).
+//! products of rotated inputs with plaintext weight vectors, evaluated baby-step giant-step
+//! ([`SlotPlan`]): the baby rotations of the input are hoisted (one decomposition, one inner
+//! product per step), each giant step is one more key switch, so the Galois keys number about
+//! `2·sqrt(terms)` instead of one per term.
 //!
 //! * **Dense** (Gazelle's hybrid diagonal method): with `m_i = 2^⌈log n_in⌉`,
 //!   `m_o = 2^⌈log n_out⌉` and the input replicated cyclically (period `m_i`), if `m_o ≤ m_i`
@@ -73,7 +75,9 @@ pub fn packing(shape: &LayerShape, n: usize) -> Result<Packing, TwoPcError> {
                 .filter(|p| p % mi < inputs)
                 .map(|p| (p, p % mi))
                 .collect();
-            let mut steps: Vec<i64> = (1..diags as i64).collect();
+            let bs = dense_baby_steps(diags);
+            let mut steps: Vec<i64> = (1..bs.min(diags) as i64).collect();
+            steps.extend((bs..diags).step_by(bs).map(|g| g as i64));
             steps.extend(folds);
             Ok(Packing {
                 n,
@@ -120,12 +124,10 @@ pub fn packing(shape: &LayerShape, n: usize) -> Result<Packing, TwoPcError> {
                     }
                 }
             }
-            let mut steps = Vec::new();
+            let mut steps: Vec<i64> = (1..kernel_w as i64).collect();
             for k in -(out_channels as i64 - 1)..in_channels as i64 {
                 for ky in 0..kernel_h {
-                    for kx in 0..kernel_w {
-                        steps.push((ky * wp + kx) as i64 + k * b as i64);
-                    }
+                    steps.push((ky * wp) as i64 + k * b as i64);
                 }
             }
             steps.retain(|&s| s != 0);
@@ -140,20 +142,31 @@ pub fn packing(shape: &LayerShape, n: usize) -> Result<Packing, TwoPcError> {
     }
 }
 
-/// The server's pre-encoded weights: one plaintext operand per rotation step (step 0 first),
-/// and the fold steps of the dense method.
+/// Baby-step count of the dense diagonals: the power of two nearest `sqrt(diagonals)`.
+fn dense_baby_steps(diags: usize) -> usize {
+    ((diags as f64).sqrt().ceil() as usize)
+        .next_power_of_two()
+        .min(diags.max(1))
+}
+
+/// The server's pre-encoded weights in baby-step giant-step form (Halevi–Shoup 2014, as in
+/// Gazelle): `Σ_{g,b} P_{g,b} ⊙ rot_{g+b}(x) = Σ_g rot_g(Σ_b rot_{−g}(P_{g,b}) ⊙ rot_b(x))`,
+/// with the baby rotations of the input hoisted. Dense: `d = g + b`, `b < bs ≈ sqrt(m_o)`;
+/// convolution: `b = k_x`, `g = k_y·W_p + k·B`. Then the fold steps of the dense method.
 #[derive(Debug)]
 pub struct SlotPlan {
-    terms: Vec<(i64, PlaintextOperand)>,
+    babies: Vec<i64>,
+    groups: Vec<(i64, Vec<(usize, PlaintextOperand)>)>,
     folds: Vec<i64>,
 }
 
-/// Number of terms (ct × pt products) and rotations of a slot plan: `(products, rotations)`.
+/// Upper bounds on the ct × pt products and the giant-step rotations of a slot plan:
+/// `(products, giant rotations)`.
 pub fn slot_cost(shape: &LayerShape) -> (usize, usize) {
     match *shape {
         LayerShape::Dense { inputs, outputs } => {
-            let (_, _, _, diags, folds) = dense_geometry(inputs, outputs);
-            (diags, diags - 1 + folds.len())
+            let (_, _, _, diags, _) = dense_geometry(inputs, outputs);
+            (diags, diags.div_ceil(dense_baby_steps(diags)))
         }
         LayerShape::Conv {
             in_channels,
@@ -162,8 +175,8 @@ pub fn slot_cost(shape: &LayerShape) -> (usize, usize) {
             kernel_w,
             ..
         } => {
-            let t = (in_channels + out_channels - 1) * kernel_h * kernel_w;
-            (t, t.saturating_sub(1))
+            let t = (in_channels + out_channels - 1) * kernel_h;
+            (t * kernel_w, t)
         }
     }
 }
@@ -172,7 +185,7 @@ fn centered(field: &ShareField, w: i64) -> i64 {
     field.to_signed(field.from_signed(w))
 }
 
-fn dense_terms(field: &ShareField, d: &Dense, row: usize) -> Vec<(i64, Vec<i64>)> {
+fn dense_terms(field: &ShareField, d: &Dense, row: usize) -> Vec<(i64, i64, Vec<i64>)> {
     let (mi, mo, _, diags, _) = dense_geometry(d.inputs, d.outputs);
     let rows = if mo <= mi { mi } else { mo };
     (0..diags)
@@ -188,12 +201,13 @@ fn dense_terms(field: &ShareField, d: &Dense, row: usize) -> Vec<(i64, Vec<i64>)
                     *slot = centered(field, d.weights[o * d.inputs + i]);
                 }
             }
-            (dg as i64, v)
+            let bs = dense_baby_steps(diags);
+            ((dg - dg % bs) as i64, (dg % bs) as i64, v)
         })
         .collect()
 }
 
-fn conv_terms(field: &ShareField, c: &Conv2d, row: usize) -> Vec<(i64, Vec<i64>)> {
+fn conv_terms(field: &ShareField, c: &Conv2d, row: usize) -> Vec<(i64, i64, Vec<i64>)> {
     let (hp, wp) = (c.height + c.pad.0 + c.pad.1, c.width + c.pad.2 + c.pad.3);
     let b = hp * wp;
     let (oh, ow) = c.output_hw();
@@ -220,7 +234,7 @@ fn conv_terms(field: &ShareField, c: &Conv2d, row: usize) -> Vec<(i64, Vec<i64>)
                     }
                 }
                 if nonzero {
-                    terms.push(((ky * wp + kx) as i64 + k * b as i64, v));
+                    terms.push(((ky * wp) as i64 + k * b as i64, kx as i64, v));
                 }
             }
         }
@@ -244,32 +258,68 @@ impl SlotPlan {
             ),
             Kernel::Conv(c) => (conv_terms(field, &c, row), Vec::new()),
         };
-        let terms = terms
-            .into_iter()
-            .filter(|(_, v)| v.iter().any(|&x| x != 0))
-            .map(|(s, v)| Ok((s, encoder.encode_operand(&v, level)?)))
-            .collect::<Result<Vec<_>, henn_he::HeError>>()
-            .map_err(he)?;
-        Ok(Self { terms, folds })
+        let mut babies: Vec<i64> = vec![0];
+        let mut groups: Vec<(i64, Vec<(usize, PlaintextOperand)>)> = Vec::new();
+        for (g, b, v) in terms {
+            if v.iter().all(|&x| x == 0) {
+                continue;
+            }
+            // rot_{-g}(P) on row 0: P'[i] = P[(i - g) mod row]
+            let shift = g.rem_euclid(row as i64) as usize;
+            let mut rotated = vec![0i64; row];
+            for (i, slot) in rotated.iter_mut().enumerate() {
+                *slot = v[(i + row - shift) % row];
+            }
+            let op = encoder.encode_operand(&rotated, level).map_err(he)?;
+            let bi = match babies.iter().position(|&x| x == b) {
+                Some(i) => i,
+                None => {
+                    babies.push(b);
+                    babies.len() - 1
+                }
+            };
+            match groups.iter_mut().find(|(x, _)| *x == g) {
+                Some((_, list)) => list.push((bi, op)),
+                None => groups.push((g, vec![(bi, op)])),
+            }
+        }
+        Ok(Self {
+            babies,
+            groups,
+            folds,
+        })
     }
 
-    /// Evaluates `Enc(M·x)` from `Enc(x)` (one hoisted decomposition for all rotations).
+    /// Evaluates `Enc(M·x)` from `Enc(x)` (one hoisted decomposition for the baby steps, one
+    /// key switch per giant step and per fold).
     pub fn evaluate(
         &self,
         eval: &Evaluator,
         input: &Ciphertext,
         keys: &GaloisKeys,
     ) -> Result<Ciphertext, TwoPcError> {
-        let steps: Vec<i64> = self.terms.iter().map(|(s, _)| *s).collect();
         let rotated = eval
-            .rotate_columns_hoisted(input, &steps, keys)
+            .rotate_columns_hoisted(input, &self.babies, keys)
             .map_err(he)?;
         let mut acc: Option<Ciphertext> = None;
-        for (ct, (_, op)) in rotated.iter().zip(&self.terms) {
-            let prod = eval.mul_plain(ct, op).map_err(he)?;
+        for (g, list) in &self.groups {
+            let mut inner: Option<Ciphertext> = None;
+            for (bi, op) in list {
+                let prod = eval.mul_plain(&rotated[*bi], op).map_err(he)?;
+                match inner.as_mut() {
+                    Some(a) => eval.add_assign(a, &prod).map_err(he)?,
+                    None => inner = Some(prod),
+                }
+            }
+            let Some(inner) = inner else { continue };
+            let inner = if *g == 0 {
+                inner
+            } else {
+                eval.rotate_columns(&inner, *g, keys).map_err(he)?
+            };
             match acc.as_mut() {
-                Some(a) => eval.add_assign(a, &prod).map_err(he)?,
-                None => acc = Some(prod),
+                Some(a) => eval.add_assign(a, &inner).map_err(he)?,
+                None => acc = Some(inner),
             }
         }
         let mut acc = match acc {
