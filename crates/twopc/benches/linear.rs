@@ -1,0 +1,91 @@
+//! DELPHI offline phase of relu-cnn-sized layers in both encodings, 128-bit parameters:
+//! the 5×5 stride-2 convolution with 5 maps on a 28×28 input (padding top/left 1, as LoLa's
+//! MNIST network) and the dense 845 → 100 layer. Times the server's answer and the client's
+//! encryption + decryption; prints the bytes of each message, the noise bound, the flooding
+//! width and the output level once per setting.
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use henn_twopc::linear::{
+    Conv2d, Dense, Encoding, LayerHeContext, LayerHeParams, LinearClient, LinearLayer,
+    LinearServer, PublicLayer,
+};
+
+fn layers() -> Vec<(&'static str, LinearLayer)> {
+    let conv = LinearLayer::Conv2d(Conv2d {
+        in_channels: 1,
+        out_channels: 5,
+        height: 28,
+        width: 28,
+        kernel_h: 5,
+        kernel_w: 5,
+        stride: 2,
+        pad: (1, 0, 1, 0),
+        weights: (0..125).map(|i| (i * 37 % 255) - 127).collect(),
+        bias: vec![0; 5],
+    });
+    let dense = LinearLayer::Dense(Dense {
+        inputs: 845,
+        outputs: 100,
+        weights: (0..84_500).map(|k| (k * 53 % 255) - 127).collect(),
+        bias: vec![0; 100],
+    });
+    vec![("conv5x5s2_28x28_5maps", conv), ("dense_845x100", dense)]
+}
+
+fn settings() -> Vec<(&'static str, LayerHeParams)> {
+    let mut coeff14 = LayerHeParams::delphi_default();
+    coeff14.encoding = Encoding::Coefficient;
+    vec![
+        ("slot_logn14", LayerHeParams::delphi_default()),
+        ("coeff_logn14", coeff14),
+        ("coeff_logn13", LayerHeParams::logn13(Encoding::Coefficient)),
+    ]
+}
+
+fn bench(c: &mut Criterion) {
+    let mut group = c.benchmark_group("delphi_offline");
+    group.sample_size(10);
+    for (lname, layer) in layers() {
+        for (sname, setting) in settings() {
+            let ctx = match LayerHeContext::new(&PublicLayer::of(&layer), &setting) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{lname}/{sname}: rejected: {e}");
+                    continue;
+                }
+            };
+            let mut client = LinearClient::new(&ctx).expect("client");
+            let keys = client.evaluation_keys().expect("keys");
+            let key_bytes = keys.to_bytes(&ctx).len();
+            let server = LinearServer::new(&layer, &ctx, keys).expect("server");
+            let r = client.sample_mask().expect("mask");
+            let req = client.request(&r).expect("request");
+            let (resp, _) = server.respond(&req).expect("respond");
+            eprintln!(
+                "{lname}/{sname}: request {} B ({} cts), response {} B ({} cts at level {}), keys {} B, noise ≤ 2^{:.1}, flood 2^{}",
+                req.to_bytes(&ctx).len(),
+                ctx.packing.inputs.len(),
+                resp.to_bytes(&ctx).len(),
+                ctx.packing.output_cts,
+                ctx.output_level,
+                key_bytes,
+                ctx.noise_bits,
+                ctx.flood_bits
+            );
+            group.bench_function(format!("{lname}/{sname}/server_respond"), |b| {
+                b.iter(|| server.respond(&req).expect("respond"))
+            });
+            group.bench_function(format!("{lname}/{sname}/client_request_finish"), |b| {
+                b.iter(|| {
+                    let q = client.request(&r).expect("request");
+                    let s = client.finish(&r, &resp).expect("finish");
+                    (q, s)
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
