@@ -504,6 +504,20 @@ mod tests {
         assert!(TripleRequest::from_bytes(&ctx, &bytes[..bytes.len() / 2], false).is_err());
         assert!(TripleResponse::from_bytes(&ctx, &bytes).is_err());
         assert!(BeaverContext::new(&LayerHeParams::insecure_test(Encoding::Slot)).is_err());
+        // 128-bit n = 2^13 parameters fit the flooded triple noise; n = 2^12 does not
+        let secure = BeaverContext::new(&LayerHeParams::logn13(Encoding::Slot)).unwrap();
+        assert!(secure.params.rlwe().is_secure());
+        assert!(secure.output_level < secure.params.max_level());
+        let small = henn_he::bfv::BFV_128BIT_LOGN12_LOGQP109;
+        let err = BeaverContext::new(&LayerHeParams {
+            log_n: small.log_n,
+            q_bits: small.q_bits.to_vec(),
+            p_bits: small.p_bits.to_vec(),
+            dnum: Some(small.dnum),
+            ..LayerHeParams::logn13(Encoding::Slot)
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("noise budget exceeded"), "{err}");
         assert!(square_open(
             &field(),
             &[1, 2],
