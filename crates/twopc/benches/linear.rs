@@ -13,31 +13,14 @@
 //! rejected (conv: 5 padded 29×29 channels exceed 4096 slots; dense: flooded noise exceeds Q).
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use henn_twopc::linear::examples::relu_cnn;
 use henn_twopc::linear::{
-    Conv2d, Dense, Encoding, LayerHeContext, LayerHeParams, LinearClient, LinearLayer,
-    LinearServer, PublicLayer,
+    Encoding, LayerHeContext, LayerHeParams, LinearClient, LinearLayer, LinearServer, PublicLayer,
 };
 
 fn layers() -> Vec<(&'static str, LinearLayer)> {
-    let conv = LinearLayer::Conv2d(Conv2d {
-        in_channels: 1,
-        out_channels: 5,
-        height: 28,
-        width: 28,
-        kernel_h: 5,
-        kernel_w: 5,
-        stride: 2,
-        pad: (1, 0, 1, 0),
-        weights: (0..125).map(|i| (i * 37 % 255) - 127).collect(),
-        bias: vec![0; 5],
-    });
-    let dense = LinearLayer::Dense(Dense {
-        inputs: 845,
-        outputs: 100,
-        weights: (0..84_500).map(|k| (k * 53 % 255) - 127).collect(),
-        bias: vec![0; 100],
-    });
-    vec![("conv5x5s2_28x28_5maps", conv), ("dense_845x100", dense)]
+    // conv1 (5×5 stride 2, 5 maps, 28×28) and fc1 (845 → 100)
+    relu_cnn().into_iter().take(2).collect()
 }
 
 fn settings() -> Vec<(&'static str, LayerHeParams)> {
@@ -54,6 +37,11 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("delphi_offline");
     group.sample_size(10);
     for (lname, layer) in layers() {
+        let lname = if lname == "conv1" {
+            "conv5x5s2_28x28_5maps"
+        } else {
+            "dense_845x100"
+        };
         for (sname, setting) in settings() {
             let ctx = match LayerHeContext::new(&PublicLayer::of(&layer), &setting) {
                 Ok(c) => c,

@@ -95,14 +95,7 @@ impl BeaverContext {
                 "triples need the share prime as plaintext modulus".into(),
             ));
         }
-        let mut b = henn_he::bfv::BfvParametersBuilder::new()
-            .log_n(setting.log_n)
-            .q_bits(&setting.q_bits)
-            .p_bits(&setting.p_bits)
-            .plaintext_modulus(setting.plaintext_modulus);
-        if let Some(d) = setting.dnum {
-            b = b.dnum(d);
-        }
+        let b = setting.builder();
         let params = if insecure {
             b.insecure_build()
         } else {

@@ -53,25 +53,16 @@ fn dense_split(
 }
 
 fn conv_group(shape: &LayerShape, n: usize) -> Result<(usize, usize, usize), TwoPcError> {
-    if let LayerShape::Conv {
-        in_channels,
-        height,
-        width,
-        pad,
-        ..
-    } = *shape
-    {
-        let hp = height + pad.0 + pad.1;
-        let wp = width + pad.2 + pad.3;
-        if hp * wp > n {
-            return Err(TwoPcError::Config(format!(
-                "a padded {hp}×{wp} channel exceeds the ring degree {n} (coefficient encoding does not split channels spatially)"
-            )));
-        }
-        Ok((hp, wp, (n / (hp * wp)).min(in_channels)))
-    } else {
-        Err(TwoPcError::Config("not a convolution".into()))
+    let LayerShape::Conv { in_channels, .. } = *shape else {
+        return Err(TwoPcError::Config("not a convolution".into()));
+    };
+    let (hp, wp) = shape.padded_hw();
+    if hp * wp > n {
+        return Err(TwoPcError::Config(format!(
+            "a padded {hp}×{wp} channel exceeds the ring degree {n} (coefficient encoding does not split channels spatially)"
+        )));
     }
+    Ok((hp, wp, (n / (hp * wp)).min(in_channels)))
 }
 
 /// The coefficient packing of a layer at ring degree `n`; `in_limbs`/`out_limbs` are the
@@ -108,36 +99,21 @@ pub fn packing(
         LayerShape::Conv {
             in_channels,
             out_channels,
-            height,
-            width,
             kernel_h,
             kernel_w,
-            stride,
-            pad,
+            ..
         } => {
             let (hp, wp, cg) = conv_group(shape, n)?;
-            let groups = in_channels.div_ceil(cg);
-            let mut ins = vec![Vec::new(); groups];
-            for c in 0..in_channels {
-                for y in 0..height {
-                    for x in 0..width {
-                        ins[c / cg].push((
-                            (c % cg) * hp * wp + (y + pad.0) * wp + x + pad.2,
-                            (c * height + y) * width + x,
-                        ));
-                    }
-                }
+            let mut ins = vec![Vec::new(); in_channels.div_ceil(cg)];
+            for (c, off, idx) in shape.conv_input_pixels() {
+                ins[c / cg].push(((c % cg) * hp * wp + off, idx));
             }
             let big_o = hp * wp * (cg - 1) + wp * (kernel_h - 1) + kernel_w - 1;
-            let (oh, ow) = shape.conv_output_hw();
-            let mut outs = Vec::with_capacity(out_channels * oh * ow);
-            for o in 0..out_channels {
-                for y in 0..oh {
-                    for x in 0..ow {
-                        outs.push((o, big_o + y * stride * wp + x * stride));
-                    }
-                }
-            }
+            let outs = shape
+                .conv_output_anchors()
+                .into_iter()
+                .map(|(o, a)| (o, big_o + a))
+                .collect();
             Ok(Packing {
                 n,
                 inputs: ins,

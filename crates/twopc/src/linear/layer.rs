@@ -188,20 +188,69 @@ impl LayerShape {
         }
     }
 
+    /// Padded height and width `(H_p, W_p)` of a convolution's input (`(0, 0)` for dense).
+    pub fn padded_hw(&self) -> (usize, usize) {
+        match *self {
+            LayerShape::Conv {
+                height, width, pad, ..
+            } => (height + pad.0 + pad.1, width + pad.2 + pad.3),
+            LayerShape::Dense { .. } => (0, 0),
+        }
+    }
+
+    /// Every input pixel of a convolution as `(channel, offset in the padded channel
+    /// (row-major, width W_p), input index)`, in input order (empty for dense).
+    pub fn conv_input_pixels(&self) -> Vec<(usize, usize, usize)> {
+        let LayerShape::Conv {
+            in_channels,
+            height,
+            width,
+            pad,
+            ..
+        } = *self
+        else {
+            return Vec::new();
+        };
+        let wp = self.padded_hw().1;
+        (0..in_channels * height * width)
+            .map(|idx| {
+                let (c, y, x) = (idx / (height * width), idx / width % height, idx % width);
+                (c, (y + pad.0) * wp + x + pad.2, idx)
+            })
+            .collect()
+    }
+
+    /// Every output of a convolution as `(output channel, offset of its receptive field's
+    /// top-left pixel in the padded channel: (y·s)·W_p + x·s)`, in output order.
+    pub fn conv_output_anchors(&self) -> Vec<(usize, usize)> {
+        let LayerShape::Conv {
+            out_channels,
+            stride,
+            ..
+        } = *self
+        else {
+            return Vec::new();
+        };
+        let wp = self.padded_hw().1;
+        let (oh, ow) = self.conv_output_hw();
+        (0..out_channels * oh * ow)
+            .map(|idx| {
+                let (o, y, x) = (idx / (oh * ow), idx / ow % oh, idx % ow);
+                (o, y * stride * wp + x * stride)
+            })
+            .collect()
+    }
+
     /// Output height and width of a convolution (`(1, 1)` for dense).
     pub fn conv_output_hw(&self) -> (usize, usize) {
         match *self {
             LayerShape::Conv {
-                height,
-                width,
                 kernel_h,
                 kernel_w,
                 stride,
-                pad,
                 ..
             } => {
-                let hp = height + pad.0 + pad.1;
-                let wp = width + pad.2 + pad.3;
+                let (hp, wp) = self.padded_hw();
                 if hp < kernel_h || wp < kernel_w || stride == 0 {
                     return (0, 0);
                 }

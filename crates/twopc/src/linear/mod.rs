@@ -39,6 +39,7 @@
 //! [`TwoPcError::Protocol`] error.
 
 pub mod coeff;
+pub mod examples;
 pub mod flood;
 pub mod layer;
 pub mod packing;

@@ -113,7 +113,8 @@ impl LayerHeParams {
         }
     }
 
-    fn builder(&self) -> BfvParametersBuilder {
+    /// The engine's parameter builder for this setting.
+    pub(crate) fn builder(&self) -> BfvParametersBuilder {
         let mut b = BfvParametersBuilder::new()
             .log_n(self.log_n)
             .q_bits(&self.q_bits)

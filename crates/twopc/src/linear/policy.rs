@@ -242,38 +242,10 @@ pub fn both_encodings(params: &LayerHeParams) -> Vec<LayerHeParams> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::linear::{Conv2d, Dense, LayerShape};
+    use crate::linear::LayerShape;
     use crate::share::DEFAULT_SHARE_PRIME;
 
-    /// The linear layers of the shipped relu-cnn (5×5 stride-2 conv with 5 maps on 28×28,
-    /// then dense 845 → 100 and 100 → 10), with arbitrary 8-bit weights.
-    fn relu_cnn() -> Vec<(&'static str, LinearLayer)> {
-        let conv = LinearLayer::Conv2d(Conv2d {
-            in_channels: 1,
-            out_channels: 5,
-            height: 28,
-            width: 28,
-            kernel_h: 5,
-            kernel_w: 5,
-            stride: 2,
-            pad: (1, 0, 1, 0),
-            weights: (0..125).map(|i| (i * 37 % 255) - 127).collect(),
-            bias: vec![0; 5],
-        });
-        let dense = |i: usize, o: usize| {
-            LinearLayer::Dense(Dense {
-                inputs: i,
-                outputs: o,
-                weights: (0..i * o).map(|k| (k as i64 * 53 % 255) - 127).collect(),
-                bias: vec![0; o],
-            })
-        };
-        vec![
-            ("conv1", conv),
-            ("fc1", dense(845, 100)),
-            ("fc2", dense(100, 10)),
-        ]
-    }
+    use crate::linear::examples::relu_cnn;
 
     fn public(net: &[(&'static str, LinearLayer)]) -> Vec<(&'static str, PublicLayer)> {
         net.iter().map(|(n, l)| (*n, PublicLayer::of(l))).collect()

@@ -46,19 +46,6 @@ fn dense_geometry(inputs: usize, outputs: usize) -> (usize, usize, usize, usize,
     }
 }
 
-fn conv_geometry(shape: &LayerShape) -> (usize, usize, usize) {
-    if let LayerShape::Conv {
-        height, width, pad, ..
-    } = *shape
-    {
-        let hp = height + pad.0 + pad.1;
-        let wp = width + pad.2 + pad.3;
-        (hp, wp, hp * wp)
-    } else {
-        (0, 0, 0)
-    }
-}
-
 /// The slot packing of a layer at ring degree `n`.
 pub fn packing(shape: &LayerShape, n: usize) -> Result<Packing, TwoPcError> {
     let row = n / 2;
@@ -90,40 +77,28 @@ pub fn packing(shape: &LayerShape, n: usize) -> Result<Packing, TwoPcError> {
         LayerShape::Conv {
             in_channels,
             out_channels,
-            height,
-            width,
             kernel_h,
             kernel_w,
-            stride,
-            pad,
+            ..
         } => {
-            let (_hp, wp, b) = conv_geometry(shape);
+            let (hp, wp) = shape.padded_hw();
+            let b = hp * wp;
             if in_channels.max(out_channels) * b > row {
                 return Err(TwoPcError::Config(format!(
                     "convolution needs {} slots in a row of {row} (slot encoding packs one ciphertext)",
                     in_channels.max(out_channels) * b
                 )));
             }
-            let mut input = Vec::new();
-            for c in 0..in_channels {
-                for y in 0..height {
-                    for x in 0..width {
-                        input.push((
-                            c * b + (y + pad.0) * wp + x + pad.2,
-                            (c * height + y) * width + x,
-                        ));
-                    }
-                }
-            }
-            let (oh, ow) = shape.conv_output_hw();
-            let mut outputs = Vec::with_capacity(out_channels * oh * ow);
-            for o in 0..out_channels {
-                for y in 0..oh {
-                    for x in 0..ow {
-                        outputs.push((0, o * b + y * stride * wp + x * stride));
-                    }
-                }
-            }
+            let input = shape
+                .conv_input_pixels()
+                .into_iter()
+                .map(|(c, off, idx)| (c * b + off, idx))
+                .collect();
+            let outputs = shape
+                .conv_output_anchors()
+                .into_iter()
+                .map(|(o, a)| (0, o * b + a))
+                .collect();
             let mut steps: Vec<i64> = (1..kernel_w as i64).collect();
             for k in -(out_channels as i64 - 1)..in_channels as i64 {
                 for ky in 0..kernel_h {
