@@ -14,7 +14,13 @@
 //!   channel's index in group `g`) and, with `O = H_pW_p(C'−1) + W_p(h−1) + w − 1`,
 //!   `ŵ_{o,g} = Σ k[o][c][l][l']·X^{O − c'·H_pW_p − l·W_p − l'}`; coefficient
 //!   `O + (y·s)·W_p + x·s` of `Σ_g x̂_g·ŵ_{o,g}` is output `(o, y, x)` (valid because
-//!   `y·s ≤ H_p − h`, `x·s ≤ W_p − w`). One output ciphertext per output channel.
+//!   `y·s ≤ H_p − h`, `x·s ≤ W_p − w`). Several output channels share an output ciphertext:
+//!   with `span = C'·H_pW_p + O` (a bound on the degree of one channel's product) and
+//!   `per = ⌊n/span⌋` channels per ciphertext, kernel `o` is multiplied by `X^{(o mod per)·span}`,
+//!   so the channels' products occupy disjoint coefficient ranges below `n` (no wrap-around)
+//!   and output `(o, y, x)` is coefficient `(o mod per)·span + O + (y·s)·W_p + x·s` of output
+//!   ciphertext `⌊o/per⌋`. `C'` is chosen to minimize the bytes sent (fewer channels per input
+//!   ciphertext leave room for more output channels per output ciphertext).
 
 use super::layer::{Kernel, LayerShape, LinearLayer};
 use super::packing::Packing;
@@ -52,17 +58,89 @@ fn dense_split(
     best.1
 }
 
-fn conv_group(shape: &LayerShape, n: usize) -> Result<(usize, usize, usize), TwoPcError> {
-    let LayerShape::Conv { in_channels, .. } = *shape else {
-        return Err(TwoPcError::Config("not a convolution".into()));
-    };
-    let (hp, wp) = shape.padded_hw();
-    if hp * wp > n {
-        return Err(TwoPcError::Config(format!(
-            "a padded {hp}×{wp} channel exceeds the ring degree {n} (coefficient encoding does not split channels spatially)"
-        )));
+/// The convolution layout: `C'` channels per input ciphertext and `per` output channels per
+/// output ciphertext, kernel `o` shifted by `(o mod per)·span`.
+#[derive(Clone, Copy, Debug)]
+struct ConvLayout {
+    hp: usize,
+    wp: usize,
+    /// Input channels per input ciphertext.
+    cg: usize,
+    /// Output channels per output ciphertext.
+    per: usize,
+    /// `O = H_pW_p(C'−1) + W_p(h−1) + w − 1`.
+    big_o: usize,
+    /// Degree bound of one channel's product `x̂·ŵ_o`: `C'·H_pW_p + O`.
+    span: usize,
+}
+
+impl ConvLayout {
+    fn with_groups(shape: &LayerShape, n: usize, cg: usize) -> Self {
+        let (hp, wp) = shape.padded_hw();
+        let (kh, kw, cout) = match *shape {
+            LayerShape::Conv {
+                kernel_h,
+                kernel_w,
+                out_channels,
+                ..
+            } => (kernel_h, kernel_w, out_channels),
+            LayerShape::Dense { .. } => (1, 1, 1),
+        };
+        let big_o = hp * wp * (cg - 1) + wp * (kh - 1) + kw - 1;
+        let span = cg * hp * wp + big_o;
+        Self {
+            hp,
+            wp,
+            cg,
+            per: (n / span).clamp(1, cout),
+            big_o,
+            span,
+        }
     }
-    Ok((hp, wp, (n / (hp * wp)).min(in_channels)))
+
+    /// The layout minimizing `in_cts·in_limbs + 2·out_cts·out_limbs` over `C'`.
+    fn choose(
+        shape: &LayerShape,
+        n: usize,
+        in_limbs: usize,
+        out_limbs: usize,
+    ) -> Result<Self, TwoPcError> {
+        let LayerShape::Conv {
+            in_channels,
+            out_channels,
+            ..
+        } = *shape
+        else {
+            return Err(TwoPcError::Config("not a convolution".into()));
+        };
+        let (hp, wp) = shape.padded_hw();
+        if hp * wp > n {
+            return Err(TwoPcError::Config(format!(
+                "a padded {hp}×{wp} channel exceeds the ring degree {n} (coefficient encoding does not split channels spatially)"
+            )));
+        }
+        let cost = |l: &Self| {
+            in_channels.div_ceil(l.cg) * in_limbs + 2 * out_channels.div_ceil(l.per) * out_limbs
+        };
+        (1..=(n / (hp * wp)).min(in_channels))
+            .map(|cg| Self::with_groups(shape, n, cg))
+            .min_by_key(cost)
+            .ok_or_else(|| TwoPcError::Config("empty convolution".into()))
+    }
+
+    /// The layout a packing was built with (channels of the first input ciphertext).
+    fn of(shape: &LayerShape, packing: &Packing) -> Self {
+        let per_channel = shape.input_len() / shape_channels(shape).max(1);
+        let cg = packing.inputs.first().map_or(1, |c| c.len()) / per_channel.max(1);
+        Self::with_groups(shape, packing.n, cg.max(1))
+    }
+}
+
+fn shape_channels(shape: &LayerShape) -> usize {
+    match *shape {
+        LayerShape::Conv { in_channels, .. } => in_channels,
+        LayerShape::Dense { .. } => 1,
+    }
 }
 
 /// The coefficient packing of a layer at ring degree `n`; `in_limbs`/`out_limbs` are the
@@ -103,22 +181,22 @@ pub fn packing(
             kernel_w,
             ..
         } => {
-            let (hp, wp, cg) = conv_group(shape, n)?;
-            let mut ins = vec![Vec::new(); in_channels.div_ceil(cg)];
+            let l = ConvLayout::choose(shape, n, in_limbs, out_limbs)?;
+            let mut ins = vec![Vec::new(); in_channels.div_ceil(l.cg)];
             for (c, off, idx) in shape.conv_input_pixels() {
-                ins[c / cg].push(((c % cg) * hp * wp + off, idx));
+                ins[c / l.cg].push(((c % l.cg) * l.hp * l.wp + off, idx));
             }
-            let big_o = hp * wp * (cg - 1) + wp * (kernel_h - 1) + kernel_w - 1;
             let outs = shape
                 .conv_output_anchors()
                 .into_iter()
-                .map(|(o, a)| (o, big_o + a))
+                .map(|(o, a)| (o / l.per, (o % l.per) * l.span + l.big_o + a))
                 .collect();
+            let _ = (kernel_h, kernel_w);
             Ok(Packing {
                 n,
                 inputs: ins,
                 outputs: outs,
-                output_cts: out_channels,
+                output_cts: out_channels.div_ceil(l.per),
                 rotation_steps: Vec::new(),
             })
         }
@@ -153,11 +231,11 @@ pub fn coeff_cost(
         LayerShape::Conv {
             kernel_h, kernel_w, ..
         } => {
-            let cg = conv_group(shape, packing.n)?.2;
+            let l = ConvLayout::of(shape, packing);
             Ok((
                 in_cts * packing.output_cts,
                 in_cts,
-                cg * kernel_h * kernel_w,
+                l.per * l.cg * kernel_h * kernel_w,
             ))
         }
     }
@@ -196,14 +274,16 @@ impl CoeffPlan {
                 }
             }
             Kernel::Conv(c) => {
-                let (hp, wp, cg) = conv_group(&shape, n)?;
-                let big_o = hp * wp * (cg - 1) + wp * (c.kernel_h - 1) + c.kernel_w - 1;
-                for (o, row) in polys.iter_mut().enumerate().take(c.out_channels) {
+                let l = ConvLayout::of(&shape, packing);
+                let _ = n;
+                for o in 0..c.out_channels {
+                    let row = &mut polys[o / l.per];
+                    let shift = (o % l.per) * l.span + l.big_o;
                     for ci in 0..c.in_channels {
-                        for l in 0..c.kernel_h {
-                            for l2 in 0..c.kernel_w {
-                                let pos = big_o - ((ci % cg) * hp * wp + l * wp + l2);
-                                row[ci / cg][pos] = field.from_signed(c.weight(o, ci, l, l2));
+                        for ky in 0..c.kernel_h {
+                            for kx in 0..c.kernel_w {
+                                let pos = shift - ((ci % l.cg) * l.hp * l.wp + ky * l.wp + kx);
+                                row[ci / l.cg][pos] = field.from_signed(c.weight(o, ci, ky, kx));
                             }
                         }
                     }
