@@ -4,13 +4,22 @@
 //! encryption + decryption; prints the bytes of each message, the noise bound, the flooding
 //! width and the output level once per setting.
 //!
-//! Measured 2026-12-03 (commit after ca6b6bd, load average ≈ 7 on the shared 2-core machine,
-//! so absolute times are noisy; same-run ratios): server answer, conv slot n=2^14 396 ms vs
-//! coefficient n=2^14 157 ms / n=2^13 43 ms; dense 845→100 slot n=2^14 392 ms vs coefficient
-//! n=2^14 96 ms / n=2^13 32 ms. Bytes (request + response, keys): conv slot 0.66 + 0.44 MB,
-//! 76 MB Galois keys; coefficient n=2^13 0.17 + 1.11 MB, 0.17 MB public key. Dense slot
-//! 0.66 + 0.44 MB, 68 MB keys; coefficient n=2^13 0.66 + 0.66 MB. Slot encoding at n=2^13 is
-//! rejected (conv: 5 padded 29×29 channels exceed 4096 slots; dense: flooded noise exceeds Q).
+//! Measured 2026-12-03 on the shared 2-core machine (load average 2.4–7, so absolute times
+//! are noisy; compare within a run). Server answer time, request + response bytes, key bytes:
+//!
+//! | layer | setting | server | request + response | keys |
+//! |---|---|---|---|---|
+//! | conv 5×5 s2, 5 maps, 28×28 | slot, n=2^14 | 400 ms | 0.66 + 0.44 MB | 76 MB |
+//! | | coefficient, n=2^14 | 13.7 ms | 0.66 + 0.44 MB | 0.66 MB |
+//! | | coefficient, n=2^13 | 2.8 ms | 0.17 + 0.22 MB | 0.17 MB |
+//! | dense 845→100 | slot, n=2^14 | 392 ms | 0.66 + 0.44 MB | 68 MB |
+//! | | coefficient, n=2^14 | 96 ms | 1.33 + 1.33 MB | 0.66 MB |
+//! | | coefficient, n=2^13 | 32 ms | 0.66 + 0.66 MB | 0.17 MB |
+//!
+//! (conv rows after e5c057a, dense rows at 90045ab; the dense code is unchanged between them.)
+//! Slot encoding at n=2^13 is rejected: the conv's 5 padded 29×29 channels exceed the 4096 slots
+//! of a row, and the dense layer's flooded noise exceeds `Q`. The coefficient encoding wins
+//! on time and keys for both layers; slot encoding sends fewer bytes only for the dense layer.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use henn_twopc::linear::examples::relu_cnn;
