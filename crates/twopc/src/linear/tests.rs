@@ -220,3 +220,45 @@ fn malformed_messages_are_rejected() {
     let coeff_keys = client.evaluation_keys().unwrap().to_bytes(&ctx);
     assert!(EvaluationKeys::from_bytes(&slot_ctx, &coeff_keys).is_err());
 }
+
+mod random_shapes {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn both(layer: &LinearLayer) {
+        for enc in [Encoding::Slot, Encoding::Coefficient] {
+            let fits = LayerHeContext::new_insecure_test(
+                &PublicLayer::of(layer),
+                &LayerHeParams::insecure_test(enc),
+            );
+            match fits {
+                Ok(_) => {
+                    run(layer, enc);
+                }
+                // only the packing may refuse a small random layer
+                Err(e) => assert!(
+                    e.to_string().contains("exceeds") || e.to_string().contains("slots"),
+                    "{e}"
+                ),
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(12))]
+        #[test]
+        fn random_dense_layers(inputs in 1usize..=32, outputs in 1usize..=24, seed in any::<u8>()) {
+            both(&dense(inputs, outputs, seed));
+        }
+
+        #[test]
+        fn random_conv_layers(
+            cin in 1usize..=3, cout in 1usize..=3, h in 2usize..=5, w in 2usize..=5,
+            kh in 1usize..=3, kw in 1usize..=3, stride in 1usize..=2,
+            pad in (0usize..=1, 0usize..=1, 0usize..=1, 0usize..=1), seed in any::<u8>(),
+        ) {
+            prop_assume!(h + pad.0 + pad.1 >= kh && w + pad.2 + pad.3 >= kw);
+            both(&conv(cin, cout, h, w, kh, kw, stride, pad, seed));
+        }
+    }
+}
