@@ -196,25 +196,35 @@ fn encapsulated_mod_raise_has_sparse_overflow() {
         .encrypt(&pt)
         .unwrap();
     let raised = f.bootstrapper.mod_raise(&ct).unwrap();
-    // Decrypting the raised ciphertext modulo q_1 (not q_0): t = m' + q_0·I; |I| < K.
+    // Decrypt the raised ciphertext and read t = m' + q_0·I exactly through two 60-bit
+    // limbs (CRT modulo q_a·q_b > 2^119, far above K·q_0): |I| < K and m' is the scaled
+    // message up to small key-switching noise.
     let basis = ckks.rlwe().q_basis();
     let dec = Decryptor::new(ckks, &f.sk);
     let mut high = dec.decrypt(&raised).unwrap().poly().clone();
     high.ntt_backward(basis);
     let mut low = dec.decrypt(&ct).unwrap().poly().clone();
     low.ntt_backward(basis);
-    let (q0, q1) = (*basis.modulus(0), *basis.modulus(1));
-    let factor = (f.params.input_scale() / ckks.default_scale()).round() as i64;
-    let inv = q1.inv(q1.reduce(q0.value())).unwrap();
-    let k = f.params.preset().k as i64;
+    let q0 = *basis.modulus(0);
+    let la = f.params.eval_mod_start_level();
+    let (qa, qb) = (*basis.modulus(la), *basis.modulus(la - 1));
+    let qa_inv_b = qb.inv(qb.reduce(qa.value())).unwrap();
+    let modulus = qa.value() as i128 * qb.value() as i128;
+    let factor = (f.params.input_scale() / ckks.default_scale()).round() as i128;
+    let k = f.params.preset().k as i128;
     let mut max_i = 0;
     for j in 0..ckks.degree() {
-        let m = q0.center(low.limb(0)[j]) * factor; // scaled message (+ small noise)
-        let d = q1.sub(high.limb(1)[j], q1.reduce_i64(m));
-        // d = q_0·I + (key-switching noise, far below q_0): round to the multiple of q_0.
-        let dc = q1.center(d) as i128;
-        let i = ((dc as f64) / q0.value() as f64).round() as i64;
-        let _ = inv;
+        let (da, db) = (high.limb(la)[j], high.limb(la - 1)[j]);
+        let h = qb.mul(qb.sub(db, qb.reduce(da)), qa_inv_b);
+        let mut t = da as i128 + qa.value() as i128 * h as i128;
+        if t > modulus / 2 {
+            t -= modulus;
+        }
+        let m = q0.center(low.limb(0)[j]) as i128 * factor;
+        let d = t - m;
+        let i = (d as f64 / q0.value() as f64).round() as i128;
+        let rest = d - i * q0.value() as i128;
+        assert!(rest.abs() < 1 << 20, "noise {rest} at {j}");
         max_i = max_i.max(i.abs());
     }
     assert!(max_i < k, "overflow {max_i} >= K = {k}");
@@ -268,6 +278,151 @@ fn bootstrapping_recovers_random_complex_vectors() {
     let got = Decryptor::new(ckks, &f.sk).decrypt_values(&out).unwrap();
     let (mean, min) = precision(&got, &x);
     eprintln!("bootstrap precision: mean {mean:.2} bits, min {min:.2} bits");
-    assert!(mean > 20.0 && min > 15.0, "mean {mean}, min {min}");
+    // measured 29.3 bits mean, 26.3 bits min (BOOTSTRAP_LOGN10_INSECURE_TEST, 512 slots)
+    assert!(mean > 27.0 && min > 23.0, "mean {mean}, min {min}");
     let _ = &f.keys;
+}
+
+#[test]
+fn slots_to_coeffs_matches_clear() {
+    let f = fixture();
+    let ckks = f.params.ckks();
+    let (n, slots) = (ckks.degree(), ckks.slots());
+    let start = f.params.stc_start_level();
+    // Feed SlotsToCoeffs with real parts v and imaginary parts u (as EvalMod would), at a
+    // high scale; the output must be factor·U·(v + i·u) at the default scale.
+    let v = values(21, slots);
+    let u = values(22, slots);
+    let scale = 2f64.powi(55);
+    let enc = Encryptor::with_secret_key(ckks, &f.sk);
+    let encoder = Encoder::new(ckks);
+    let re = enc
+        .encrypt(&encoder.encode_real(&v, start, scale).unwrap())
+        .unwrap();
+    let im = enc
+        .encrypt(&encoder.encode_real(&u, start, scale).unwrap())
+        .unwrap();
+    let out = f.bootstrapper.slots_to_coeffs(&re, &im).unwrap();
+    assert_eq!(out.level(), f.params.output_level());
+    let got = Decryptor::new(ckks, &f.sk).decrypt_values(&out).unwrap();
+    // The encoded transforms carry the factor q0/(2πΔ_in)·Δ/Δ_e'; relative to the input at
+    // label `scale`, the decoded output (label Δ) is factor·(scale'/Δ)… compare directions:
+    let mut want: Vec<Complex64> = (0..slots).map(|k| Complex64::new(v[k], u[k])).collect();
+    for t in dft::slots_to_coeffs(n, slots, f.params.preset().stc_q_bits.len(), 1.0) {
+        want = t.apply(&want).unwrap();
+    }
+    // ratio between output and the unscaled clear transform is one real constant
+    let c = got[0].re / want[0].re;
+    let scaled: Vec<Complex64> = want.iter().map(|w| w * c).collect();
+    let norm = scaled.iter().map(|z| z.norm()).fold(0.0, f64::max);
+    let err = got
+        .iter()
+        .zip(&scaled)
+        .map(|(g, w)| (g - w).norm())
+        .fold(0.0, f64::max);
+    assert!(
+        err / norm < 2f64.powi(-25),
+        "relative error {:e}",
+        err / norm
+    );
+    assert!(c.is_finite() && c > 0.0);
+}
+
+#[test]
+fn bootstrapped_level_zero_ciphertext_supports_the_advertised_depth() {
+    let f = fixture();
+    let ckks = f.params.ckks();
+    let x = complex_values(31, ckks.slots());
+    let pt = Encoder::new(ckks)
+        .encode(&x, 0, ckks.default_scale())
+        .unwrap();
+    let ct = Encryptor::with_secret_key(ckks, &f.sk)
+        .encrypt(&pt)
+        .unwrap();
+    let mut ct = bootstrap_once(f, &ct);
+    let eval = Evaluator::new(ckks);
+    let mut want = x.clone();
+    let depth = f.params.output_level();
+    assert!(depth >= 2);
+    for _ in 0..depth {
+        ct = eval
+            .mul_and_rescale(&ct, &ct, &f.keys.relinearization)
+            .unwrap();
+        want.iter_mut().for_each(|w| *w = *w * *w);
+    }
+    assert_eq!(ct.level(), 0);
+    let got = Decryptor::new(ckks, &f.sk).decrypt_values(&ct).unwrap();
+    let (mean, min) = precision(&got, &want);
+    eprintln!("after {depth} squarings: mean {mean:.2}, min {min:.2} bits");
+    assert!(min > 14.0, "mean {mean}, min {min}");
+}
+
+#[test]
+fn twenty_successive_bootstraps_do_not_drift() {
+    let f = fixture();
+    let ckks = f.params.ckks();
+    let slots = ckks.slots();
+    let eval = Evaluator::new(ckks);
+    let enc = Encryptor::with_secret_key(ckks, &f.sk);
+    let dec = Decryptor::new(ckks, &f.sk);
+    let x = complex_values(41, slots);
+    // multiply by unit complex numbers each round, so magnitudes stay put
+    let theta = values(42, slots);
+    let unit: Vec<Complex64> = theta
+        .iter()
+        .map(|t| Complex64::from_polar(1.0, *t))
+        .collect();
+    let unit_ct = enc.encrypt_values(&unit).unwrap();
+    let pt = Encoder::new(ckks)
+        .encode(&x, 0, ckks.default_scale())
+        .unwrap();
+    let mut ct = enc.encrypt(&pt).unwrap();
+    let mut want = x.clone();
+    let mut worst_round = f64::INFINITY;
+    for round in 0..20 {
+        ct = bootstrap_once(f, &ct);
+        let u = eval.drop_to_level(&unit_ct, ct.level()).unwrap();
+        ct = eval
+            .mul_and_rescale(&ct, &u, &f.keys.relinearization)
+            .unwrap();
+        want.iter_mut().zip(&unit).for_each(|(w, u)| *w *= u);
+        let got = dec.decrypt_values(&ct).unwrap();
+        let (mean, min) = precision(&got, &want);
+        eprintln!("round {round}: mean {mean:.2}, min {min:.2} bits");
+        worst_round = worst_round.min(min);
+    }
+    assert!(
+        worst_round >= 19.0,
+        "min precision fell to {worst_round} bits"
+    );
+}
+
+#[test]
+fn the_128_bit_preset_fits_the_standard_bound() {
+    use henn_he::ckks::bootstrapping::BOOTSTRAP_128BIT_LOGN16 as P;
+    let bits: u32 = P
+        .residual_q_bits
+        .iter()
+        .chain(P.stc_q_bits)
+        .chain(P.eval_mod_q_bits)
+        .chain(P.cts_q_bits)
+        .chain(P.p_bits)
+        .sum();
+    let bound = henn_he::rlwe::params::max_log_qp_128(P.log_n).unwrap();
+    assert!(bits <= bound, "{bits} > {bound}");
+    assert!(P.residual_q_bits.len() - 1 >= 9);
+    assert!(P.residual_q_bits[1..].iter().all(|&b| b >= 40));
+    assert!(P.secure);
+}
+
+/// Builds the logN = 16 preset through the engine's security check (a few seconds of NTT
+/// tables; run with `--ignored`).
+#[test]
+#[ignore]
+fn the_128_bit_preset_builds_through_the_security_check() {
+    let params =
+        BootstrappingParameters::new(henn_he::ckks::bootstrapping::BOOTSTRAP_128BIT_LOGN16)
+            .unwrap();
+    assert!(params.ckks().rlwe().is_secure());
+    assert!(params.output_level() >= 9);
 }

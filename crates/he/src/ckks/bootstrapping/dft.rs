@@ -62,16 +62,24 @@ pub fn encode_stage(n: usize, slots: usize, h: usize) -> LinearTransform {
     t
 }
 
-/// Splits `items` into `groups` consecutive runs, the first ones longer.
-fn split_groups<T: Clone>(items: &[T], groups: usize) -> Vec<Vec<T>> {
-    let groups = groups.clamp(1, items.len().max(1));
-    let base = items.len() / groups;
-    let extra = items.len() % groups;
+/// The stage half-lengths `1, 2, …, s/2` split into `levels` consecutive groups (the first
+/// ones longer). CoeffsToSlots and SlotsToCoeffs use the same partition, so their merged
+/// factors have the same diagonal offsets and share every rotation key.
+pub fn stage_partition(slots: usize, levels: usize) -> Vec<Vec<usize>> {
+    let mut halves = Vec::new();
+    let mut h = 1;
+    while h < slots {
+        halves.push(h);
+        h *= 2;
+    }
+    let groups = levels.clamp(1, halves.len().max(1));
+    let base = halves.len() / groups;
+    let extra = halves.len() % groups;
     let mut out = Vec::with_capacity(groups);
     let mut at = 0;
     for g in 0..groups {
         let len = base + usize::from(g < extra);
-        out.push(items[at..at + len].to_vec());
+        out.push(halves[at..at + len].to_vec());
         at += len;
     }
     out
@@ -84,28 +92,33 @@ fn product(slots: usize, stages: &[LinearTransform]) -> LinearTransform {
         .fold(LinearTransform::identity(slots), |acc, s| s.compose(&acc))
 }
 
+/// Scales group `i` of `groups` so that the product of the factors is `total`, evenly.
+fn spread(total: f64, groups: usize, i: usize) -> f64 {
+    let per = total.abs().powf(1.0 / groups as f64);
+    if i == 0 {
+        per * total.signum()
+    } else {
+        per
+    }
+}
+
 /// CoeffsToSlots in `levels` matrices (application order), times `factor`:
 /// `factor · BR · U^{-1}` where `U^{-1}` is the encoder's slots → packed-coefficients map
 /// (including its `1/s`). The factor is spread evenly over the matrices so each keeps its
 /// entries near 1 (the diagonals are encoded at the scale of one prime).
 pub fn coeffs_to_slots(n: usize, slots: usize, levels: usize, factor: f64) -> Vec<LinearTransform> {
-    // U^{-1} = BR · (1/s) · S_1^{-1} ··· S_{s/2}^{-1}; each encode_stage is 2·S_h^{-1}.
-    let mut halves = Vec::new();
-    let mut h = slots / 2;
-    while h >= 1 {
-        halves.push(h);
-        h /= 2;
-    }
-    let stages: Vec<LinearTransform> = halves.iter().map(|&h| encode_stage(n, slots, h)).collect();
+    // U^{-1} = BR · (1/s) · S_1^{-1} ··· S_{s/2}^{-1}; each encode_stage is 2·S_h^{-1}, applied
+    // from h = s/2 down to h = 1.
     let total = factor / slots as f64;
-    let groups = split_groups(&stages, levels);
-    let per = total.abs().powf(1.0 / groups.len() as f64);
+    let groups = stage_partition(slots, levels);
     groups
         .iter()
+        .rev()
         .enumerate()
         .map(|(i, g)| {
-            let c = if i == 0 { per * total.signum() } else { per };
-            product(slots, g).scaled(c)
+            let stages: Vec<LinearTransform> =
+                g.iter().rev().map(|&h| encode_stage(n, slots, h)).collect();
+            product(slots, &stages).scaled(spread(total, groups.len(), i))
         })
         .collect()
 }
@@ -114,20 +127,14 @@ pub fn coeffs_to_slots(n: usize, slots: usize, levels: usize, factor: f64) -> Ve
 /// `factor · U · BR` (`U` the encoder's packed-coefficients → slots map), i.e. the stages
 /// `S_1, ..., S_{s/2}` applied to a bit-reversed input.
 pub fn slots_to_coeffs(n: usize, slots: usize, levels: usize, factor: f64) -> Vec<LinearTransform> {
-    let mut stages = Vec::new();
-    let mut h = 1;
-    while h < slots {
-        stages.push(decode_stage(n, slots, h));
-        h *= 2;
-    }
-    let groups = split_groups(&stages, levels);
-    let per = factor.abs().powf(1.0 / groups.len() as f64);
+    let groups = stage_partition(slots, levels);
     groups
         .iter()
         .enumerate()
         .map(|(i, g)| {
-            let c = if i == 0 { per * factor.signum() } else { per };
-            product(slots, g).scaled(c)
+            let stages: Vec<LinearTransform> =
+                g.iter().map(|&h| decode_stage(n, slots, h)).collect();
+            product(slots, &stages).scaled(spread(factor, groups.len(), i))
         })
         .collect()
 }

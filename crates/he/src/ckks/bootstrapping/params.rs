@@ -51,19 +51,20 @@ pub struct BootstrappingPreset {
 /// 128-bit set at `n = 2^16` with a dense ternary main secret: 9 levels of 40 bits left after
 /// bootstrapping (`q_0` of 60 bits), SlotsToCoeffs in 3 levels of 42 bits, EvalMod in 9 levels
 /// of 60 bits (Chebyshev degree 30, 3 double angles, `K = 12` for the `h = 32` ephemeral
-/// secret), CoeffsToSlots in 4 levels of 56 bits, six 61-bit special primes (`dnum = 5`).
-/// `log2(QP) = 1676 <= 1772`.
+/// secret), CoeffsToSlots in 3 levels of 56 bits (the same stage partition as SlotsToCoeffs,
+/// so both share their rotation keys), seven 61-bit special primes (`dnum = 4`, digits of at
+/// most seven primes). `log2(QP) = 1681 <= 1772`.
 pub const BOOTSTRAP_128BIT_LOGN16: BootstrappingPreset = BootstrappingPreset {
     name: "BOOTSTRAP_128BIT_LOGN16",
     log_n: 16,
     residual_q_bits: &[60, 40, 40, 40, 40, 40, 40, 40, 40, 40],
     stc_q_bits: &[42, 42, 42],
     eval_mod_q_bits: &[60, 60, 60, 60, 60, 60, 60, 60, 60],
-    cts_q_bits: &[56, 56, 56, 56],
-    p_bits: &[61, 61, 61, 61, 61, 61],
-    dnum: 5,
+    cts_q_bits: &[56, 56, 56],
+    p_bits: &[61, 61, 61, 61, 61, 61, 61],
+    dnum: 4,
     log_scale: 40,
-    log_message_ratio: 8,
+    log_message_ratio: 10,
     ephemeral_hamming_weight: 32,
     k: 12,
     sine_degree: 30,
@@ -83,7 +84,7 @@ pub const BOOTSTRAP_LOGN10_INSECURE_TEST: BootstrappingPreset = BootstrappingPre
     p_bits: &[61, 61, 61],
     dnum: 6,
     log_scale: 40,
-    log_message_ratio: 8,
+    log_message_ratio: 12,
     ephemeral_hamming_weight: 32,
     k: 12,
     sine_degree: 30,
