@@ -4,7 +4,7 @@
 use super::dft;
 use super::eval_mod::EvalModPolynomial;
 use super::keys::BootstrappingKeys;
-use super::linear_transform::EncodedLinearTransform;
+use super::linear_transform::{EncodedLinearTransform, LinearTransform};
 use super::mod_raise::mod_raise;
 use super::params::BootstrappingParameters;
 use crate::ckks::{Ciphertext, CkksError, Evaluator, Plaintext};
@@ -13,13 +13,17 @@ use henn_ring::RnsPoly;
 use std::f64::consts::PI;
 use std::sync::Arc;
 
-/// The four factors of the linear transforms, from the parameters.
+/// The encoded factors of both linear transforms.
 struct Transforms {
     cts: Vec<EncodedLinearTransform>,
     stc: Vec<EncodedLinearTransform>,
 }
 
-fn build_transforms(params: &BootstrappingParameters) -> Result<Transforms, CkksError> {
+/// The clear factors of CoeffsToSlots and SlotsToCoeffs (application order) with the level
+/// each is applied at.
+type ClearTransforms = (Vec<(LinearTransform, usize)>, Vec<(LinearTransform, usize)>);
+
+fn clear_transforms(params: &BootstrappingParameters) -> ClearTransforms {
     let ckks = params.ckks();
     let preset = params.preset();
     let n = ckks.degree();
@@ -28,22 +32,33 @@ fn build_transforms(params: &BootstrappingParameters) -> Result<Transforms, Ckks
     let eval_scale = ckks.q_moduli()[params.eval_mod_start_level()] as f64;
     // CoeffsToSlots output: y/2 = packed(t)/(2·q_0·K) at scale Δ_e (the first EvalMod prime).
     let cts_factor = eval_scale / (2.0 * q0 * preset.k as f64);
-    let cts_levels = preset.cts_q_bits.len();
-    let cts: Vec<_> = dft::coeffs_to_slots(n, slots, cts_levels, cts_factor)
-        .iter()
+    let cts = dft::coeffs_to_slots(n, slots, preset.cts_q_bits.len(), cts_factor)
+        .into_iter()
         .enumerate()
-        .map(|(i, t)| EncodedLinearTransform::new(ckks, t, params.cts_start_level() - i))
-        .collect::<Result<_, _>>()?;
+        .map(|(i, t)| (t, params.cts_start_level() - i))
+        .collect();
     // SlotsToCoeffs: sin(2πx) ≈ 2π·m/q_0 → m/Δ_in, and from EvalMod's scale to Δ.
     let eval_out_scale = eval_mod_output_scale(params);
     let stc_factor = q0 / (2.0 * PI * params.input_scale()) * ckks.default_scale() / eval_out_scale;
-    let stc_levels = preset.stc_q_bits.len();
-    let stc: Vec<_> = dft::slots_to_coeffs(n, slots, stc_levels, stc_factor)
-        .iter()
+    let stc = dft::slots_to_coeffs(n, slots, preset.stc_q_bits.len(), stc_factor)
+        .into_iter()
         .enumerate()
-        .map(|(i, t)| EncodedLinearTransform::new(ckks, t, params.stc_start_level() - i))
-        .collect::<Result<_, _>>()?;
-    Ok(Transforms { cts, stc })
+        .map(|(i, t)| (t, params.stc_start_level() - i))
+        .collect();
+    (cts, stc)
+}
+
+fn build_transforms(params: &BootstrappingParameters) -> Result<Transforms, CkksError> {
+    let (cts, stc) = clear_transforms(params);
+    let encode = |list: Vec<(LinearTransform, usize)>| -> Result<Vec<_>, CkksError> {
+        list.iter()
+            .map(|(t, level)| EncodedLinearTransform::new(params.ckks(), t, *level))
+            .collect()
+    };
+    Ok(Transforms {
+        cts: encode(cts)?,
+        stc: encode(stc)?,
+    })
 }
 
 /// The scale of EvalMod's output: `Δ_e` through the double-angle squarings `τ ← τ²/q_ℓ`.
@@ -63,12 +78,11 @@ fn eval_mod_output_scale(params: &BootstrappingParameters) -> f64 {
 /// # Errors
 /// Encoding errors of the diagonals (never for built parameters).
 pub fn required_rotations(params: &BootstrappingParameters) -> Result<Vec<i64>, CkksError> {
-    let t = build_transforms(params)?;
-    let mut r: Vec<i64> = t
-        .cts
+    let (cts, stc) = clear_transforms(params);
+    let mut r: Vec<i64> = cts
         .iter()
-        .chain(&t.stc)
-        .flat_map(|lt| lt.rotations())
+        .chain(&stc)
+        .flat_map(|(lt, _)| lt.rotations())
         .collect();
     r.sort_unstable();
     r.dedup();

@@ -139,6 +139,16 @@ impl LinearTransform {
         best.1
     }
 
+    /// The rotation amounts a BSGS evaluation with [`best_baby_steps`](Self::best_baby_steps)
+    /// needs (non-zero baby and giant steps).
+    pub fn rotations(&self) -> Vec<i64> {
+        let (babies, giants) = self.split(self.best_baby_steps());
+        let mut r: Vec<i64> = babies.iter().chain(&giants).map(|&k| k as i64).collect();
+        r.sort_unstable();
+        r.dedup();
+        r
+    }
+
     /// Non-zero baby and giant steps for `n_1`.
     fn split(&self, n1: usize) -> (Vec<usize>, Vec<usize>) {
         let mut babies: Vec<usize> = self

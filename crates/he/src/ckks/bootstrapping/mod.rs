@@ -52,6 +52,7 @@
 //! `q_0/(2πΔ_in)`; and the key-switching and rescaling noise. A coefficient with `|I| >= K`
 //! makes bootstrapping fail (the interpolant is only valid on `[-K, K]`).
 
+pub mod bench;
 pub mod bootstrapper;
 pub mod dft;
 pub mod eval_mod;
@@ -60,6 +61,7 @@ pub mod linear_transform;
 pub mod mod_raise;
 pub mod params;
 
+pub use bench::{run_bootstrap_bench, BootstrapBenchReport};
 pub use bootstrapper::{required_rotations, Bootstrapper};
 pub use eval_mod::EvalModPolynomial;
 pub use keys::BootstrappingKeys;
