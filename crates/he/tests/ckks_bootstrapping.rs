@@ -426,3 +426,57 @@ fn the_128_bit_preset_builds_through_the_security_check() {
     assert!(params.ckks().rlwe().is_secure());
     assert!(params.output_level() >= 9);
 }
+
+#[test]
+fn bootstrapping_keys_round_trip_seeded_and_reject_corruption() {
+    let f = fixture();
+    let bytes = f.keys.to_bytes(&f.params).unwrap();
+    // seeded: close to the b halves only
+    let seeded = f.keys.seeded_byte_size();
+    assert!(
+        bytes.len() < seeded + seeded / 8 + 4096,
+        "{} vs {seeded}",
+        bytes.len()
+    );
+    let loaded = BootstrappingKeys::from_bytes(&f.params, &bytes).unwrap();
+    assert_eq!(loaded.relinearization, f.keys.relinearization);
+    assert_eq!(loaded.galois, f.keys.galois);
+    assert_eq!(loaded.sparse_to_dense, f.keys.sparse_to_dense);
+    assert_eq!(loaded.dense_to_sparse, f.keys.dense_to_sparse);
+    // a bootstrapper built from the loaded keys works
+    let b = Bootstrapper::new(&f.params, Arc::new(loaded)).unwrap();
+    let ckks = f.params.ckks();
+    let x = complex_values(51, ckks.slots());
+    let pt = Encoder::new(ckks)
+        .encode(&x, 0, ckks.default_scale())
+        .unwrap();
+    let ct = Encryptor::with_secret_key(ckks, &f.sk)
+        .encrypt(&pt)
+        .unwrap();
+    let got = Decryptor::new(ckks, &f.sk)
+        .decrypt_values(&b.bootstrap(&ct).unwrap())
+        .unwrap();
+    let (_, min) = precision(&got, &x);
+    assert!(min > 23.0, "{min}");
+    // corruption: truncation, trailing bytes, bad magic, a huge section length
+    assert!(BootstrappingKeys::from_bytes(&f.params, &bytes[..bytes.len() - 1]).is_err());
+    let mut long = bytes.clone();
+    long.push(0);
+    assert!(BootstrappingKeys::from_bytes(&f.params, &long).is_err());
+    let mut magic = bytes.clone();
+    magic[0] ^= 1;
+    assert!(BootstrappingKeys::from_bytes(&f.params, &magic).is_err());
+    let mut huge = bytes.clone();
+    huge[5..13].copy_from_slice(&u64::MAX.to_le_bytes());
+    assert!(BootstrappingKeys::from_bytes(&f.params, &huge).is_err());
+    assert!(BootstrappingKeys::from_bytes(&f.params, &[]).is_err());
+}
+
+#[test]
+fn bootstrapper_refuses_keys_without_the_rotations() {
+    let f = fixture();
+    let mut keys = (*f.keys).clone();
+    let mut rng = sampler::os_rng();
+    keys.galois = henn_he::rlwe::GaloisKeys::generate(&f.sk, &[5], &mut rng).unwrap();
+    assert!(Bootstrapper::new(&f.params, Arc::new(keys)).is_err());
+}
