@@ -622,7 +622,8 @@ impl RunningServer {
     /// Waits until the server stops by itself (on a signal when
     /// [`ServerConfig::stop_on_signal`]).
     pub fn wait(mut self) -> ServeResult<()> {
-        self.shutdown = None;
+        // Keep the stop sender alive while waiting: dropping it would fire the stop signal.
+        let _keep_running = self.shutdown.take();
         self.join()
     }
 
