@@ -181,7 +181,7 @@ impl Bootstrapper {
         // Bring the scale to Δ_in = q_0 / 2^ratio with an exact integer factor.
         let target = self.params.input_scale();
         let factor = (target / ct.scale()).round();
-        let mut ct = if factor >= 2.0 && factor < 9.0e15 {
+        let mut ct = if (2.0..9.0e15).contains(&factor) {
             let mut up = self.eval.mul_integer(&ct, factor as i64)?;
             up.set_scale(ct.scale() * factor)?;
             up
