@@ -14,8 +14,8 @@
 //!    dense main secret `s` to an ephemeral sparse secret `s'` (Hamming weight `h = 32`) modulo
 //!    `q_0·p_0`; lift both polynomials from `q_0` to the whole chain `Q_L`; key-switch back to
 //!    `s` modulo `Q_L·P`. The phase is now `t = m + q_0·I` with `I` as small as a weight-32
-//!    secret gives (`|I_j| < K = 12` except with probability far below `2^-40` per
-//!    coefficient), whatever the weight of `s`.
+//!    secret gives (`|I_j| < K = 12` except with probability `2^-45` per
+//!    coefficient, `2^-29` per bootstrap: see [`BOOTSTRAP_128BIT_LOGN16`]), whatever the weight of `s`.
 //! 3. **CoeffsToSlots** ([`dft`]): the inverse special FFT, factored into
 //!    `cts_q_bits.len()` sparse matrices (BSGS with hoisted rotations and pre-encoded
 //!    diagonals, [`linear_transform`]), scaled by `Δ_e/(2q_0K)`; one conjugation splits the
