@@ -30,6 +30,8 @@ enum BenchWhat {
     Lola(super::bench_lola::LolaArgs),
     /// Load test of the prediction service on loopback (clients x predictions, throughput, p50/p99).
     Serve(super::bench_serve::ServeBenchArgs),
+    /// CKKS bootstrapping: latency, precision, levels left, key size, peak memory.
+    Bootstrap(super::bench_bootstrap::BootstrapBenchArgs),
 }
 
 /// `henn bench ops` arguments.
@@ -65,6 +67,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         BenchWhat::Ops(a) => ops(a),
         BenchWhat::Lola(a) => super::bench_lola::run(a),
         BenchWhat::Serve(a) => super::bench_serve::run(a),
+        BenchWhat::Bootstrap(a) => super::bench_bootstrap::run(a),
     }
 }
 

@@ -1,6 +1,7 @@
 //! One module per `henn` subcommand.
 
 pub mod bench;
+pub mod bench_bootstrap;
 pub mod bench_lola;
 pub mod bench_serve;
 pub mod compile;

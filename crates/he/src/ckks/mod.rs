@@ -44,6 +44,7 @@
 
 #![warn(missing_docs)]
 
+pub mod bootstrapping;
 pub mod ciphertext;
 pub mod crt;
 pub mod encoder;

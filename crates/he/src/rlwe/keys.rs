@@ -39,6 +39,48 @@ impl SecretKey {
         Self::from_coefficients(params, coeffs)
     }
 
+    /// Samples a sparse ternary secret with exactly `hamming_weight` non-zero coefficients,
+    /// each ±1, at uniformly random positions (the ephemeral secret of sparse-secret
+    /// encapsulation, Bossuat–Troncoso-Pastoriza–Hubaux, ePrint 2022/024 §4). Such a secret is
+    /// only secure modulo a small modulus (see `ckks::bootstrapping`); never use it as a main
+    /// key. `hamming_weight` is clamped to `n`.
+    pub fn generate_sparse(
+        params: &Arc<RlweParameters>,
+        hamming_weight: usize,
+        rng: &mut Csprng,
+    ) -> Self {
+        let n = params.degree();
+        let h = hamming_weight.min(n);
+        let mut coeffs = vec![0i64; n];
+        let mut placed = 0;
+        let mut words: Vec<u64> = Vec::new();
+        while placed < h {
+            if words.is_empty() {
+                let bytes = sampler::fresh_seed_from(rng);
+                words = bytes
+                    .chunks_exact(8)
+                    .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+                    .collect();
+            }
+            let word = words.pop().unwrap_or(0);
+            // rejection sampling of a position below n (n is a power of two: exact mask)
+            let pos = (word as usize) & (n - 1);
+            if coeffs[pos] == 0 {
+                coeffs[pos] = if (word >> 63) & 1 == 1 { 1 } else { -1 };
+                placed += 1;
+            }
+        }
+        words.zeroize();
+        Self::from_coefficients(params, coeffs)
+    }
+
+    /// The secret with the same coefficients over other parameters of the same degree (the
+    /// dense main secret seen modulo the small encapsulation modulus, or the ephemeral sparse
+    /// secret seen modulo the main `Q·P`).
+    pub(crate) fn with_params(&self, params: &Arc<RlweParameters>) -> Self {
+        Self::from_coefficients(params, self.coeffs.clone())
+    }
+
     fn from_coefficients(params: &Arc<RlweParameters>, coeffs: Vec<i64>) -> Self {
         let qp = params.qp_basis();
         let mut ntt = RnsPoly::from_signed(qp, qp.len(), &coeffs);

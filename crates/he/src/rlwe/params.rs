@@ -15,14 +15,18 @@ use std::ops::Range;
 use std::sync::Arc;
 
 /// Maximum `log2(QP)` for 128-bit classical security with a ternary secret and σ = 3.2
-/// (HomomorphicEncryption.org standard, Albrecht et al. 2018, Table 1), by `log2(n)`.
-pub const MAX_LOG_QP_128: [(u32, u32); 6] = [
+/// (HomomorphicEncryption.org standard, Albrecht et al. 2018, Table 1), by `log2(n)`. The
+/// standard stops at `n = 2^15`; the `n = 2^16` row (1772 bits) is the lattice-estimator
+/// value of the same model used by OpenFHE's default table (`HEStd_128_classic`, ternary) and
+/// by Lattigo's dense-secret bootstrapping sets (e.g. `N16QP1767H32768H32`, 1767 bits).
+pub const MAX_LOG_QP_128: [(u32, u32); 7] = [
     (10, 27),
     (11, 54),
     (12, 109),
     (13, 218),
     (14, 438),
     (15, 881),
+    (16, 1772),
 ];
 
 /// The 128-bit bound on `log2(QP)` for degree `2^log_n`, if tabulated.

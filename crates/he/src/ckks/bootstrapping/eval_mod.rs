@@ -1,0 +1,304 @@
+//! EvalMod: the homomorphic reduction modulo `q_0`, approximated by a scaled sine
+//! (Cheon, Han, Kim, Kim, Song, EUROCRYPT 2018, *CHKKS18b*): for `x = t/q_0` with `t = m + q_0·I`
+//! and `|m| << q_0`, `sin(2πx)/(2π) ≈ m/q_0`.
+//!
+//! As in Han–Ki (CT-RSA 2020) and Lattigo's `Cos1`, the sine is obtained from a cosine of a
+//! scaled-down argument and `r` double-angle steps:
+//! `p(y) ≈ cos(2π(K·y - 1/4)/2^r)` on `y = x/K ∈ [-1, 1]` by Chebyshev interpolation, then
+//! `c ← 2c² - 1` `r` times gives `cos(2πx - π/2) = sin(2πx)`.
+//!
+//! The Chebyshev series `Σ c_k T_k(y)` is evaluated with the baby-step giant-step recursion
+//! (Bossuat et al. EUROCRYPT 2021 §5; Lattigo's `polynomial_evaluator`): the baby powers
+//! `T_1..T_g` and the giant powers `T_g, T_{2g}, T_{4g}, …` are computed with
+//! `T_{a+b} = 2T_aT_b - T_{|a-b|}`, and `p = q·T_G + r` is split recursively, where
+//! `T_{G+k} = 2T_GT_k - T_{G-k}` gives `q_0 = c_G`, `q_k = 2c_{G+k}`, `r_{G-k} -= c_{G+k}`.
+//! Every branch is evaluated at a target scale chosen so that sums add ciphertexts of exactly
+//! equal scale (leaves multiply each `T_k` by its coefficient encoded at
+//! `τ·q_ℓ/scale(T_k)`).
+
+use crate::ckks::{Ciphertext, CkksError, CkksParameters, Evaluator};
+use crate::rlwe::RelinearizationKey;
+use std::f64::consts::PI;
+
+fn ceil_log2(k: usize) -> usize {
+    if k <= 1 {
+        0
+    } else {
+        (usize::BITS - (k - 1).leading_zeros()) as usize
+    }
+}
+
+/// The EvalMod polynomial: Chebyshev coefficients of the scaled cosine and the number of
+/// double-angle steps.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EvalModPolynomial {
+    k: f64,
+    double_angle: u32,
+    coeffs: Vec<f64>,
+    baby: usize,
+}
+
+impl EvalModPolynomial {
+    /// Interpolates `cos(2π(K·y - 1/4)/2^r)` at the `degree + 1` Chebyshev nodes of `[-1, 1]`.
+    pub fn new(k: f64, degree: usize, double_angle: u32) -> Self {
+        let count = degree + 1;
+        let f = |y: f64| (2.0 * PI * (k * y - 0.25) / 2f64.powi(double_angle as i32)).cos();
+        let values: Vec<f64> = (0..count)
+            .map(|j| f((PI * (j as f64 + 0.5) / count as f64).cos()))
+            .collect();
+        let coeffs = (0..count)
+            .map(|i| {
+                let s: f64 = values
+                    .iter()
+                    .enumerate()
+                    .map(|(j, v)| v * (PI * i as f64 * (j as f64 + 0.5) / count as f64).cos())
+                    .sum();
+                s * if i == 0 { 1.0 } else { 2.0 } / count as f64
+            })
+            .collect();
+        let log_deg = ceil_log2(count);
+        let baby = 1usize << log_deg.div_ceil(2).max(1);
+        Self {
+            k,
+            double_angle,
+            coeffs,
+            baby,
+        }
+    }
+
+    /// The interval bound `K`.
+    pub fn k(&self) -> f64 {
+        self.k
+    }
+
+    /// The Chebyshev coefficients `c_0..c_d`.
+    pub fn coefficients(&self) -> &[f64] {
+        &self.coeffs
+    }
+
+    /// `Σ c_k T_k(y)` then the double angles, in the clear (≈ `sin(2πK·y)`).
+    pub fn evaluate_clear(&self, y: f64) -> f64 {
+        // Clenshaw
+        let (mut b1, mut b2) = (0.0, 0.0);
+        for &c in self.coeffs.iter().skip(1).rev() {
+            let b0 = 2.0 * y * b1 - b2 + c;
+            b2 = b1;
+            b1 = b0;
+        }
+        let mut v = y * b1 - b2 + self.coeffs[0];
+        for _ in 0..self.double_angle {
+            v = 2.0 * v * v - 1.0;
+        }
+        v
+    }
+
+    /// Levels consumed by [`evaluate`](Self::evaluate).
+    pub fn depth(&self) -> usize {
+        let start = 1000usize;
+        let level_of_t = |k: usize| start - ceil_log2(k);
+        start - self.node_level(self.coeffs.len(), &level_of_t) + self.double_angle as usize
+    }
+
+    fn giants(&self) -> Vec<usize> {
+        let mut g = vec![self.baby];
+        while 2 * g[g.len() - 1] < self.coeffs.len() {
+            let last = g[g.len() - 1];
+            g.push(2 * last);
+        }
+        g
+    }
+
+    /// The largest giant `G` with `G < len` (so `deg >= G` and `deg < 2G`).
+    fn split_at(&self, len: usize) -> usize {
+        self.giants()
+            .into_iter()
+            .filter(|&g| g < len)
+            .max()
+            .unwrap_or(self.baby)
+    }
+
+    /// Output level of the recursion on `len` coefficients.
+    fn node_level(&self, len: usize, level_of_t: &dyn Fn(usize) -> usize) -> usize {
+        if len <= self.baby {
+            return (1..len.max(2)).map(level_of_t).min().unwrap_or(0) - 1;
+        }
+        let g = self.split_at(len);
+        let q = self.node_level(len - g, level_of_t);
+        let r = self.node_level(g, level_of_t);
+        (q.min(level_of_t(g)) - 1).min(r)
+    }
+
+    /// Evaluates the polynomial and the double angles on `ct` (slots `y ∈ [-1, 1]`, real).
+    /// The output is [`depth`](Self::depth) levels lower; its scale is `ct`'s scale after
+    /// the double-angle squarings (`τ ← τ²/q_ℓ`).
+    ///
+    /// # Errors
+    /// [`CkksError::LevelTooLow`] if the ciphertext has fewer levels than the depth; the
+    /// evaluator's errors.
+    pub fn evaluate(
+        &self,
+        params: &CkksParameters,
+        eval: &Evaluator,
+        rlk: &RelinearizationKey,
+        ct: &Ciphertext,
+    ) -> Result<Ciphertext, CkksError> {
+        if ct.level() < self.depth() {
+            return Err(CkksError::LevelTooLow {
+                operation: "EvalMod",
+                needed: self.depth(),
+                level: ct.level(),
+            });
+        }
+        let basis = Basis::new(self, eval, rlk, ct)?;
+        let q = params.q_moduli();
+        let mut out = self.evaluate_node(&self.coeffs, ct.scale(), &basis, eval, rlk, &q)?;
+        for _ in 0..self.double_angle {
+            let sq = eval.square(&out, rlk)?;
+            let sq = eval.mul_integer(&sq, 2)?;
+            let sq = eval.add_real(&sq, -1.0)?;
+            out = eval.rescale(&sq)?;
+        }
+        Ok(out)
+    }
+
+    fn evaluate_node(
+        &self,
+        c: &[f64],
+        tau: f64,
+        basis: &Basis,
+        eval: &Evaluator,
+        rlk: &RelinearizationKey,
+        q: &[u64],
+    ) -> Result<Ciphertext, CkksError> {
+        let level_of_t = |k: usize| basis.get(k).map(|t| t.level()).unwrap_or(0);
+        if c.len() <= self.baby {
+            let level = self.node_level(c.len(), &level_of_t) + 1;
+            let top = q[level] as f64;
+            let mut acc: Option<Ciphertext> = None;
+            for (k, &ck) in c.iter().enumerate().skip(1) {
+                let t = eval.drop_to_level(basis.get(k)?, level)?;
+                let term = eval.mul_real_with_scale(&t, ck, tau * top / t.scale())?;
+                match acc.as_mut() {
+                    None => acc = Some(term),
+                    Some(a) => eval.add_assign(a, &term)?,
+                }
+            }
+            let acc = match acc {
+                Some(a) => a,
+                None => {
+                    let t = eval.drop_to_level(basis.get(1)?, level)?;
+                    eval.mul_real_with_scale(&t, 0.0, tau * top / t.scale())?
+                }
+            };
+            let acc = eval.add_real(&acc, c[0])?;
+            return eval.rescale(&acc);
+        }
+        let g = self.split_at(c.len());
+        let mut qc = vec![0.0; c.len() - g];
+        let mut rc = c[..g].to_vec();
+        qc[0] = c[g];
+        for k in 1..c.len() - g {
+            qc[k] = 2.0 * c[g + k];
+            rc[g - k] -= c[g + k];
+        }
+        let tg = basis.get(g)?;
+        let level = self.node_level(qc.len(), &level_of_t).min(tg.level());
+        let tau_q = tau * q[level] as f64 / tg.scale();
+        let qct = self.evaluate_node(&qc, tau_q, basis, eval, rlk, q)?;
+        let prod = eval.mul(
+            &eval.drop_to_level(&qct, level)?,
+            &eval.drop_to_level(tg, level)?,
+            rlk,
+        )?;
+        let prod = eval.rescale(&prod)?;
+        let rct = self.evaluate_node(&rc, tau, basis, eval, rlk, q)?;
+        let mut prod = prod;
+        // equal scales up to rounding of the bookkeeping: align the label exactly
+        let level = prod.level().min(rct.level());
+        let mut prod_l = eval.drop_to_level(&prod, level)?;
+        prod_l.set_scale(rct.scale())?;
+        prod = prod_l;
+        eval.add(&prod, &rct)
+    }
+}
+
+/// The Chebyshev powers `T_1..T_g` and `T_{2g}, T_{4g}, …` of one ciphertext.
+struct Basis {
+    powers: Vec<Option<Ciphertext>>,
+}
+
+impl Basis {
+    fn new(
+        poly: &EvalModPolynomial,
+        eval: &Evaluator,
+        rlk: &RelinearizationKey,
+        ct: &Ciphertext,
+    ) -> Result<Self, CkksError> {
+        let giants = poly.giants();
+        let max = *giants.last().unwrap_or(&poly.baby);
+        let mut powers: Vec<Option<Ciphertext>> = vec![None; max + 1];
+        powers[1] = Some(ct.clone());
+        let mut wanted: Vec<usize> = (2..=poly.baby).collect();
+        wanted.extend(giants.iter().copied().filter(|&g| g > poly.baby));
+        for k in wanted {
+            // a = largest power of two below k (k/2 for powers of two), b = k - a
+            let a = if k.is_power_of_two() {
+                k / 2
+            } else {
+                1 << (usize::BITS - 1 - k.leading_zeros())
+            };
+            let b = k - a;
+            let ta = powers[a]
+                .as_ref()
+                .ok_or(CkksError::InvalidParameters("Chebyshev basis order".into()))?;
+            let tb = powers[b]
+                .as_ref()
+                .ok_or(CkksError::InvalidParameters("Chebyshev basis order".into()))?;
+            let prod = eval.mul(ta, tb, rlk)?;
+            let prod = eval.mul_integer(&prod, 2)?;
+            let prod = if a == b {
+                eval.add_real(&prod, -1.0)?
+            } else {
+                let td = powers[a - b]
+                    .as_ref()
+                    .ok_or(CkksError::InvalidParameters("Chebyshev basis order".into()))?;
+                let td = eval.drop_to_level(td, td.level().min(prod.level()))?;
+                let sub = eval.mul_real_with_scale(&td, 1.0, prod.scale() / td.scale())?;
+                let mut sub = sub;
+                sub.set_scale(prod.scale())?;
+                eval.sub(&prod, &sub)?
+            };
+            powers[k] = Some(eval.rescale(&prod)?);
+        }
+        Ok(Self { powers })
+    }
+
+    fn get(&self, k: usize) -> Result<&Ciphertext, CkksError> {
+        self.powers
+            .get(k)
+            .and_then(|p| p.as_ref())
+            .ok_or(CkksError::InvalidParameters(format!(
+                "Chebyshev power T_{k} not computed"
+            )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clear_polynomial_approximates_the_sine_near_integers() {
+        let p = EvalModPolynomial::new(12.0, 30, 3);
+        let mut worst: f64 = 0.0;
+        for i in -11..=11 {
+            for j in 0..50 {
+                let x = i as f64 + (j as f64 - 25.0) * 1e-4;
+                let err = (p.evaluate_clear(x / 12.0) - (2.0 * PI * x).sin()).abs();
+                worst = worst.max(err);
+            }
+        }
+        assert!(worst < 1e-9, "worst {worst:e}");
+        assert_eq!(p.depth(), 9);
+    }
+}
