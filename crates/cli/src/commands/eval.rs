@@ -269,6 +269,13 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         layer_weight_bits: args.layer_weight_bits.iter().copied().collect(),
         ..QuantConfig::default()
     };
+    tracing::info!(
+        model = %model.name,
+        layers = model.layers.len(),
+        examples = data.len(),
+        quantized = args.quantized,
+        "evaluating"
+    );
     let report = evaluate(&model, &data, args.quantized.then_some(&config), true)?;
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
