@@ -33,6 +33,17 @@ pub enum InferError {
     /// A model or layer description is invalid.
     #[error("invalid model: {0}")]
     InvalidModel(String),
+    /// A valid layer that HE-only inference cannot evaluate (ReLU, pooling, ...: LoLa section 3
+    /// admits only linear layers and squares); the two-party protocol evaluates it.
+    #[error(
+        "layer {index} ({kind}) is not supported by HE-only inference (use the two-party protocol)"
+    )]
+    NotSupportedByHeOnly {
+        /// Index of the layer in the model.
+        index: usize,
+        /// Its kind (`relu`, `max_pool`, ...).
+        kind: &'static str,
+    },
 }
 
 /// Result of HE inference operations.
