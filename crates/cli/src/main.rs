@@ -1,5 +1,9 @@
 //! `henn`: machine learning on encrypted data. See the README for the commands.
 
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 mod commands;
@@ -8,7 +12,7 @@ mod commands;
 #[derive(Parser, Debug)]
 #[command(name = "henn", version, about, long_about = None)]
 struct Cli {
-    /// Log filter (also read from RUST_LOG), e.g. `info` or `henn=debug`.
+    /// Log filter, e.g. `info` or `henn=debug` (`RUST_LOG`, when set, takes precedence).
     #[arg(long, global = true, default_value = "warn")]
     log: String,
     #[command(subcommand)]
@@ -41,15 +45,58 @@ enum Command {
     Demo(commands::demo::DemoArgs),
 }
 
-fn main() -> anyhow::Result<()> {
+/// Runs the command; an error is printed as `error: ` and the context chain on one line (what
+/// `{e:#}` prints, see [`one_line`]), never a `Debug` dump or a backtrace whatever
+/// `RUST_BACKTRACE` says, and the exit status is 1.
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cli.log));
+    let result = init_logging(&cli.log).and_then(|()| run(cli.command));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", one_line(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error and its causes joined by `": "` like `format!("{e:#}")`, but a cause whose message
+/// already ends the line is not repeated (errors that print their source in their own message,
+/// e.g. `"{path}: {source}"`, would otherwise show it twice).
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let msg = cause.to_string();
+        if line.ends_with(&msg) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&msg);
+    }
+    line
+}
+
+/// Logs to stderr with the filter of `RUST_LOG` if set, else `--log`; ANSI colours only when
+/// stderr is a terminal (so redirected logs and captured output stay plain text).
+fn init_logging(log: &str) -> anyhow::Result<()> {
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(env) if !env.is_empty() => tracing_subscriber::EnvFilter::try_new(&env)
+            .with_context(|| format!("RUST_LOG={env:?} is not a valid log filter"))?,
+        _ => tracing_subscriber::EnvFilter::try_new(log)
+            .with_context(|| format!("--log {log:?} is not a valid log filter"))?,
+    };
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
-    match cli.command {
+    Ok(())
+}
+
+fn run(command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Eval(args) => commands::eval::run(&args),
         Command::Import(args) => commands::import::run(&args),
         Command::Bench(args) => commands::bench::run(args),

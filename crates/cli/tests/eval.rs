@@ -113,17 +113,40 @@ fn eval_reports_float_and_quantized_figures() {
     let qv = &v["quantized"];
     assert_eq!(qv["accuracy"].as_f64().unwrap(), qcorrect as f64 / 40.0);
     assert_eq!(qv["agreement"].as_f64().unwrap(), agree as f64 / 40.0);
-    assert_eq!(qv["max_abs"].as_str().unwrap(), ranges.max().to_string());
+    // Numbers are JSON numbers: integers exact (serde_json keeps u64-sized ones as u64).
+    assert_eq!(qv["max_abs"].as_u64().unwrap(), ranges.max() as u64);
+    assert_eq!(qv["input_max_abs"].as_u64().unwrap(), ranges.input as u64);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("\"max_abs\":{}", ranges.max())),
+        "{text}"
+    );
     assert_eq!(
         qv["plaintext_bits"].as_u64().unwrap(),
         u64::from(ranges.bits())
     );
     let layers = qv["layers"].as_array().unwrap();
     assert_eq!(layers.len(), q.layers.len());
-    assert_eq!(
-        layers[0]["max_abs"].as_str().unwrap(),
-        ranges.layers[0].to_string()
-    );
+    for (l, r) in layers.iter().zip(&ranges.layers) {
+        assert_eq!(l["max_abs"].as_u64().unwrap(), *r as u64, "{l}");
+        assert_eq!(
+            l["bits"].as_u64().unwrap(),
+            u64::from(u128::BITS - (2 * r).leading_zeros()),
+            "{l}"
+        );
+    }
+    // Float ranges are JSON numbers equal to the plaintext forward pass's largest outputs.
+    let (_, float_ranges) = model.predict_with_ranges(&data.images).unwrap();
+    for (l, r) in v["float_layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(&float_ranges)
+    {
+        assert!(l["max_abs"].is_number(), "{l}");
+        assert_eq!(l["max_abs"].as_f64().unwrap() as f32, *r, "{l}");
+        assert!(l.get("bits").is_none(), "{l}");
+    }
 }
 
 #[test]

@@ -1,7 +1,12 @@
 //! `henn import` end to end on the ONNX fixtures of crates/nn.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::Command;
+use std::time::Duration;
+
+use common::{assert_error, henn_in};
 
 use henn_nn::model::Model;
 
@@ -58,4 +63,34 @@ fn import_reports_unsupported_ops() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("MaxPool") && err.contains("pool1"), "{err}");
     assert!(!dir.path().join("x").exists());
+}
+
+#[test]
+fn import_errors_name_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x");
+    let import = |onnx: &std::path::Path| {
+        henn_in(
+            None,
+            &[
+                "import",
+                onnx.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            &[],
+            Duration::from_secs(60),
+        )
+    };
+    let absent = dir.path().join("absent.onnx");
+    assert_error(&import(&absent), &[absent.to_str().unwrap()]);
+    // A truncated file and a file that is not ONNX at all.
+    let full = std::fs::read(fixture("conv_square_dense.onnx")).unwrap();
+    let cut = dir.path().join("cut.onnx");
+    std::fs::write(&cut, &full[..full.len() / 2]).unwrap();
+    assert_error(&import(&cut), &[cut.to_str().unwrap()]);
+    let text = dir.path().join("notes.onnx");
+    std::fs::write(&text, b"hello, not protobuf").unwrap();
+    assert_error(&import(&text), &[text.to_str().unwrap()]);
+    assert!(!out.exists());
 }

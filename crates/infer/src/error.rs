@@ -33,9 +33,6 @@ pub enum InferError {
     /// A model or layer description is invalid.
     #[error("invalid model: {0}")]
     InvalidModel(String),
-    /// A layer the scheme cannot evaluate (e.g. ReLU in HE-only inference).
-    #[error("{0}")]
-    Unsupported(String),
     /// Bytes or a document from outside (a peer, a file) do not parse or do not fit the model.
     #[error("malformed {what}: {detail}")]
     Malformed {
@@ -47,6 +44,17 @@ pub enum InferError {
     /// A request that does not fit the session (wrong input length, non-finite values, …).
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    /// A valid layer that HE-only inference cannot evaluate (ReLU, pooling, ...: LoLa section 3
+    /// admits only linear layers and squares); the two-party protocol evaluates it.
+    #[error(
+        "layer {index} ({kind}) is not supported by HE-only inference (use the two-party protocol)"
+    )]
+    NotSupportedByHeOnly {
+        /// Index of the layer in the model.
+        index: usize,
+        /// Its kind (`relu`, `max_pool`, ...).
+        kind: &'static str,
+    },
 }
 
 /// Result of HE inference operations.

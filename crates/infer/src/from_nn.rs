@@ -106,10 +106,10 @@ pub fn int_network(q: &QuantizedModel) -> InferResult<IntNetwork<i128>> {
             QuantizedLayer::Square => layers.push(IntLayer::Square),
             QuantizedLayer::Flatten => {}
             other => {
-                return Err(InferError::InvalidModel(format!(
-                    "layer {index} ({}) cannot be evaluated with HE only",
-                    other.kind()
-                )))
+                return Err(InferError::NotSupportedByHeOnly {
+                    index,
+                    kind: other.kind(),
+                })
             }
         }
     }
@@ -204,10 +204,10 @@ pub fn real_network(model: &Model) -> InferResult<IntNetwork<f64>> {
             Layer::Square => layers.push(IntLayer::Square),
             Layer::Flatten => {}
             other => {
-                return Err(InferError::InvalidModel(format!(
-                    "layer {index} ({}) cannot be evaluated with HE only",
-                    other.kind()
-                )))
+                return Err(InferError::NotSupportedByHeOnly {
+                    index,
+                    kind: other.kind(),
+                })
             }
         }
     }

@@ -54,18 +54,33 @@ fn parse_layer_bits(s: &str) -> Result<(usize, u32), String> {
     Ok((i, b))
 }
 
-/// Largest absolute value a layer produced.
+/// Largest absolute value a layer of the float model produced.
 #[derive(Serialize, Debug)]
-pub struct LayerRange {
+pub struct FloatLayerRange {
     /// Layer index.
     pub layer: usize,
     /// Layer kind.
     pub kind: &'static str,
-    /// Largest absolute value (float) or integer (quantized, as a decimal string for `u128`).
-    pub max_abs: String,
-    /// For quantized layers: bits of the signed range `ceil(log2(2 max + 1))`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub bits: Option<u32>,
+    /// Largest absolute output (a JSON number; `null` if not finite).
+    pub max_abs: f32,
+}
+
+/// Largest absolute integer a layer of the quantized model produced.
+///
+/// `max_abs` is written as an exact JSON integer (all its decimal digits, up to 2^128 - 1);
+/// readers that parse numbers as doubles (JavaScript, `serde_json::Value::as_f64`) may round it
+/// when it exceeds 2^53, so `bits` carries the size that matters for the plaintext modulus
+/// exactly.
+#[derive(Serialize, Debug)]
+pub struct QuantizedLayerRange {
+    /// Layer index.
+    pub layer: usize,
+    /// Layer kind.
+    pub kind: &'static str,
+    /// Largest absolute integer (an exact JSON integer).
+    pub max_abs: u128,
+    /// Bits of the signed range `ceil(log2(2 max + 1))`.
+    pub bits: u32,
 }
 
 /// The quantized part of the report.
@@ -82,11 +97,11 @@ pub struct QuantizedReport {
     /// Fraction of examples where float and integer predictions agree.
     pub agreement: f64,
     /// Per layer of the collapsed integer model.
-    pub layers: Vec<LayerRange>,
-    /// Largest absolute quantized input.
-    pub input_max_abs: String,
-    /// Largest absolute integer anywhere.
-    pub max_abs: String,
+    pub layers: Vec<QuantizedLayerRange>,
+    /// Largest absolute quantized input (an exact JSON integer).
+    pub input_max_abs: u128,
+    /// Largest absolute integer anywhere (an exact JSON integer; see [`QuantizedLayerRange`]).
+    pub max_abs: u128,
     /// Bits a BFV plaintext modulus needs to hold every value exactly (signed).
     pub plaintext_bits: u32,
 }
@@ -101,7 +116,7 @@ pub struct EvalReport {
     /// Accuracy of the float model.
     pub float_accuracy: f64,
     /// Per layer of the float model: largest absolute output.
-    pub float_layers: Vec<LayerRange>,
+    pub float_layers: Vec<FloatLayerRange>,
     /// Present with `--quantized`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quantized: Option<QuantizedReport>,
@@ -187,11 +202,10 @@ pub fn evaluate(
         .iter()
         .zip(&float_ranges)
         .enumerate()
-        .map(|(i, (l, r))| LayerRange {
+        .map(|(i, (l, &r))| FloatLayerRange {
             layer: i,
             kind: l.kind(),
-            max_abs: format!("{r}"),
-            bits: None,
+            max_abs: r,
         })
         .collect();
 
@@ -233,15 +247,15 @@ pub fn evaluate(
                     .iter()
                     .zip(&ranges.layers)
                     .enumerate()
-                    .map(|(i, (l, r))| LayerRange {
+                    .map(|(i, (l, &r))| QuantizedLayerRange {
                         layer: i,
                         kind: l.kind(),
-                        max_abs: r.to_string(),
-                        bits: Some(u128::BITS - (2 * r).leading_zeros()),
+                        max_abs: r,
+                        bits: u128::BITS - r.saturating_mul(2).leading_zeros(),
                     })
                     .collect(),
-                input_max_abs: ranges.input.to_string(),
-                max_abs: ranges.max().to_string(),
+                input_max_abs: ranges.input,
+                max_abs: ranges.max(),
                 plaintext_bits: ranges.bits(),
             })
         }
@@ -269,6 +283,13 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         layer_weight_bits: args.layer_weight_bits.iter().copied().collect(),
         ..QuantConfig::default()
     };
+    tracing::info!(
+        model = %model.name,
+        layers = model.layers.len(),
+        examples = data.len(),
+        quantized = args.quantized,
+        "evaluating"
+    );
     let report = evaluate(&model, &data, args.quantized.then_some(&config), true)?;
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
@@ -291,10 +312,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         for l in &q.layers {
             println!(
                 "  {:>2} {:<10} {} ({} bits)",
-                l.layer,
-                l.kind,
-                l.max_abs,
-                l.bits.unwrap_or(0)
+                l.layer, l.kind, l.max_abs, l.bits
             );
         }
         println!(

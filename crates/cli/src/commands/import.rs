@@ -47,10 +47,13 @@ pub fn run(args: &ImportArgs) -> Result<()> {
     } else if let Some(stem) = args.out.file_name() {
         model.name = stem.to_string_lossy().into_owned();
     }
+    // Shapes first: a model that does not propagate is refused before anything is written.
+    let shapes = model
+        .output_shapes()
+        .with_context(|| format!("shapes of the model in {}", args.onnx.display()))?;
     model
         .save(&args.out)
         .with_context(|| format!("writing {}", args.out.display()))?;
-    let shapes = model.output_shapes()?;
     let report = ImportReport {
         model: model.name.clone(),
         out: args.out.display().to_string(),

@@ -2,10 +2,10 @@
 //! locally, uploads the evaluation keys and saves the key id. The secret key file is created
 //! with mode 0600 and never leaves the machine.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::Args;
 use henn_serve::{Client, ClientKeys};
 use serde::Serialize;
@@ -19,9 +19,13 @@ pub struct KeygenArgs {
     /// Model name.
     #[arg(long, default_value = "lola-small")]
     model: String,
-    /// Directory for the keys (created; `secret.key` and `session.json`).
+    /// Directory for the keys (created; `secret.key` and `session.json`). An existing secret
+    /// key there is never replaced unless `--force` is given.
     #[arg(long)]
     out: PathBuf,
+    /// Replace an existing secret key in `--out` (the keys it made become useless).
+    #[arg(long)]
+    force: bool,
     /// Print one JSON object on stdout.
     #[arg(long)]
     json: bool,
@@ -38,8 +42,32 @@ struct KeygenReport {
     out: String,
 }
 
+/// File name of the secret key in a key directory (written by `henn_serve::ClientKeys::save`).
+const SECRET_KEY_FILE: &str = "secret.key";
+
+/// Refuses to go on when `out` already holds a secret key and `force` is off — before any
+/// network access, so a mistyped `--out` costs nothing.
+fn check_out_dir(out: &Path, force: bool) -> Result<()> {
+    if out.exists() && !out.is_dir() {
+        bail!("--out {} exists and is not a directory", out.display());
+    }
+    let sk = out.join(SECRET_KEY_FILE);
+    let exists = sk
+        .try_exists()
+        .with_context(|| format!("checking {}", sk.display()))?;
+    if exists && !force {
+        bail!(
+            "{} already exists: refusing to overwrite a secret key (pass --force to replace \
+             it, or choose another --out)",
+            sk.display()
+        );
+    }
+    Ok(())
+}
+
 /// Runs `henn keygen`.
 pub fn run(args: &KeygenArgs) -> Result<()> {
+    check_out_dir(&args.out, args.force)?;
     let client = Client::new(&args.server, Duration::from_secs(600));
     let plan = client.public_model(&args.model).with_context(|| {
         format!(
@@ -56,7 +84,8 @@ pub fn run(args: &KeygenArgs) -> Result<()> {
         .context("uploading evaluation keys")?;
     let upload_s = t0.elapsed().as_secs_f64();
     keys.file.key_id = receipt.key_id.clone();
-    keys.save(&args.out)?;
+    keys.save(&args.out)
+        .with_context(|| format!("saving keys to {}", args.out.display()))?;
     let report = KeygenReport {
         model: args.model.clone(),
         key_id: receipt.key_id,

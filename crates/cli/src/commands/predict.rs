@@ -41,38 +41,53 @@ struct Item {
     prediction: Prediction,
 }
 
-/// Reads an 8-bit PNG as values in `[0, 1]` (gray, or the mean of RGB), checking its size.
-pub fn load_png(path: &Path, shape: &[usize]) -> Result<Vec<f32>> {
+/// A decoded image: `width * height` values in `[0, 1]`, row by row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GrayImage {
+    /// Width in pixels.
+    pub width: usize,
+    /// Height in pixels.
+    pub height: usize,
+    /// Pixel values in `[0, 1]` (gray, or the mean of R, G and B), row-major.
+    pub pixels: Vec<f32>,
+}
+
+/// Largest decoded image accepted (bytes of the decoder's output buffer).
+const MAX_IMAGE_BYTES: usize = 64 << 20;
+
+/// Reads an 8-bit (or 16-bit, stripped) PNG as values in `[0, 1]`: gray, or the mean of RGB.
+/// Every error names the file.
+pub fn decode_png(path: &Path) -> Result<GrayImage> {
     let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut decoder = png::Decoder::new(std::io::BufReader::new(file));
     decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
     let mut reader = decoder
         .read_info()
-        .with_context(|| format!("reading {}", path.display()))?;
-    let (w, h) = (reader.info().width as usize, reader.info().height as usize);
-    let want: usize = shape.iter().product();
-    if w * h != want || shape.last() != Some(&w) {
+        .with_context(|| format!("reading PNG {}", path.display()))?;
+    let (width, height) = (reader.info().width as usize, reader.info().height as usize);
+    let size = reader
+        .output_buffer_size()
+        .with_context(|| format!("{}: PNG output size overflows", path.display()))?;
+    if size > MAX_IMAGE_BYTES {
         bail!(
-            "{}: {w}x{h} image, the model expects {shape:?}",
+            "{}: {width}x{height} image too large ({size} bytes decoded, at most {MAX_IMAGE_BYTES})",
             path.display()
         );
     }
-    let size = reader
-        .output_buffer_size()
-        .context("PNG output size overflows")?;
-    if size > 64 << 20 {
-        bail!("{}: image too large", path.display());
-    }
     let mut buf = vec![0u8; size];
-    let info = reader.next_frame(&mut buf)?;
+    let info = reader
+        .next_frame(&mut buf)
+        .with_context(|| format!("decoding PNG {}", path.display()))?;
     let channels = info.color_type.samples();
-    let data = &buf[..info.buffer_size()];
+    let data = buf
+        .get(..info.buffer_size())
+        .with_context(|| format!("{}: PNG frame larger than its buffer", path.display()))?;
     let use_channels = match info.color_type {
         png::ColorType::Grayscale | png::ColorType::GrayscaleAlpha => 1,
         _ => 3,
     };
-    Ok(data
-        .chunks(channels)
+    let pixels: Vec<f32> = data
+        .chunks_exact(channels)
         .map(|px| {
             px[..use_channels]
                 .iter()
@@ -80,41 +95,69 @@ pub fn load_png(path: &Path, shape: &[usize]) -> Result<Vec<f32>> {
                 .sum::<f32>()
                 / (255.0 * use_channels as f32)
         })
-        .collect())
+        .collect();
+    if pixels.len() != width * height {
+        bail!(
+            "{}: {} pixels decoded for a {width}x{height} image",
+            path.display(),
+            pixels.len()
+        );
+    }
+    Ok(GrayImage {
+        width,
+        height,
+        pixels,
+    })
+}
+
+/// Checks that `image` (read from `path`) has the model's input `shape` (`[.., h, w]`, one
+/// channel) and returns its pixels.
+pub fn fit_input(path: &Path, image: GrayImage, shape: &[usize]) -> Result<Vec<f32>> {
+    let want: usize = shape.iter().product();
+    if image.width * image.height != want || shape.last() != Some(&image.width) {
+        bail!(
+            "{}: {}x{} image, the model expects {shape:?}",
+            path.display(),
+            image.width,
+            image.height
+        );
+    }
+    Ok(image.pixels)
 }
 
 /// Runs `henn predict`.
 pub fn run(args: &PredictArgs) -> Result<()> {
+    if args.image.is_none() && args.mnist_test.is_empty() {
+        bail!("give --image FILE.png or --mnist-test INDEX...");
+    }
+    // Local files first: a bad image or dataset is reported before the keys are read or the
+    // server is contacted.
+    let image = args.image.as_deref().map(decode_png).transpose()?;
+    let mut mnist: Vec<(String, Option<u8>, Vec<f32>)> = Vec::new();
+    if !args.mnist_test.is_empty() {
+        let test = load_mnist(&args.data, Split::Test)
+            .with_context(|| format!("loading MNIST from {}", args.data.display()))?;
+        for &i in &args.mnist_test {
+            let (Some(x), Some(&label)) = (test.image(i), test.labels.get(i)) else {
+                bail!(
+                    "MNIST test index {i} out of range (0..{}) in {}",
+                    test.labels.len(),
+                    args.data.display()
+                );
+            };
+            mnist.push((format!("mnist-test[{i}]"), Some(label), x.to_vec()));
+        }
+    }
     let keys = ClientKeys::load(&args.keys)
         .with_context(|| format!("loading keys from {}", args.keys.display()))?;
     let server = args.server.clone().unwrap_or(keys.file.server.clone());
     let client = Client::new(&server, Duration::from_secs(600));
     let shape = keys.file.public.input.shape.clone();
     let mut inputs: Vec<(String, Option<u8>, Vec<f32>)> = Vec::new();
-    if let Some(p) = &args.image {
-        inputs.push((p.display().to_string(), None, load_png(p, &shape)?));
+    if let (Some(p), Some(image)) = (&args.image, image) {
+        inputs.push((p.display().to_string(), None, fit_input(p, image, &shape)?));
     }
-    if !args.mnist_test.is_empty() {
-        let test = load_mnist(&args.data, Split::Test)
-            .with_context(|| format!("loading MNIST from {}", args.data.display()))?;
-        let len: usize = test.shape.iter().product();
-        for &i in &args.mnist_test {
-            if i >= test.labels.len() {
-                bail!(
-                    "MNIST test index {i} out of range (0..{})",
-                    test.labels.len()
-                );
-            }
-            inputs.push((
-                format!("mnist-test[{i}]"),
-                Some(test.labels[i]),
-                test.images[i * len..(i + 1) * len].to_vec(),
-            ));
-        }
-    }
-    if inputs.is_empty() {
-        bail!("give --image FILE.png or --mnist-test INDEX...");
-    }
+    inputs.extend(mnist);
     let mut items = Vec::new();
     for (name, label, x) in inputs {
         let prediction = keys

@@ -25,13 +25,13 @@ pub struct TrainArgs {
     #[arg(long)]
     pub out: PathBuf,
     /// Passes over the training set (default: the architecture's).
-    #[arg(long)]
+    #[arg(long, value_parser = at_least_one)]
     pub epochs: Option<usize>,
     /// Seed of initialisation, shuffling and augmentation (default: the architecture's).
     #[arg(long)]
     pub seed: Option<u64>,
     /// Train on only the first N training images (for quick experiments).
-    #[arg(long)]
+    #[arg(long, value_parser = at_least_one)]
     pub limit: Option<usize>,
     /// Print one JSON object on stdout instead of text.
     #[arg(long)]
@@ -39,8 +39,29 @@ pub struct TrainArgs {
     /// Save the untrained network (weights uniform in ±1/sqrt(fan_in) from `--seed`, as
     /// training starts) without reading data: weights of realistic size and distribution for
     /// latency and memory measurements (lola-cifar10: CIFAR-10 is not available here).
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["data", "epochs", "limit"])]
     pub init_only: bool,
+}
+
+/// Parses a count that must be at least 1 (`--epochs 0` or `--limit 0` would save an untrained
+/// network as if it were trained).
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The report of `henn train --init-only`.
+#[derive(Serialize, Debug)]
+struct InitReport {
+    arch: String,
+    out: String,
+    seed: u64,
+    parameters: usize,
+    /// Always `false`: the weights are the initialisation, no training happened.
+    trained: bool,
 }
 
 /// The report of `henn train`.
@@ -101,12 +122,26 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         model
             .save(&args.out)
             .with_context(|| format!("saving model to {}", args.out.display()))?;
-        println!(
-            "untrained {} (seed {}) saved to {}",
-            args.arch,
-            config.seed,
-            args.out.display()
-        );
+        let report = InitReport {
+            arch: args.arch.to_string(),
+            out: args.out.display().to_string(),
+            seed: config.seed,
+            parameters: model
+                .layers
+                .iter()
+                .flat_map(|l| l.tensors())
+                .map(|(_, t)| t.len())
+                .sum(),
+            trained: false,
+        };
+        if args.json {
+            println!("{}", serde_json::to_string(&report)?);
+        } else {
+            println!(
+                "untrained {} (seed {}, {} parameters) saved to {}",
+                report.arch, report.seed, report.parameters, report.out
+            );
+        }
         return Ok(());
     }
     let mut train_set = load_mnist(&args.data, Split::Train)
