@@ -188,7 +188,7 @@ fn test_images() -> Vec<Vec<f32>> {
 }
 
 fn check_classes(model: &str, preds: &[serde_json::Value]) {
-    let m = Model::load(&root().join("models").join(model)).expect("model");
+    let m = Model::load(root().join("models").join(model)).expect("model");
     assert_eq!(preds.len(), 3);
     for (p, x) in preds.iter().zip(test_images()) {
         let want = argmax(&m.forward(&x).expect("forward"));
@@ -211,7 +211,7 @@ fn lola_mnist_serve_keygen_predict_as_processes() {
 #[test]
 fn lola_small_bfv_predictions_equal_the_quantized_model() {
     let preds = serve_keygen_predict("lola-small", &["--scheme", "bfv"]);
-    let m = Model::load(&root().join("models/lola-small")).expect("model");
+    let m = Model::load(root().join("models/lola-small")).expect("model");
     let (q, net) = henn_infer::from_nn::quantize_model(&m, &henn_nn::quant::QuantConfig::default())
         .expect("quantize");
     for (p, x) in preds.iter().zip(test_images()) {

@@ -19,7 +19,7 @@ fn root() -> PathBuf {
 }
 
 fn setup() -> (Model, Vec<f32>) {
-    let model = Model::load(&root().join("models/lola-small")).expect("model");
+    let model = Model::load(root().join("models/lola-small")).expect("model");
     let test = load_mnist(&root().join("data/mnist"), Split::Test).expect("mnist");
     (model, test.images[..784 * 40].to_vec())
 }
@@ -63,7 +63,7 @@ fn bfv_session_is_exact_and_files_round_trip() {
     bad[last] ^= 1;
     assert!(CompiledModel::from_bytes(&bad, &model).is_err());
     // ... and for a model with other weights.
-    let other = Model::load(&root().join("models/lola-mnist")).expect("model");
+    let other = Model::load(root().join("models/lola-mnist")).expect("model");
     assert!(CompiledModel::from_bytes(&bytes, &other).is_err());
     // The secret-key file round-trips into the same key (it decrypts the same output).
     let sk = client.secret_key_bytes();

@@ -57,7 +57,7 @@ fn served_lola_mnist_bfv_is_exact() {
 #[test]
 fn served_lola_mnist_auto_predicts_the_float_models_class() {
     let test = load_mnist(&repo().join("data/mnist"), Split::Test).unwrap();
-    let model = Model::load(&repo().join("models/lola-mnist")).unwrap();
+    let model = Model::load(repo().join("models/lola-mnist")).unwrap();
     let images = &test.images[..784 * 3];
     for (p, x) in serve(SchemeChoice::Auto, images)
         .iter()

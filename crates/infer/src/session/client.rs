@@ -18,8 +18,8 @@ use crate::backend::SlotBackend;
 use crate::error::{InferError, InferResult};
 
 enum ClientBackend {
-    Bfv(BfvCrtBackend),
-    Ckks(CkksBackend),
+    Bfv(Box<BfvCrtBackend>),
+    Ckks(Box<CkksBackend>),
 }
 
 /// The client's session (see the module docs).
@@ -80,12 +80,12 @@ impl ClientSession {
                 let sk = secret_key_from_seed(rlwe, &seed);
                 let primes: Vec<u64> = params.iter().map(|p| p.plaintext_modulus()).collect();
                 let b = BfvCrtBackend::client(rlwe, &primes, &sk)?;
-                (sk, ClientBackend::Bfv(b))
+                (sk, ClientBackend::Bfv(Box::new(b)))
             }
             SchemeContext::Ckks(params) => {
                 let sk = secret_key_from_seed(params.rlwe(), &seed);
                 let b = CkksBackend::client(params, &sk)?;
-                (sk, ClientBackend::Ckks(b))
+                (sk, ClientBackend::Ckks(Box::new(b)))
             }
         };
         Ok(Self {

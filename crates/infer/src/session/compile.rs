@@ -194,9 +194,7 @@ fn compile_bfv(
         max_abs_logit(&q, &net, calibration)? as f64,
         options.margin_bits,
     );
-    let choice = choose_bfv(&net, bits, strategies, None, options.safety_bits, |p| {
-        bfv_costs(p)
-    })?;
+    let choice = choose_bfv(&net, bits, strategies, None, options.safety_bits, bfv_costs)?;
     CompiledModel::assemble_bfv(
         name,
         model,
@@ -230,7 +228,7 @@ fn compile_ckks(
         strategies,
         &options.ckks_log_ns,
         headroom,
-        |log_n, chain| ckks_costs(log_n, chain),
+        ckks_costs,
     )?;
     CompiledModel::assemble_ckks(
         name,

@@ -251,18 +251,17 @@ fn malformed(detail: impl Into<String>) -> InferError {
     }
 }
 
-/// The layouts, keys and output representation of `plan` on `net`, from a dry run on the
-/// clear backend with `levels` levels.
-fn layouts<V: SlotValue>(
-    net: &IntNetwork<V>,
-    plan: &Plan,
-    levels: usize,
-) -> InferResult<(
+/// Output representation, input placements, output slots and keys of a plan.
+type Layouts = (
     Representation,
     Vec<Vec<(usize, usize)>>,
     Vec<(usize, usize)>,
     PublicKeySpec,
-)> {
+);
+
+/// The layouts, keys and output representation of `plan` on `net`, from a dry run on the
+/// clear backend with `levels` levels.
+fn layouts<V: SlotValue>(net: &IntNetwork<V>, plan: &Plan, levels: usize) -> InferResult<Layouts> {
     let g = plan.geometry;
     let clear = ClearBackend::<V>::new(g.rows, g.row_len, levels)?;
     let zero = encrypt_vector(&clear, plan.input.clone(), &vec![V::ZERO; net.input_len])?;
