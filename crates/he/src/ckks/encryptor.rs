@@ -47,16 +47,12 @@ impl Encryptor {
         }
     }
 
-    /// Encrypts `plaintext` at its level and scale.
-    ///
-    /// # Errors
-    /// [`CkksError::InvalidLevel`] for a plaintext above the parameters' top level;
-    /// [`CkksError::LengthMismatch`] for a polynomial of the wrong shape.
-    pub fn encrypt(&self, plaintext: &Plaintext) -> Result<Ciphertext, CkksError> {
+    /// A plaintext this encryptor can encrypt: level within the chain, one NTT-form limb per
+    /// prime of its level, degree `n`.
+    fn check_plaintext(&self, plaintext: &Plaintext) -> Result<(), CkksError> {
         self.params.check_level(plaintext.level)?;
-        let n = self.params.degree();
         if plaintext.poly.num_limbs() != plaintext.level + 1
-            || plaintext.poly.degree() != n
+            || plaintext.poly.degree() != self.params.degree()
             || plaintext.poly.form() != Form::Ntt
         {
             return Err(CkksError::LengthMismatch {
@@ -65,6 +61,17 @@ impl Encryptor {
                 got: plaintext.poly.num_limbs(),
             });
         }
+        Ok(())
+    }
+
+    /// Encrypts `plaintext` at its level and scale.
+    ///
+    /// # Errors
+    /// [`CkksError::InvalidLevel`] for a plaintext above the parameters' top level;
+    /// [`CkksError::LengthMismatch`] for a polynomial of the wrong shape.
+    pub fn encrypt(&self, plaintext: &Plaintext) -> Result<Ciphertext, CkksError> {
+        self.check_plaintext(plaintext)?;
+        let n = self.params.degree();
         let rlwe_params = self.params.rlwe();
         let zero = RnsPoly::zero(n, rlwe_params.max_level() + 1, Form::Coefficient);
         let mut ct = match &self.key {
@@ -97,15 +104,8 @@ impl Encryptor {
                 "seeded encryption needs a secret-key encryptor".into(),
             ));
         };
-        self.params.check_level(plaintext.level)?;
+        self.check_plaintext(plaintext)?;
         let n = self.params.degree();
-        if plaintext.poly.num_limbs() != plaintext.level + 1 || plaintext.poly.degree() != n {
-            return Err(CkksError::LengthMismatch {
-                what: "plaintext polynomial limbs",
-                expected: plaintext.level + 1,
-                got: plaintext.poly.num_limbs(),
-            });
-        }
         let rlwe_params = self.params.rlwe();
         let zero = RnsPoly::zero(n, rlwe_params.max_level() + 1, Form::Coefficient);
         let (ct, seed) = encryption::encrypt_sk(sk, &zero, &mut self.rng.child());

@@ -62,6 +62,75 @@ fn mismatch(what: &str) -> InferError {
     InferError::InvalidInput(format!("{what} does not match the model's scheme"))
 }
 
+/// Writes `kind` with BFV messages (`bfv`, one ciphertext per plaintext prime each) or CKKS
+/// messages (`ckks`), whichever matches `ctx`.
+fn write<B: HeSerialize, C: CkksSerialize>(
+    kind: WireKind,
+    ctx: &SchemeContext,
+    bfv: Option<&[Vec<B>]>,
+    ckks: Option<&[C]>,
+) -> InferResult<Vec<u8>> {
+    let (scheme, parts) = scheme_of(ctx);
+    let mut w = Writer::new(kind, scheme);
+    match (ctx, bfv, ckks) {
+        (SchemeContext::Bfv(params), Some(msgs), None) => {
+            w.u32(msgs.len() as u32);
+            w.u32(parts as u32);
+            for m in msgs {
+                if m.len() != params.len() {
+                    return Err(mismatch("a BFV message"));
+                }
+                for (c, p) in m.iter().zip(params) {
+                    w.blob_u32(&c.to_bytes(p));
+                }
+            }
+        }
+        (SchemeContext::Ckks(p), None, Some(msgs)) => {
+            w.u32(msgs.len() as u32);
+            w.u32(parts as u32);
+            for c in msgs {
+                w.blob_u32(&c.to_ckks_bytes(p));
+            }
+        }
+        _ => return Err(mismatch("the ciphertexts")),
+    }
+    Ok(w.buf)
+}
+
+/// Reads `messages` BFV messages of one ciphertext per prime of `params`.
+fn read_bfv<B: HeSerialize>(
+    r: &mut Reader<'_>,
+    params: &[std::sync::Arc<henn_he::bfv::BfvParameters>],
+    messages: usize,
+) -> InferResult<Vec<Vec<B>>> {
+    let mut out = Vec::with_capacity(messages);
+    for i in 0..messages {
+        let mut msg = Vec::with_capacity(params.len());
+        for (j, p) in params.iter().enumerate() {
+            let b = r.blob_u32()?;
+            msg.push(
+                B::from_bytes(p, b).map_err(|e| r.err(format!("message {i}, prime {j}: {e}")))?,
+            );
+        }
+        out.push(msg);
+    }
+    Ok(out)
+}
+
+/// Reads `messages` CKKS ciphertexts.
+fn read_ckks<C: CkksSerialize>(
+    r: &mut Reader<'_>,
+    p: &std::sync::Arc<henn_he::ckks::CkksParameters>,
+    messages: usize,
+) -> InferResult<Vec<C>> {
+    (0..messages)
+        .map(|i| {
+            let b = r.blob_u32()?;
+            C::from_ckks_bytes(p, b).map_err(|e| r.err(format!("message {i}: {e}")))
+        })
+        .collect()
+}
+
 impl EncryptedInput {
     /// Number of messages.
     pub fn messages(&self) -> usize {
@@ -73,32 +142,18 @@ impl EncryptedInput {
 
     /// The wire message.
     pub fn to_bytes(&self, ctx: &SchemeContext) -> InferResult<Vec<u8>> {
-        let (scheme, parts) = scheme_of(ctx);
-        let mut w = Writer::new(WireKind::EncryptedInput, scheme);
-        w.u32(self.messages() as u32);
-        w.u32(parts as u32);
-        match (self, ctx) {
-            (EncryptedInput::Bfv(msgs), SchemeContext::Bfv(params)) => {
-                for m in msgs {
-                    if m.len() != params.len() {
-                        return Err(mismatch("a BFV message"));
-                    }
-                    for (c, p) in m.iter().zip(params) {
-                        w.blob_u32(&c.to_bytes(p));
-                    }
-                }
+        match self {
+            EncryptedInput::Bfv(m) => {
+                write::<_, CkksSeeded>(WireKind::EncryptedInput, ctx, Some(m), None)
             }
-            (EncryptedInput::Ckks(msgs), SchemeContext::Ckks(p)) => {
-                for c in msgs {
-                    w.blob_u32(&c.to_ckks_bytes(p));
-                }
+            EncryptedInput::Ckks(m) => {
+                write::<BfvSeeded, _>(WireKind::EncryptedInput, ctx, None, Some(m))
             }
-            _ => return Err(mismatch("the encrypted input")),
         }
-        Ok(w.buf)
     }
 
-    /// Decodes an encrypted input for `public` (its input message count).
+    /// Decodes an encrypted input for `public` (its input message count; CKKS inputs must be
+    /// fresh, at the top level).
     pub fn from_bytes(
         ctx: &SchemeContext,
         public: &PublicModel,
@@ -107,37 +162,21 @@ impl EncryptedInput {
         let messages = public.input.placements.len();
         let mut r = open(ctx, bytes, WireKind::EncryptedInput, messages)?;
         let out = match ctx {
-            SchemeContext::Bfv(params) => {
-                let mut out = Vec::with_capacity(messages);
-                for i in 0..messages {
-                    let mut msg = Vec::with_capacity(params.len());
-                    for (j, p) in params.iter().enumerate() {
-                        let b = r.blob_u32()?;
-                        msg.push(
-                            BfvSeeded::from_bytes(p, b)
-                                .map_err(|e| r.err(format!("message {i}, prime {j}: {e}")))?,
-                        );
-                    }
-                    out.push(msg);
-                }
-                EncryptedInput::Bfv(out)
-            }
+            SchemeContext::Bfv(params) => EncryptedInput::Bfv(read_bfv(&mut r, params, messages)?),
             SchemeContext::Ckks(p) => {
-                let mut out = Vec::with_capacity(messages);
-                for i in 0..messages {
-                    let b = r.blob_u32()?;
-                    let c = CkksSeeded::from_ckks_bytes(p, b)
-                        .map_err(|e| r.err(format!("message {i}: {e}")))?;
-                    if c.level() != p.max_level() {
-                        return Err(r.err(format!(
-                            "message {i} at level {}, fresh inputs are at level {}",
-                            c.level(),
-                            p.max_level()
-                        )));
-                    }
-                    out.push(c);
+                let cts: Vec<CkksSeeded> = read_ckks(&mut r, p, messages)?;
+                if let Some((i, c)) = cts
+                    .iter()
+                    .enumerate()
+                    .find(|(_, c)| c.level() != p.max_level())
+                {
+                    return Err(r.err(format!(
+                        "message {i} at level {}, fresh inputs are at level {}",
+                        c.level(),
+                        p.max_level()
+                    )));
                 }
-                EncryptedInput::Ckks(out)
+                EncryptedInput::Ckks(cts)
             }
         };
         r.finish()?;
@@ -156,29 +195,14 @@ impl EncryptedOutput {
 
     /// The wire message.
     pub fn to_bytes(&self, ctx: &SchemeContext) -> InferResult<Vec<u8>> {
-        let (scheme, parts) = scheme_of(ctx);
-        let mut w = Writer::new(WireKind::EncryptedOutput, scheme);
-        w.u32(self.messages() as u32);
-        w.u32(parts as u32);
-        match (self, ctx) {
-            (EncryptedOutput::Bfv(msgs), SchemeContext::Bfv(params)) => {
-                for m in msgs {
-                    if m.len() != params.len() {
-                        return Err(mismatch("a BFV message"));
-                    }
-                    for (c, p) in m.iter().zip(params) {
-                        w.blob_u32(&c.to_bytes(p));
-                    }
-                }
+        match self {
+            EncryptedOutput::Bfv(m) => {
+                write::<_, CkksCiphertext>(WireKind::EncryptedOutput, ctx, Some(m), None)
             }
-            (EncryptedOutput::Ckks(msgs), SchemeContext::Ckks(p)) => {
-                for c in msgs {
-                    w.blob_u32(&c.to_ckks_bytes(p));
-                }
+            EncryptedOutput::Ckks(m) => {
+                write::<BfvCiphertextPart, _>(WireKind::EncryptedOutput, ctx, None, Some(m))
             }
-            _ => return Err(mismatch("the encrypted output")),
         }
-        Ok(w.buf)
     }
 
     /// Decodes an encrypted output for `public` (its output message count).
@@ -190,32 +214,8 @@ impl EncryptedOutput {
         let messages = public.output.messages;
         let mut r = open(ctx, bytes, WireKind::EncryptedOutput, messages)?;
         let out = match ctx {
-            SchemeContext::Bfv(params) => {
-                let mut out = Vec::with_capacity(messages);
-                for i in 0..messages {
-                    let mut msg = Vec::with_capacity(params.len());
-                    for (j, p) in params.iter().enumerate() {
-                        let b = r.blob_u32()?;
-                        msg.push(
-                            BfvCiphertextPart::from_bytes(p, b)
-                                .map_err(|e| r.err(format!("message {i}, prime {j}: {e}")))?,
-                        );
-                    }
-                    out.push(msg);
-                }
-                EncryptedOutput::Bfv(out)
-            }
-            SchemeContext::Ckks(p) => {
-                let mut out = Vec::with_capacity(messages);
-                for i in 0..messages {
-                    let b = r.blob_u32()?;
-                    out.push(
-                        CkksCiphertext::from_ckks_bytes(p, b)
-                            .map_err(|e| r.err(format!("message {i}: {e}")))?,
-                    );
-                }
-                EncryptedOutput::Ckks(out)
-            }
+            SchemeContext::Bfv(params) => EncryptedOutput::Bfv(read_bfv(&mut r, params, messages)?),
+            SchemeContext::Ckks(p) => EncryptedOutput::Ckks(read_ckks(&mut r, p, messages)?),
         };
         r.finish()?;
         Ok(out)

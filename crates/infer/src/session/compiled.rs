@@ -501,15 +501,10 @@ impl CompiledModel {
     /// logits (what decryption approximates), both as real logits.
     pub fn reference_logits(&self, x: &[f32]) -> InferResult<Vec<f64>> {
         match &self.network {
-            CompiledNetwork::Bfv { quantized, net } => {
-                let xq: Vec<i128> = quantized
-                    .quantize_input(x)
-                    .map_err(|e| InferError::InvalidInput(e.to_string()))?
-                    .into_iter()
-                    .map(i128::from)
-                    .collect();
+            CompiledNetwork::Bfv { .. } => {
                 let s = self.public.output.scale;
-                Ok(net.forward(&xq)?.iter().map(|&v| v as f64 * s).collect())
+                let ints = self.reference_integer_logits(x)?.unwrap_or_default();
+                Ok(ints.iter().map(|&v| v as f64 * s).collect())
             }
             CompiledNetwork::Ckks { net, factor } => {
                 let xf: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
