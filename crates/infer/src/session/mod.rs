@@ -9,8 +9,8 @@
 //! use std::sync::Arc;
 //! use henn_infer::session::{compile, Calibration, ClientSession, CompileOptions, ServerSession};
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let model = henn_nn::model::Model::load("models/lola-small".as_ref())?;
-//! let images = henn_nn::data::load_mnist("data/mnist".as_ref(), henn_nn::data::Split::Test)?;
+//! let model = henn_nn::model::Model::load("models/lola-small")?;
+//! let images = henn_nn::data::load_mnist(std::path::Path::new("data/mnist"), henn_nn::data::Split::Test)?;
 //! let calibration = Calibration::from_flat(&images.images, 784, 100)?;
 //! let compiled = Arc::new(compile(&model, "lola-small", &calibration, &CompileOptions::default())?);
 //!
