@@ -1,6 +1,6 @@
 //! Hybrid two-party inference as in DELPHI (Mishra et al., USENIX Security 2020), the substrate
 //! of AutoPrivacy (Lou et al., NeurIPS 2020, section 2): client and server hold additive shares
-//! of every activation over `Z_{2^ℓ}` (fixed point); linear layers are evaluated with HE in an
+//! of every activation over a prime field `Z_p` (fixed point, [`share`]); linear layers are evaluated with HE in an
 //! input-independent offline phase; ReLUs are garbled circuits; square activations use Beaver
 //! triples. Semi-honest security.
 //!
