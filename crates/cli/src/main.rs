@@ -41,6 +41,9 @@ enum Command {
     Keygen(commands::keygen::KeygenArgs),
     /// Encrypt images, get encrypted predictions from a server, decrypt them.
     Predict(commands::predict::PredictArgs),
+    /// Hybrid two-party inference (DELPHI): `henn 2pc serve` and `henn 2pc predict`.
+    #[command(name = "2pc")]
+    TwoPc(commands::twopc::TwoPcArgs),
     /// The whole private-prediction flow in one process on loopback, step by step.
     Demo(commands::demo::DemoArgs),
 }
@@ -107,6 +110,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Keygen(args) => commands::keygen::run(&args),
         Command::Predict(args) => commands::predict::run(&args),
         Command::Demo(args) => commands::demo::run(&args),
+        Command::TwoPc(args) => commands::twopc::run(&args),
         Command::Info => {
             println!("henn {}", env!("CARGO_PKG_VERSION"));
             println!(

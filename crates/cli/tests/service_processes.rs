@@ -230,3 +230,67 @@ fn lola_small_bfv_predictions_equal_the_quantized_model() {
         assert_eq!(p["integer_logits"].as_array(), Some(&want), "{p}");
     }
 }
+
+/// SIGTERM while slow clients are connected (one half-open, one sending its headers, one
+/// with an unfinished body, all under the 10 s header timeout): the server exits 0 within 5 s.
+#[test]
+fn sigterm_with_slow_clients_connected_exits_within_5_s() {
+    use std::io::Write;
+    use std::net::TcpStream;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut server = serve(&dir.path().join("keys.redb"), "lola-small", &[]);
+    let addr: std::net::SocketAddr = server
+        .url
+        .trim_start_matches("http://")
+        .parse()
+        .expect("address");
+    let connect = || TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+    let half_open = connect();
+    let mut slow_headers = connect();
+    slow_headers
+        .write_all(b"POST /v1/keys HTTP/1.1\r\nHost: x\r\n")
+        .expect("write");
+    let mut slow_body = connect();
+    slow_body
+        .write_all(b"POST /v1/keys HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nHNSV")
+        .expect("write");
+    std::thread::sleep(Duration::from_millis(300));
+    server.assert_running("with slow clients connected");
+    let pid = server.child.id().to_string();
+    let t0 = Instant::now();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill -TERM")
+        .success());
+    let status = wait_with_deadline(
+        &mut server.child,
+        Duration::from_secs(5),
+        "henn serve on SIGTERM",
+    );
+    assert!(status.success(), "exit status {status}");
+    eprintln!("exited {:?} after SIGTERM", t0.elapsed());
+    drop((half_open, slow_headers, slow_body));
+}
+
+/// `--key-ttl-hours 0` (keys that would be expired on upload) is refused at the command line.
+#[test]
+fn a_zero_key_ttl_is_refused() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_henn"))
+        .current_dir(root())
+        .args(["serve", "--addr", "127.0.0.1:0", "--key-ttl-hours", "0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting henn serve");
+    let status = wait_with_deadline(
+        &mut child,
+        Duration::from_secs(30),
+        "henn serve --key-ttl-hours 0",
+    );
+    assert!(!status.success());
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut err)
+        .expect("stderr");
+    assert!(err.contains("key-ttl-hours"), "{err}");
+}

@@ -81,7 +81,7 @@ fn operations(c: &mut Criterion) {
         let pt = encoder
             .encode(&z, params.max_level(), params.default_scale())
             .expect("encodes");
-        let product = eval.mul(&ct, &ct2, &rlk).expect("multiplies");
+        let product = eval.multiply(&ct, &ct2, &rlk).expect("multiplies");
         group.bench_function(BenchmarkId::new("encode", n), |b| {
             b.iter(|| encoder.encode(black_box(&z), params.max_level(), params.default_scale()))
         });
@@ -98,7 +98,7 @@ fn operations(c: &mut Criterion) {
             b.iter(|| eval.mul_plain(black_box(&ct), &pt))
         });
         group.bench_function(BenchmarkId::new("mul_relinearize", n), |b| {
-            b.iter(|| eval.mul(black_box(&ct), &ct2, &rlk))
+            b.iter(|| eval.multiply(black_box(&ct), &ct2, &rlk))
         });
         group.bench_function(BenchmarkId::new("rescale", n), |b| {
             b.iter(|| eval.rescale(black_box(&product)))

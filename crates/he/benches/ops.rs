@@ -43,13 +43,13 @@ fn bench_preset(c: &mut Criterion, preset: bfv::Preset) {
     g.bench_function("decrypt", |b| b.iter(|| dec.decrypt(&ct1)));
     g.bench_function("add", |b| b.iter(|| ev.add(&ct1, &ct2)));
     g.bench_function("mul_plain", |b| b.iter(|| ev.mul_plain(&ct1, &op)));
-    g.bench_function("mul_scalar", |b| b.iter(|| ev.mul_scalar(&ct1, 5)));
+    g.bench_function("mul_scalar", |b| b.iter(|| ev.mul_integer(&ct1, 5)));
     g.bench_function("mul_relin", |b| b.iter(|| ev.multiply(&ct1, &ct2, &rlk)));
     g.bench_function("square_relin", |b| b.iter(|| ev.square(&ct1, &rlk)));
-    g.bench_function("rotate_1", |b| b.iter(|| ev.rotate_columns(&ct1, 1, &gk)));
+    g.bench_function("rotate_1", |b| b.iter(|| ev.rotate(&ct1, 1, &gk)));
     g.bench_function("row_swap", |b| b.iter(|| ev.rotate_rows(&ct1, &gk)));
     g.bench_function(BenchmarkId::new("rotate_hoisted", 8), |b| {
-        b.iter(|| ev.rotate_columns_hoisted(&ct1, &steps, &gk))
+        b.iter(|| ev.rotate_hoisted(&ct1, &steps, &gk))
     });
     g.bench_function("drop_level", |b| b.iter(|| ev.drop_level(&ct1)));
     g.bench_function("keygen_relin", |b| b.iter(|| kg.relinearization_key()));

@@ -41,8 +41,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let t = Instant::now();
         for _ in 0..reps {
             let r = match op {
-                "rotate" => ev.rotate_columns(&ct1, 1, &gk).map(drop),
-                "hoisted8" => ev.rotate_columns_hoisted(&ct1, &steps, &gk).map(drop),
+                "rotate" => ev.rotate(&ct1, 1, &gk).map(drop),
+                "hoisted8" => ev.rotate_hoisted(&ct1, &steps, &gk).map(drop),
                 "mul_relin" => ev.multiply(&ct1, &ct2, &rlk).map(drop),
                 "square_relin" => ev.square(&ct1, &rlk).map(drop),
                 other => return Err(format!("unknown op {other}")),

@@ -34,7 +34,7 @@
 //! let w = encoder.encode_operand(&vec![2; 32], ct.level())?;   // pre-transformed plaintext
 //! let y = eval.mul_plain(&ct, &w)?;                          // 2x
 //! let y = eval.square(&y, &rlk)?;                            // 4x²
-//! let rotated = eval.rotate_columns_hoisted(&y, &[1, 2], &gk)?; // hoisted rotations
+//! let rotated = eval.rotate_hoisted(&y, &[1, 2], &gk)?; // hoisted rotations
 //! let out = encoder.decode(&decryptor.decrypt(&rotated[0]));
 //! // slot i of row 0 now holds slot i+1 (mod 16) of 4x² reduced mod 257
 //! let expect = |i: i64| { let v = (4 * i * i).rem_euclid(257); if v > 128 { v - 257 } else { v } };
@@ -45,40 +45,11 @@
 
 pub mod bfv;
 pub mod ckks;
+pub mod error;
 pub mod rlwe;
 pub mod serialization;
 pub mod threads;
 
 pub use threads::with_threads;
 
-/// Errors of the HE engine.
-#[derive(Debug, thiserror::Error)]
-pub enum HeError {
-    /// Parameters are malformed.
-    #[error("invalid parameters: {0}")]
-    InvalidParameters(String),
-    /// Parameters are below 128-bit security.
-    #[error("insecure parameters: {0}")]
-    Insecure(String),
-    /// Ring-level failure.
-    #[error(transparent)]
-    Ring(#[from] henn_ring::RingError),
-    /// The plaintext modulus does not support batching.
-    #[error("plaintext modulus must be a prime congruent to 1 mod 2n for batching")]
-    BatchingUnsupported,
-    /// Malformed plaintext input.
-    #[error("invalid plaintext: {0}")]
-    InvalidPlaintext(String),
-    /// Malformed ciphertext.
-    #[error("invalid ciphertext: {0}")]
-    InvalidCiphertext(String),
-    /// Operands at incompatible levels.
-    #[error("level mismatch: {0} vs {1}")]
-    LevelMismatch(usize, usize),
-    /// No Galois key for the element.
-    #[error("no Galois key for element {0}")]
-    MissingGaloisKey(usize),
-    /// Deserialization failure.
-    #[error("deserialization: {0}")]
-    Deserialize(String),
-}
+pub use error::HeError;

@@ -1,8 +1,8 @@
 //! End-to-end BFV tests: every operation decrypts to the clear result exactly.
 
 use henn_he::bfv::{
-    self, BatchEncoder, BfvParameters, BfvParametersBuilder, CrtPlaintextSpace, Decryptor,
-    Encryptor, Evaluator, PRESETS,
+    self, BatchEncoder, BfvParameters, BfvParametersBuilder, Decryptor, Encryptor, Evaluator,
+    PRESETS,
 };
 use henn_he::rlwe::{Ciphertext, GaloisKeys, KeyGenerator, PublicKey, RelinearizationKey};
 use henn_he::HeError;
@@ -104,7 +104,7 @@ proptest! {
         let (ca, cb) = (c.enc(&a), c.enc(&b));
         let sum = c.dec(&ev.add(&ca, &cb).unwrap());
         let diff = c.dec(&ev.sub(&ca, &cb).unwrap());
-        let neg = c.dec(&ev.negate(&ca));
+        let neg = c.dec(&ev.negate(&ca).unwrap());
         for i in 0..32 {
             prop_assert_eq!(sum[i], modt(a[i] as i128 + b[i] as i128));
             prop_assert_eq!(diff[i], modt(a[i] as i128 - b[i] as i128));
@@ -119,7 +119,7 @@ proptest! {
         let ca = c.enc(&a);
         let op = c.encoder.encode_operand(&w, ca.level()).unwrap();
         let prod = c.dec(&ev.mul_plain(&ca, &op).unwrap());
-        let sc = c.dec(&ev.mul_scalar(&ca, s));
+        let sc = c.dec(&ev.mul_integer(&ca, s).unwrap());
         let mut ap = ca.clone();
         ev.add_plain_assign(&mut ap, &c.encoder.encode(&w).unwrap()).unwrap();
         let ap = c.dec(&ap);
@@ -150,7 +150,7 @@ fn check_rotations(c: &Ctx) {
     let v: Vec<i64> = (0..n as i64).map(|i| i * 7 - 100).collect();
     let ct = c.enc(&v);
     for step in [1i64, -1, 2, 3, 5] {
-        let r = ev.rotate_columns(&ct, step, &c.gk).unwrap();
+        let r = ev.rotate(&ct, step, &c.gk).unwrap();
         assert_eq!(c.dec(&r), c.rot(&v, step), "step {step}");
     }
     let swapped = c.dec(&ev.rotate_rows(&ct, &c.gk).unwrap());
@@ -158,12 +158,12 @@ fn check_rotations(c: &Ctx) {
     let expect: Vec<i64> = (0..n).map(|i| v[(i + h) % n]).collect();
     assert_eq!(swapped, expect);
     let steps = [1i64, 2, 3, 5, -1, 0];
-    let hoisted = ev.rotate_columns_hoisted(&ct, &steps, &c.gk).unwrap();
+    let hoisted = ev.rotate_hoisted(&ct, &steps, &c.gk).unwrap();
     for (r, &s) in hoisted.iter().zip(&steps) {
         assert_eq!(c.dec(r), c.rot(&v, s), "hoisted step {s}");
     }
     assert!(matches!(
-        ev.rotate_columns(&ct, 4, &c.gk),
+        ev.rotate(&ct, 4, &c.gk),
         Err(HeError::MissingGaloisKey(_))
     ));
 }
@@ -219,7 +219,7 @@ fn drop_level_keeps_message_and_ops_work_below() {
     let sq = ev.square(&low, &c.rlk).unwrap();
     let expect: Vec<i64> = v.iter().map(|&a| modt(a as i128 * a as i128)).collect();
     assert_eq!(c.dec(&sq), expect);
-    let r = ev.rotate_columns(&low, 1, &c.gk).unwrap();
+    let r = ev.rotate(&low, 1, &c.gk).unwrap();
     assert_eq!(c.dec(&r), c.rot(&v, 1));
     let mut lowest = ct.clone();
     ev.drop_to_level_assign(&mut lowest, 0).unwrap();
@@ -257,38 +257,40 @@ fn noise_budget_decreases_as_predicted() {
 }
 
 #[test]
-fn crt_plaintext_space_combines_exactly() {
+fn crt_combine_of_per_prime_instances_is_exact() {
     let builder = BfvParametersBuilder::new()
         .log_n(5)
         .q_bits(&[55, 55, 55])
         .p_bits(&[56])
         .dnum(3);
     let primes = [65537u64, 114689, 147457];
-    let space = CrtPlaintextSpace::new(&builder, &primes, true).unwrap();
+    let product: u128 = primes.iter().map(|&t| t as u128).product();
     let big: Vec<i128> = (0..32).map(|i| (i as i128 - 16) * 1_000_000_007).collect();
-    let mut keys = Vec::new();
-    let mut cts = Vec::new();
-    for (p, pt) in space.params().iter().zip(space.encode(&big).unwrap()) {
+    let mut residues = Vec::new();
+    for &t in &primes {
+        let p = builder
+            .clone()
+            .plaintext_modulus(t)
+            .insecure_build()
+            .unwrap();
+        let encoder = BatchEncoder::new(&p).unwrap();
         let mut kg = KeyGenerator::new(p.rlwe());
         let rlk = kg.relinearization_key();
-        let ct = Encryptor::with_secret_key(p, kg.secret_key()).encrypt(&pt);
-        let sq = Evaluator::new(p).square(&ct, &rlk).unwrap();
-        cts.push(sq);
-        keys.push(kg);
+        let v: Vec<u64> = big
+            .iter()
+            .map(|&x| x.rem_euclid(t as i128) as u64)
+            .collect();
+        let ct = Encryptor::with_secret_key(&p, kg.secret_key())
+            .encrypt(&encoder.encode_u64(&v).unwrap());
+        let sq = Evaluator::new(&p).square(&ct, &rlk).unwrap();
+        residues.push(encoder.decode_u64(&Decryptor::new(&p, kg.secret_key()).decrypt(&sq)));
     }
-    let pts: Vec<_> = space
-        .params()
-        .iter()
-        .zip(&keys)
-        .zip(&cts)
-        .map(|((p, k), ct)| Decryptor::new(p, k.secret_key()).decrypt(ct))
-        .collect();
-    let out = space.decode(&pts).unwrap();
-    let t = space.modulus() as i128;
-    for (o, &x) in out.iter().zip(&big) {
+    let t = product as i128;
+    for (c, &x) in big.iter().enumerate() {
+        let r: Vec<u64> = residues.iter().map(|v| v[c]).collect();
         let v = (x * x).rem_euclid(t);
         let v = if v > t / 2 { v - t } else { v };
-        assert_eq!(*o, v);
+        assert_eq!(bfv::crt_combine(&r, &primes, product), v);
     }
 }
 
@@ -341,7 +343,7 @@ fn preset_logn13_end_to_end() {
         .mul_plain(&ct, &enc.encode_operand(&w, ct.level()).unwrap())
         .unwrap();
     let x = ev.square(&x, &rlk).unwrap();
-    let rs = ev.rotate_columns_hoisted(&x, &[1, 7], &gk).unwrap();
+    let rs = ev.rotate_hoisted(&x, &[1, 7], &gk).unwrap();
     let x = ev.square(&ev.add(&rs[0], &rs[1]).unwrap(), &rlk).unwrap();
     let dec = Decryptor::new(&params, kg.secret_key());
     assert!(dec.noise_budget(&x) > 0);

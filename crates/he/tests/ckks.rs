@@ -2,10 +2,11 @@
 //! tolerance. Small insecure parameters (n = 1024) unless the test name says 128-bit.
 
 use henn_he::ckks::{
-    self, Ciphertext, CkksError, CkksParameters, CkksParametersBuilder, Complex64, Decryptor,
-    Encoder, Encryptor, Evaluator,
+    self, Ciphertext, CkksParameters, CkksParametersBuilder, Complex64, Decryptor, Encoder,
+    Encryptor, Evaluator,
 };
 use henn_he::rlwe::{GaloisKeys, KeyGenerator, RelinearizationKey};
+use henn_he::HeError;
 use std::sync::Arc;
 
 /// Tolerance of a fresh encryption at `Δ = 2^40`, n = 1024: CKKS17 Lemma 1's
@@ -162,7 +163,7 @@ fn additions_subtractions_and_constants() {
         FRESH,
     );
     let neg: Vec<Complex64> = a.iter().map(|x| -x).collect();
-    assert_close("-ct", &neg, &s.decrypt(&s.eval.neg(&ca).unwrap()), FRESH);
+    assert_close("-ct", &neg, &s.decrypt(&s.eval.negate(&ca).unwrap()), FRESH);
 
     let encoder = Encoder::new(&s.params);
     let pb = encoder
@@ -280,7 +281,7 @@ fn ciphertext_product_keeps_20_bits_after_rescale_and_goes_to_depth_3() {
     let (a, b) = (values(7, n), values(8, n));
     let (ca, cb) = (s.encrypt(&a), s.encrypt(&b));
     let prod: Vec<Complex64> = a.iter().zip(&b).map(|(x, y)| x * y).collect();
-    let ct = s.eval.mul(&ca, &cb, &s.rlk).unwrap();
+    let ct = s.eval.multiply(&ca, &cb, &s.rlk).unwrap();
     assert_eq!(ct.len(), 2);
     let ct = s.eval.rescale(&ct).unwrap();
     let scale = s.params.default_scale();
@@ -299,7 +300,7 @@ fn ciphertext_product_keeps_20_bits_after_rescale_and_goes_to_depth_3() {
     assert_close("a^8", &a8, &s.decrypt(&x), AFTER_MUL);
     assert!(matches!(
         s.eval.rescale(&x),
-        Err(CkksError::LevelTooLow {
+        Err(HeError::LevelTooLow {
             operation: "rescale",
             ..
         })
@@ -371,7 +372,10 @@ fn rotations_and_conjugation_permute_slots() {
         AFTER_MUL,
     );
     // A missing key is a clear error.
-    assert!(matches!(s.eval.rotate(&ct, 3, &gk), Err(CkksError::He(_))));
+    assert!(matches!(
+        s.eval.rotate(&ct, 3, &gk),
+        Err(HeError::MissingGaloisKey(_))
+    ));
 }
 
 #[test]
@@ -383,7 +387,7 @@ fn mismatched_scales_and_bad_levels_are_errors() {
     // Δ²/q_L is close to but not exactly Δ.
     assert!(matches!(
         s.eval.add(&ct, &sq),
-        Err(CkksError::ScaleMismatch {
+        Err(HeError::ScaleMismatch {
             operation: "addition",
             ..
         })
@@ -393,19 +397,19 @@ fn mismatched_scales_and_bad_levels_are_errors() {
         .unwrap();
     assert!(matches!(
         s.eval.add_plain(&ct, &pt),
-        Err(CkksError::ScaleMismatch { .. })
+        Err(HeError::ScaleMismatch { .. })
     ));
     assert!(matches!(
         Encoder::new(&s.params).encode(&z, 9, 2f64.powi(30)),
-        Err(CkksError::InvalidLevel { level: 9, .. })
+        Err(HeError::InvalidLevel { level: 9, .. })
     ));
     assert!(matches!(
         s.eval.drop_to_level(&sq, 3),
-        Err(CkksError::LevelTooLow { .. })
+        Err(HeError::LevelTooLow { .. })
     ));
     assert!(matches!(
         s.eval.mul_real(&ct, f64::INFINITY),
-        Err(CkksError::InvalidConstant { .. })
+        Err(HeError::InvalidConstant { .. })
     ));
     // A ciphertext of another ring degree is rejected, not a panic.
     let other = setup(
@@ -418,18 +422,18 @@ fn mismatched_scales_and_bad_levels_are_errors() {
     );
     assert!(matches!(
         other.eval.add(&ct, &ct),
-        Err(CkksError::LengthMismatch { .. })
+        Err(HeError::LengthMismatch { .. })
     ));
     assert!(matches!(
         other.decryptor.decrypt_values(&ct),
-        Err(CkksError::LengthMismatch { .. })
+        Err(HeError::LengthMismatch { .. })
     ));
     // set_scale reinterprets: after it, the addition is accepted.
     let mut relabelled = sq.clone();
     relabelled.set_scale(ct.scale()).unwrap();
     assert!(matches!(
         relabelled.clone().set_scale(f64::NAN),
-        Err(CkksError::InvalidScale { .. })
+        Err(HeError::InvalidScale { .. })
     ));
     assert!(s.eval.add(&ct, &relabelled).is_ok());
 }

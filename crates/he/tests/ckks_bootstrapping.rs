@@ -131,10 +131,25 @@ fn homomorphic_linear_transform_matches_clear() {
     let out = encoded.evaluate(&Evaluator::new(ckks), &ct, &gk).unwrap();
     assert_eq!(out.level(), top - 1);
     assert!((out.scale() - ct.scale()).abs() < 1e-6 * ct.scale());
-    let got = Decryptor::new(ckks, &f.sk).decrypt_values(&out).unwrap();
+    let decryptor = Decryptor::new(ckks, &f.sk);
+    let got = decryptor.decrypt_values(&out).unwrap();
     let want = t.apply(&x).unwrap();
     let (_, min) = precision(&got, &want);
     assert!(min > 25.0, "linear transform: {min} bits");
+    // The giant steps accumulated modulo QP (one ModDown) and the single-hoisted reference
+    // (two ModDowns per giant step) compute the same product.
+    let single = encoded
+        .evaluate_single_hoisted(&Evaluator::new(ckks), &ct, &gk)
+        .unwrap();
+    assert_eq!((single.level(), single.scale()), (out.level(), out.scale()));
+    let got_single = decryptor.decrypt_values(&single).unwrap();
+    let (_, min_single) = precision(&got_single, &want);
+    assert!(min_single > 25.0, "single hoisting: {min_single} bits");
+    let (_, agree) = precision(&got, &got_single);
+    assert!(
+        agree > 25.0,
+        "QP accumulation vs single hoisting: {agree} bits"
+    );
 }
 
 #[test]

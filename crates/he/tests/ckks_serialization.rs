@@ -126,7 +126,7 @@ fn ciphertexts_plaintexts_and_keys_round_trip_and_still_compute() {
     let gk = GaloisKeys::from_ckks_bytes(p, &c.gk_bytes).unwrap();
     assert_eq!(gk.to_ckks_bytes(p), c.gk_bytes);
     let ev = Evaluator::new(p);
-    let sq = ev.rescale(&ev.mul(&ct, &ct, &rlk).unwrap()).unwrap();
+    let sq = ev.rescale(&ev.multiply(&ct, &ct, &rlk).unwrap()).unwrap();
     let expected: Vec<Complex64> = c.values.iter().map(|z| z * z).collect();
     assert!(max_error(&dec.decrypt_values(&sq).unwrap(), &expected) < 1e-3);
     let rot = ev.rotate(&ct, 1, &gk).unwrap();

@@ -51,7 +51,7 @@ fn logn15_preset_multiplies_rotates_and_decrypts_exactly() {
         assert!(dec.noise_budget(&prod) > 0);
         // square of the product, then a column rotation: still exact
         let sq = ev.square(&prod, &rlk).unwrap();
-        let rot = ev.rotate_columns(&sq, 1, &gk).unwrap();
+        let rot = ev.rotate(&sq, 1, &gk).unwrap();
         let got = encoder.decode(&dec.decrypt(&rot));
         let half = n / 2;
         for row in 0..2 {

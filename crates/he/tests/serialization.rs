@@ -59,7 +59,7 @@ fn round_trips() {
     assert_eq!(c.ct_bytes.len(), 16 + 2 + 2 * 3 * 32 * 50 / 8);
     let gk = GaloisKeys::from_bytes(p, &c.gk_bytes).unwrap();
     assert_eq!(gk.to_bytes(p), c.gk_bytes);
-    let rotated = Evaluator::new(p).rotate_columns(&ct, 1, &gk).unwrap();
+    let rotated = Evaluator::new(p).rotate(&ct, 1, &gk).unwrap();
     let v: Vec<i64> = (0..32).map(|i| i * 5 - 70).collect();
     let out = enc.decode(&dec.decrypt(&rotated));
     assert_eq!(out[0], v[1]);

@@ -30,7 +30,8 @@ pub struct RnsPoly {
 
 impl Clone for RnsPoly {
     fn clone(&self) -> Self {
-        let mut data = crate::buffer_pool::take_zeroed(self.data.len());
+        // every word is overwritten by the copy: no zero fill
+        let mut data = crate::buffer_pool::take_for_overwrite(self.data.len());
         data.copy_from_slice(&self.data);
         Self {
             n: self.n,

@@ -3,8 +3,8 @@
 //! model — kept in a directory.
 //!
 //! Key directory layout: `secret.key` (the session's secret-key file: the 32-byte seed the
-//! secret key is derived from) and `session.json` (server URL, model, key id, public model),
-//! both created with mode 0600.
+//! secret key is derived from) and `session.json` (server URL, model, key id, access token,
+//! public model), both created with mode 0600 (and set to 0600 when they already exist).
 
 use std::fs;
 use std::io::Write;
@@ -171,9 +171,15 @@ impl Client {
         serde_json::from_slice(&body).map_err(|e| ServeError::malformed("server answer", e))
     }
 
-    /// `DELETE /v1/keys/{id}`.
-    pub fn delete_key(&self, key_id: &str) -> ServeResult<()> {
-        let (status, body) = self.raw("DELETE", &format!("/v1/keys/{key_id}"), &[], None)?;
+    /// `DELETE /v1/keys/{id}` with the key's access token.
+    pub fn delete_key(&self, key_id: &str, token: &str) -> ServeResult<()> {
+        let auth = format!("Bearer {token}");
+        let (status, body) = self.raw(
+            "DELETE",
+            &format!("/v1/keys/{key_id}"),
+            &[("authorization", &auth)],
+            None,
+        )?;
         Self::check(status, &body)
     }
 
@@ -183,6 +189,7 @@ impl Client {
         &self,
         model: &str,
         key_id: &str,
+        token: &str,
         input: &[u8],
     ) -> ServeResult<(Vec<u8>, ServerTimings)> {
         let url = format!("{}/v1/models/{model}/predict", self.base);
@@ -190,6 +197,7 @@ impl Client {
             .agent
             .post(&url)
             .header(KEY_HEADER, key_id)
+            .header("authorization", &format!("Bearer {token}"))
             .content_type("application/octet-stream")
             .send(input);
         let (status, headers, body) = self.finish(resp)?;
@@ -212,7 +220,7 @@ impl Client {
 }
 
 /// What `session.json` holds.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct SessionFile {
     /// Server base URL.
     pub server: String,
@@ -220,8 +228,21 @@ pub struct SessionFile {
     pub model: String,
     /// Key id of the uploaded evaluation keys.
     pub key_id: String,
+    /// The secret access token of the key (sent with predictions and deletion).
+    #[serde(default)]
+    pub token: String,
     /// The model's public part when the keys were made.
     pub public: PublicModel,
+}
+
+impl std::fmt::Debug for SessionFile {
+    /// Without the key id and token (credentials).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionFile")
+            .field("server", &self.server)
+            .field("model", &self.model)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The client's keys for one model (see the module docs).
@@ -296,12 +317,19 @@ impl ClientKeys {
                     server: server.to_string(),
                     model: public.model.clone(),
                     key_id: String::new(),
+                    token: String::new(),
                     public,
                 },
                 session,
             },
             upload,
         ))
+    }
+
+    /// Records the server's receipt of the upload (key id and access token).
+    pub fn set_receipt(&mut self, receipt: &KeyReceipt) {
+        self.file.key_id = receipt.key_id.clone();
+        self.file.token = receipt.token.clone();
     }
 
     /// The client session.
@@ -335,10 +363,13 @@ impl ClientKeys {
         let text = fs::read(&s_path).map_err(|e| io(&s_path, e))?;
         let file: SessionFile =
             serde_json::from_slice(&text).map_err(|e| ServeError::malformed("session.json", e))?;
-        if !crate::store::valid_key_id(&file.key_id) || file.public.model != file.model {
+        if !crate::store::valid_key_id(&file.key_id)
+            || !crate::store::valid_token(&file.token)
+            || file.public.model != file.model
+        {
             return Err(ServeError::malformed(
                 "session.json",
-                "key id or model invalid",
+                "key id, access token or model invalid (made by an older henn? run keygen again)",
             ));
         }
         let sk_path = dir.join("secret.key");
@@ -354,7 +385,8 @@ impl ClientKeys {
         let body = self.session.encrypt_bytes(x)?;
         let encrypt_s = t0.elapsed().as_secs_f64();
         let t0 = Instant::now();
-        let (answer, server) = client.predict_bytes(&self.file.model, &self.file.key_id, &body)?;
+        let (answer, server) =
+            client.predict_bytes(&self.file.model, &self.file.key_id, &self.file.token, &body)?;
         let round_trip_s = t0.elapsed().as_secs_f64();
         let t0 = Instant::now();
         let p = self.session.decrypt_bytes(&answer)?;

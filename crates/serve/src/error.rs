@@ -29,10 +29,25 @@ pub enum ServeError {
         /// The limit.
         limit: u64,
     },
+    /// No or a malformed access token: HTTP 401.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// An access token that does not match the key: HTTP 403.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The client sent its request too slowly (body not received in time): HTTP 408.
+    #[error("the request body was not received within {0} s")]
+    SlowClient(u64),
+    /// A per-client limit (keys stored, requests in flight): HTTP 429.
+    #[error("{0}")]
+    QuotaExceeded(String),
+    /// Stored keys failed their integrity check and were removed: HTTP 500.
+    #[error("{0}")]
+    CorruptKey(String),
     /// The key store is full: HTTP 507.
     #[error("key store full: {0}")]
     StoreFull(String),
-    /// The evaluation queue is full: HTTP 503.
+    /// The evaluation queue or the upload slots are full: HTTP 503.
     #[error("evaluation queue full ({0} waiting); retry later")]
     Busy(usize),
     /// The request took too long: HTTP 504.
@@ -87,6 +102,10 @@ impl ServeError {
         match self {
             ServeError::Malformed { .. } | ServeError::BadRequest(_) => 400,
             ServeError::NotFound(_) => 404,
+            ServeError::Unauthorized(_) => 401,
+            ServeError::Forbidden(_) => 403,
+            ServeError::SlowClient(_) => 408,
+            ServeError::QuotaExceeded(_) => 429,
             ServeError::TooLarge { .. } => 413,
             ServeError::StoreFull(_) => 507,
             ServeError::Busy(_) => 503,

@@ -32,6 +32,14 @@ pub struct Metrics {
     pub queue_capacity: usize,
     /// Worker threads (constant).
     pub workers: usize,
+    /// Queued evaluations dropped unevaluated (caller gone or deadline passed).
+    pub cancelled: AtomicUsize,
+    /// Connections closed at once because the connection limit was reached.
+    pub connections_refused: AtomicUsize,
+    /// Open connections.
+    pub connections: AtomicUsize,
+    /// Key uploads refused from their first bytes (before the whole body arrived).
+    pub uploads_refused_early: AtomicUsize,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -164,9 +172,37 @@ impl Metrics {
                 "Evaluation worker threads.",
                 self.workers as u64,
             ),
+            (
+                "henn_connections_open",
+                "Open HTTP connections.",
+                self.connections.load(Ordering::Relaxed) as u64,
+            ),
         ];
         for (name, help, v) in gauges {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+        }
+        let counters = [
+            (
+                "henn_evaluations_cancelled_total",
+                "Queued evaluations dropped unevaluated (caller gone or deadline passed).",
+                self.cancelled.load(Ordering::Relaxed) as u64,
+            ),
+            (
+                "henn_connections_refused_total",
+                "Connections closed at once at the connection limit.",
+                self.connections_refused.load(Ordering::Relaxed) as u64,
+            ),
+            (
+                "henn_key_uploads_refused_early_total",
+                "Key uploads refused from their first bytes.",
+                self.uploads_refused_early.load(Ordering::Relaxed) as u64,
+            ),
+        ];
+        for (name, help, v) in counters {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
+            );
         }
         if let Some((count, bytes)) = keys {
             let _ = writeln!(out, "# HELP henn_keys_stored Live evaluation key sets.\n# TYPE henn_keys_stored gauge\nhenn_keys_stored {count}");

@@ -7,7 +7,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use henn_infer::session::{
-    compile, Calibration, CompileOptions, CompiledModel, PublicModel, ServerSession,
+    compile, Calibration, CompileOptions, CompiledModel, KeyUploadLayout, PublicModel,
+    ServerSession,
 };
 use henn_nn::model::Model;
 
@@ -22,6 +23,8 @@ pub struct ServedModel {
     pub name: String,
     /// The compiled model.
     pub compiled: Arc<CompiledModel>,
+    /// The exact shape of a valid key upload (checked as the upload arrives).
+    pub upload_layout: KeyUploadLayout,
 }
 
 impl std::fmt::Debug for ServedModel {
@@ -84,9 +87,12 @@ impl ServedModel {
             estimated_ms = p.estimated_ms,
             "model ready"
         );
+        let upload_layout = KeyUploadLayout::new(compiled.context(), compiled.public())
+            .map_err(|e| err(format!("key requirements: {e}")))?;
         Ok(Self {
             name: name.to_string(),
             compiled: Arc::new(compiled),
+            upload_layout,
         })
     }
 

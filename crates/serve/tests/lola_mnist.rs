@@ -32,7 +32,7 @@ fn serve(scheme: SchemeChoice, images: &[f32]) -> Vec<henn_serve::Prediction> {
     let client = Client::new(&server.url(), Duration::from_secs(300));
     let public = client.public_model("lola-mnist").unwrap();
     let (mut keys, upload) = ClientKeys::generate(&server.url(), public).unwrap();
-    keys.file.key_id = client.upload_keys(&upload).unwrap().key_id;
+    keys.set_receipt(&client.upload_keys(&upload).unwrap());
     let out: Vec<_> = images
         .chunks_exact(784)
         .map(|x| {

@@ -53,13 +53,18 @@ fn service_end_to_end() {
     // Keys: made locally, evaluation keys uploaded.
     let (mut keys, upload) = ClientKeys::generate(&server.url(), plan.clone()).unwrap();
     let receipt = client.upload_keys(&upload).unwrap();
-    keys.file.key_id = receipt.key_id.clone();
+    keys.set_receipt(&receipt);
     let keys_dir = dir.path().join("client");
     keys.save(&keys_dir).unwrap();
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(keys_dir.join("secret.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let mode = std::fs::metadata(keys_dir.join("session.json"))
             .unwrap()
             .permissions()
             .mode();
@@ -99,8 +104,12 @@ fn service_end_to_end() {
     let predict_path = "/v1/models/lola-small/predict";
     let id_owned = keys.file.key_id.clone();
     let id = id_owned.as_str();
+    let auth_owned = format!("Bearer {}", keys.file.token);
+    let auth = auth_owned.as_str();
     let post = |headers: &[(&str, &str)], b: &[u8]| {
-        client.raw("POST", predict_path, headers, Some(b)).unwrap()
+        let mut h = headers.to_vec();
+        h.push(("authorization", auth));
+        client.raw("POST", predict_path, &h, Some(b)).unwrap()
     };
     let (status, body404) = post(&[(KEY_HEADER, "0123456789abcdef0123456789abcdef")], &body);
     assert_eq!(status, 404);
@@ -150,6 +159,7 @@ fn service_end_to_end() {
     plaintext_primes[0] = k * 2 * n + 1;
     let (mut other_keys, _) = ClientKeys::generate(&server.url(), other.clone()).unwrap();
     other_keys.file.key_id = id.to_string();
+    other_keys.file.token = keys.file.token.clone();
     let foreign = other_keys.session().encrypt_bytes(image(0)).unwrap();
     assert_eq!(foreign.len(), body.len());
     let (status, b) = post(&[(KEY_HEADER, id)], &foreign);
@@ -207,9 +217,15 @@ fn service_end_to_end() {
     assert_eq!(p.integer_logits, Some(expected(9)), "after restart");
 
     // Deleting a key.
-    client.delete_key(id).unwrap();
+    client.delete_key(id, &keys.file.token).unwrap();
     let err = keys.predict(&client, image(0)).unwrap_err();
     assert_eq!(err.status(), 404, "{err}");
-    assert_eq!(client.delete_key(id).unwrap_err().status(), 404);
+    assert_eq!(
+        client
+            .delete_key(id, &keys.file.token)
+            .unwrap_err()
+            .status(),
+        404
+    );
     server.shutdown().unwrap();
 }

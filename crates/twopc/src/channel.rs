@@ -73,6 +73,19 @@ impl MessageType {
     pub const GC_OUTPUT_DECODING: Self = Self(0x0203);
     /// Garbled circuits, garbler to evaluator: a batch header (little-endian u64 counts).
     pub const GC_BATCH_HEADER: Self = Self(0x0204);
+    /// Millionaire ReLU, server to client: a chunk header (little-endian u64 count, share bits,
+    /// fractional bits, digit bits; [`crate::millionaire`]).
+    pub const MILL_HEADER: Self = Self(0x0601);
+    /// Millionaire ReLU, server to client: the padded leaf tables (bit-packed).
+    pub const MILL_LEAF_TABLES: Self = Self(0x0602);
+    /// Millionaire ReLU, both directions: Beaver openings of one AND level (bit-packed).
+    pub const MILL_AND_OPENINGS: Self = Self(0x0603);
+    /// Millionaire ReLU, server to client: derandomized choices of the reverse OT (one bit each).
+    pub const MILL_REVERSE_CHOICES: Self = Self(0x0604);
+    /// Millionaire ReLU, client to server: multiplexer choices and the `pos·a_h` OT slots.
+    pub const MILL_CLIENT_FINAL: Self = Self(0x0605);
+    /// Millionaire ReLU, server to client: the 16 padded multiplexer slots per ReLU.
+    pub const MILL_MUX_SLOTS: Self = Self(0x0606);
 }
 
 /// The protocol phase that traffic is charged to.

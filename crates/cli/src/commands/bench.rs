@@ -30,6 +30,10 @@ enum BenchWhat {
     Lola(super::bench_lola::LolaArgs),
     /// Load test of the prediction service on loopback (clients x predictions, throughput, p50/p99).
     Serve(super::bench_serve::ServeBenchArgs),
+    /// Hybrid two-party inference on loopback (both parties in this process): offline and
+    /// online latency, bytes per phase and direction, ReLUs, OTs, AND gates, peak memory.
+    #[command(name = "2pc")]
+    TwoPc(super::twopc::BenchArgs),
     /// CKKS bootstrapping: latency, precision, levels left, key size, peak memory.
     Bootstrap(super::bench_bootstrap::BootstrapBenchArgs),
 }
@@ -68,6 +72,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         BenchWhat::Lola(a) => super::bench_lola::run(a),
         BenchWhat::Serve(a) => super::bench_serve::run(a),
         BenchWhat::Bootstrap(a) => super::bench_bootstrap::run(a),
+        BenchWhat::TwoPc(a) => super::twopc::bench(&a),
     }
 }
 
@@ -203,7 +208,7 @@ fn measure_henn(n: usize, reps: usize) -> Result<(Figures, Figures)> {
     );
     record(
         "mul_scalar",
-        median_ms(reps, || drop(ev.mul_scalar(&c1, 5))),
+        median_ms(reps, || drop(ev.mul_integer(&c1, 5))),
     );
     record(
         "mul_relin",
@@ -213,17 +218,14 @@ fn measure_henn(n: usize, reps: usize) -> Result<(Figures, Figures)> {
         "square_relin",
         median_ms(reps, || drop(ev.square(&c1, &rlk))),
     );
-    record(
-        "rotate_1",
-        median_ms(reps, || drop(ev.rotate_columns(&c1, 1, &gk))),
-    );
+    record("rotate_1", median_ms(reps, || drop(ev.rotate(&c1, 1, &gk))));
     record(
         "row_swap",
         median_ms(reps, || drop(ev.rotate_rows(&c1, &gk))),
     );
     record(
         "rotate_8_hoisted",
-        median_ms(reps, || drop(ev.rotate_columns_hoisted(&c1, &steps, &gk))),
+        median_ms(reps, || drop(ev.rotate_hoisted(&c1, &steps, &gk))),
     );
     record("drop_level", median_ms(reps, || drop(ev.drop_level(&c1))));
     record("size_ct_bytes", (c1.to_bytes(&params).len() as f64, None));
@@ -238,7 +240,7 @@ fn measure_henn(n: usize, reps: usize) -> Result<(Figures, Figures)> {
     bar.finish_and_clear();
     // correctness sanity of the measured objects
     let prod = encoder.decode_u64(&dec.decrypt(&ev.multiply(&c1, &c2, &rlk)?));
-    let rot = encoder.decode_u64(&dec.decrypt(&ev.rotate_columns(&c1, 1, &gk)?));
+    let rot = encoder.decode_u64(&dec.decrypt(&ev.rotate(&c1, 1, &gk)?));
     if (0..n).any(|i| prod[i] != v1[i] * v2[i] % t) || rot[0] != v1[1] {
         bail!("sanity check of henn results failed");
     }

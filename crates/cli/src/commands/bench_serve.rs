@@ -3,7 +3,8 @@
 //! `--requests` encrypted MNIST predictions each, under a time limit. Every answer is
 //! decrypted and compared with the plaintext integer model; any error or difference fails the
 //! run. Reports throughput and client-side latency percentiles (encrypt + round trip +
-//! decrypt).
+//! decrypt). With `--soak SECONDS`: the soak of [`super::bench_soak`] instead (a `henn serve`
+//! child process under valid, garbage, slow and key-churn clients).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -22,31 +23,35 @@ use serde::Serialize;
 pub struct ServeBenchArgs {
     /// Model to serve (the load test: `lola-mnist`).
     #[arg(long, default_value = "lola-mnist")]
-    model: String,
+    pub(crate) model: String,
     /// Directory of model directories.
     #[arg(long, default_value = "models")]
-    models: PathBuf,
+    pub(crate) models: PathBuf,
     /// MNIST IDX directory.
     #[arg(long, default_value = "data/mnist")]
-    data: PathBuf,
+    pub(crate) data: PathBuf,
     /// Concurrent clients.
     #[arg(long, default_value_t = 8)]
-    clients: usize,
+    pub(crate) clients: usize,
     /// Predictions per client.
     #[arg(long, default_value_t = 20)]
-    requests: usize,
+    pub(crate) requests: usize,
     /// Evaluation worker threads of the server.
     #[arg(long, default_value_t = 1)]
-    workers: usize,
+    pub(crate) workers: usize,
     /// Time limit of the load phase, seconds (exceeding it fails the run).
     #[arg(long, default_value_t = 1800)]
-    time_limit: u64,
+    pub(crate) time_limit: u64,
     /// Calibration images.
     #[arg(long, default_value_t = 1000)]
-    calibration: usize,
+    pub(crate) calibration: usize,
     /// Print one JSON object on stdout.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
+    /// Soak for this many seconds instead: valid, garbage, slow and key-churn clients
+    /// against a `henn serve` child process (see `henn bench serve --help`).
+    #[arg(long)]
+    pub(crate) soak: Option<u64>,
 }
 
 #[derive(Serialize, Debug)]
@@ -71,7 +76,7 @@ struct ServeBenchReport {
     bytes_down: usize,
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
@@ -81,6 +86,9 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 /// Runs `henn bench serve`.
 pub fn run(args: ServeBenchArgs) -> Result<()> {
+    if let Some(seconds) = args.soak {
+        return super::bench_soak::run(&args, seconds);
+    }
     if args.clients == 0 || args.requests == 0 {
         bail!("--clients and --requests must be at least 1");
     }
@@ -91,7 +99,9 @@ pub fn run(args: ServeBenchArgs) -> Result<()> {
     config.calibration_images = args.calibration;
     config.workers = args.workers;
     config.queue_capacity = args.clients;
-    config.backend_cache = args.clients;
+    config.backend_cache = Some(args.clients);
+    config.max_requests_per_client = args.clients + 1;
+    config.store_limits.max_keys_per_client = args.clients;
     config.request_timeout = Duration::from_secs(args.time_limit);
     let models = load_models(&config)?;
     let model = models[&args.model].clone();
@@ -122,7 +132,7 @@ pub fn run(args: ServeBenchArgs) -> Result<()> {
     let mut sessions = Vec::with_capacity(args.clients);
     for _ in 0..args.clients {
         let (mut keys, upload) = ClientKeys::generate(&server.url(), plan.clone())?;
-        keys.file.key_id = client.upload_keys(&upload)?.key_id;
+        keys.set_receipt(&client.upload_keys(&upload)?);
         sessions.push(Arc::new(keys));
     }
     let keygen_s_per_client = t0.elapsed().as_secs_f64() / args.clients as f64;

@@ -128,11 +128,11 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     let t0 = Instant::now();
     let receipt = client.upload_keys(&upload)?;
     let upload_s = t0.elapsed().as_secs_f64();
-    keys.file.key_id = receipt.key_id.clone();
+    keys.set_receipt(&receipt);
     say(format!(
-        "client  made secret + evaluation keys in {keygen_s:.2} s (secret key stays here); uploaded {:.1} MB in {upload_s:.2} s -> key id {}",
+        "client  made secret + evaluation keys in {keygen_s:.2} s (secret key stays here); uploaded {:.1} MB in {upload_s:.2} s -> key {} (id and access token kept by the client)",
         upload.len() as f64 / 1e6,
-        receipt.key_id
+        henn_serve::store::key_tag(&receipt.key_id)
     ));
 
     let test = load_mnist(&args.data, Split::Test)

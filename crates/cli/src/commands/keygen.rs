@@ -1,6 +1,7 @@
 //! `henn keygen`: fetches a model's public model, makes the secret key and the evaluation keys
-//! locally, uploads the evaluation keys and saves the key id. The secret key file is created
-//! with mode 0600 and never leaves the machine.
+//! locally, uploads the evaluation keys and saves the key id and its access token. Both files
+//! are created with mode 0600; the secret key never leaves the machine, and the key id and
+//! token are not printed (only a short hash of the id).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -34,7 +35,8 @@ pub struct KeygenArgs {
 #[derive(Serialize)]
 struct KeygenReport {
     model: String,
-    key_id: String,
+    /// A short hash of the key id (the id and token are credentials: only in session.json).
+    key_tag: String,
     keygen_s: f64,
     upload_s: f64,
     eval_key_bytes: usize,
@@ -83,12 +85,12 @@ pub fn run(args: &KeygenArgs) -> Result<()> {
         .upload_keys(&upload)
         .context("uploading evaluation keys")?;
     let upload_s = t0.elapsed().as_secs_f64();
-    keys.file.key_id = receipt.key_id.clone();
+    keys.set_receipt(&receipt);
     keys.save(&args.out)
         .with_context(|| format!("saving keys to {}", args.out.display()))?;
     let report = KeygenReport {
         model: args.model.clone(),
-        key_id: receipt.key_id,
+        key_tag: henn_serve::store::key_tag(&receipt.key_id),
         keygen_s,
         upload_s,
         eval_key_bytes: upload.len(),
@@ -99,8 +101,8 @@ pub fn run(args: &KeygenArgs) -> Result<()> {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         println!(
-            "key id {} for {} ({:.1} MB evaluation keys; keygen {:.2} s, upload {:.2} s); saved in {}",
-            report.key_id,
+            "key {} for {} ({:.1} MB evaluation keys; keygen {:.2} s, upload {:.2} s); saved in {}",
+            report.key_tag,
             report.model,
             report.eval_key_bytes as f64 / 1e6,
             keygen_s,

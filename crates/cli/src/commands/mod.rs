@@ -4,6 +4,7 @@ pub mod bench;
 pub mod bench_bootstrap;
 pub mod bench_lola;
 pub mod bench_serve;
+pub mod bench_soak;
 pub mod compile;
 pub mod demo;
 pub mod eval;
@@ -13,6 +14,7 @@ pub mod plan;
 pub mod predict;
 pub mod serve;
 pub mod train;
+pub mod twopc;
 
 /// Prints a report: one JSON object on stdout with `--json`, otherwise one `name  value` line
 /// per field (nested values as compact JSON).

@@ -107,19 +107,47 @@ impl Evaluator {
         Ok(r)
     }
 
+    /// A ciphertext this evaluator can operate on: its level exists in the parameters' chain
+    /// and it has at least two polynomials of that level.
+    fn check(&self, operation: &'static str, a: &Ciphertext) -> Result<(), HeError> {
+        let max_level = self.params.rlwe().max_level();
+        if a.level > max_level {
+            return Err(HeError::InvalidLevel {
+                level: a.level,
+                max_level,
+            });
+        }
+        if a.polys.len() < 2 {
+            return Err(HeError::CiphertextSize {
+                operation,
+                expected: 2,
+                got: a.polys.len(),
+            });
+        }
+        Ok(())
+    }
+
     /// `a = -a`.
-    pub fn negate_assign(&self, a: &mut Ciphertext) {
+    ///
+    /// # Errors
+    /// [`HeError::InvalidLevel`] / [`HeError::CiphertextSize`] for a malformed ciphertext.
+    pub fn negate_assign(&self, a: &mut Ciphertext) -> Result<(), HeError> {
+        self.check("negation", a)?;
         let q = self.q(a.level).clone();
         for x in &mut a.polys {
             x.neg_assign(&q);
         }
+        Ok(())
     }
 
     /// `-a`.
-    pub fn negate(&self, a: &Ciphertext) -> Ciphertext {
+    ///
+    /// # Errors
+    /// As [`negate_assign`](Self::negate_assign).
+    pub fn negate(&self, a: &Ciphertext) -> Result<Ciphertext, HeError> {
         let mut r = a.clone();
-        self.negate_assign(&mut r);
-        r
+        self.negate_assign(&mut r)?;
+        Ok(r)
     }
 
     /// `a += pt` (adds `round(Q_ℓ·m/t)` to `c_0`).
@@ -163,20 +191,28 @@ impl Evaluator {
     }
 
     /// `a · c` for an integer scalar (reduced modulo `t` to `(-t/2, t/2]` first).
-    pub fn mul_scalar_assign(&self, a: &mut Ciphertext, c: i64) {
+    ///
+    /// # Errors
+    /// [`HeError::InvalidLevel`] / [`HeError::CiphertextSize`] for a malformed ciphertext.
+    pub fn mul_integer_assign(&self, a: &mut Ciphertext, c: i64) -> Result<(), HeError> {
+        self.check("integer product", a)?;
         let t = self.params.t();
         let c = t.center(t.reduce_i64(c));
         let q = self.q(a.level).clone();
         for x in &mut a.polys {
             x.mul_scalar_assign(c, &q);
         }
+        Ok(())
     }
 
     /// `a · c`.
-    pub fn mul_scalar(&self, a: &Ciphertext, c: i64) -> Ciphertext {
+    ///
+    /// # Errors
+    /// As [`mul_integer_assign`](Self::mul_integer_assign).
+    pub fn mul_integer(&self, a: &Ciphertext, c: i64) -> Result<Ciphertext, HeError> {
         let mut r = a.clone();
-        self.mul_scalar_assign(&mut r, c);
-        r
+        self.mul_integer_assign(&mut r, c)?;
+        Ok(r)
     }
 
     /// Extends an NTT-form polynomial modulo `Q_ℓ` to `Q_ℓ ∪ R` in NTT form (exact lift).
@@ -314,7 +350,7 @@ impl Evaluator {
     }
 
     /// Rotates both rows of the slot matrix left by `step` (right if negative).
-    pub fn rotate_columns(
+    pub fn rotate(
         &self,
         a: &Ciphertext,
         step: i64,
@@ -339,7 +375,7 @@ impl Evaluator {
 
     /// Hoisted column rotations: one decomposition of `a`, then one inner product and ModDown
     /// per step. Returns the rotations in the order of `steps`.
-    pub fn rotate_columns_hoisted(
+    pub fn rotate_hoisted(
         &self,
         a: &Ciphertext,
         steps: &[i64],

@@ -8,7 +8,7 @@ pub mod encryptor;
 pub mod evaluator;
 pub mod params;
 
-pub use crt::{CrtCiphertext, CrtPlaintextSpace};
+pub use crt::crt_combine;
 pub use encoder::{BatchEncoder, Plaintext, PlaintextOperand};
 pub use encryptor::{Decryptor, Encryptor, SeededCiphertext};
 pub use evaluator::{galois_elements, Evaluator};

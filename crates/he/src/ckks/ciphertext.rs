@@ -1,11 +1,11 @@
 //! CKKS ciphertexts: an RLWE ciphertext with the scale of the message it encrypts.
 
-use super::CkksError;
 use crate::rlwe;
+use crate::HeError;
 
-fn check_scale(scale: f64) -> Result<(), CkksError> {
+fn check_scale(scale: f64) -> Result<(), HeError> {
     if !(scale.is_finite() && scale > 0.0) {
-        return Err(CkksError::InvalidScale { scale });
+        return Err(HeError::InvalidScale { scale });
     }
     Ok(())
 }
@@ -24,8 +24,8 @@ impl Ciphertext {
     /// its scale.
     ///
     /// # Errors
-    /// [`CkksError::InvalidScale`] unless the scale is finite and positive.
-    pub fn from_rlwe(inner: rlwe::Ciphertext, scale: f64) -> Result<Self, CkksError> {
+    /// [`HeError::InvalidScale`] unless the scale is finite and positive.
+    pub fn from_rlwe(inner: rlwe::Ciphertext, scale: f64) -> Result<Self, HeError> {
         check_scale(scale)?;
         Ok(Self { inner, scale })
     }
@@ -44,8 +44,8 @@ impl Ciphertext {
     /// slots are multiplied by `old / new`.
     ///
     /// # Errors
-    /// [`CkksError::InvalidScale`] unless the scale is finite and positive.
-    pub fn set_scale(&mut self, scale: f64) -> Result<(), CkksError> {
+    /// [`HeError::InvalidScale`] unless the scale is finite and positive.
+    pub fn set_scale(&mut self, scale: f64) -> Result<(), HeError> {
         check_scale(scale)?;
         self.scale = scale;
         Ok(())

@@ -13,7 +13,7 @@
 //!   encoder, possibly far above 2^64) modulo a word-size prime exactly, by splitting it into
 //!   its 53-bit mantissa and power of two.
 
-use super::CkksError;
+use crate::HeError;
 
 /// Largest RNS modulus accepted: moduli are below 2^62, like every NTT prime of the engine.
 pub const MAX_MODULUS_BITS: u32 = 62;
@@ -114,11 +114,11 @@ impl CrtLift {
     /// Precomputes the Garner constants of the basis `moduli`.
     ///
     /// # Errors
-    /// [`CkksError::InvalidModulus`] if a modulus is even, below 3, at least 2^62, or not
-    /// coprime to an earlier one; [`CkksError::LengthMismatch`] if the basis is empty.
-    pub fn new(moduli: &[u64]) -> Result<Self, CkksError> {
+    /// [`HeError::InvalidModulus`] if a modulus is even, below 3, at least 2^62, or not
+    /// coprime to an earlier one; [`HeError::LengthMismatch`] if the basis is empty.
+    pub fn new(moduli: &[u64]) -> Result<Self, HeError> {
         if moduli.is_empty() {
-            return Err(CkksError::LengthMismatch {
+            return Err(HeError::LengthMismatch {
                 what: "RNS basis",
                 expected: 1,
                 got: 0,
@@ -127,7 +127,7 @@ impl CrtLift {
         let mut inv = Vec::with_capacity(moduli.len());
         let mut prefix = Vec::with_capacity(moduli.len());
         for (i, &q) in moduli.iter().enumerate() {
-            let invalid = |reason| CkksError::InvalidModulus {
+            let invalid = |reason| HeError::InvalidModulus {
                 index: i,
                 modulus: q,
                 reason,
@@ -241,12 +241,12 @@ impl CrtLift {
     /// `q_i`, for the first `limbs.len()` moduli of the basis) to their centered values.
     ///
     /// # Errors
-    /// [`CkksError::LengthMismatch`] if there are no limbs, more limbs than moduli, or limbs of
-    /// different lengths; [`CkksError::UnreducedResidue`] if a residue is not below its modulus.
-    pub fn lift_centered<L: AsRef<[u64]>>(&self, limbs: &[L]) -> Result<Vec<f64>, CkksError> {
+    /// [`HeError::LengthMismatch`] if there are no limbs, more limbs than moduli, or limbs of
+    /// different lengths; [`HeError::UnreducedResidue`] if a residue is not below its modulus.
+    pub fn lift_centered<L: AsRef<[u64]>>(&self, limbs: &[L]) -> Result<Vec<f64>, HeError> {
         let k = limbs.len();
         if k == 0 || k > self.moduli.len() {
-            return Err(CkksError::LengthMismatch {
+            return Err(HeError::LengthMismatch {
                 what: "number of RNS limbs",
                 expected: self.moduli.len(),
                 got: k,
@@ -256,14 +256,14 @@ impl CrtLift {
         for (limb, &q) in limbs.iter().zip(&self.moduli) {
             let limb = limb.as_ref();
             if limb.len() != n {
-                return Err(CkksError::LengthMismatch {
+                return Err(HeError::LengthMismatch {
                     what: "RNS limb",
                     expected: n,
                     got: limb.len(),
                 });
             }
             if let Some((index, &value)) = limb.iter().enumerate().find(|(_, &r)| r >= q) {
-                return Err(CkksError::UnreducedResidue {
+                return Err(HeError::UnreducedResidue {
                     index,
                     value,
                     modulus: q,
@@ -397,32 +397,32 @@ mod tests {
     fn rejects_bad_bases_and_residues() {
         assert!(matches!(
             CrtLift::new(&[]),
-            Err(CkksError::LengthMismatch { .. })
+            Err(HeError::LengthMismatch { .. })
         ));
         assert!(matches!(
             CrtLift::new(&[17, 16]),
-            Err(CkksError::InvalidModulus { index: 1, .. })
+            Err(HeError::InvalidModulus { index: 1, .. })
         ));
         assert!(matches!(
             CrtLift::new(&[17, 17]),
-            Err(CkksError::InvalidModulus { index: 1, .. })
+            Err(HeError::InvalidModulus { index: 1, .. })
         ));
         assert!(matches!(
             CrtLift::new(&[1u64 << 62 | 1]),
-            Err(CkksError::InvalidModulus { index: 0, .. })
+            Err(HeError::InvalidModulus { index: 0, .. })
         ));
         let lift = CrtLift::new(&[17, 97]).unwrap();
         assert!(matches!(
             lift.lift_centered(&[vec![1u64, 2], vec![3]]),
-            Err(CkksError::LengthMismatch { .. })
+            Err(HeError::LengthMismatch { .. })
         ));
         assert!(matches!(
             lift.lift_centered(&[vec![1u64, 17]]),
-            Err(CkksError::UnreducedResidue { index: 1, .. })
+            Err(HeError::UnreducedResidue { index: 1, .. })
         ));
         assert!(matches!(
             lift.lift_centered(&[vec![1u64], vec![1], vec![1]]),
-            Err(CkksError::LengthMismatch { .. })
+            Err(HeError::LengthMismatch { .. })
         ));
     }
 }

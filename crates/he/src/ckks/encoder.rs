@@ -41,7 +41,7 @@
 use num_complex::Complex64;
 
 use super::crt::{reduce_f64, CrtLift};
-use super::CkksError;
+use crate::HeError;
 
 /// Galois element of the automorphism that rotates CKKS slots left by `k`: `5^k mod 2n`
 /// (CKKS17 §4.2 "rotation"; negative `k` rotates right). Valid for every slot count, since
@@ -49,8 +49,8 @@ use super::CkksError;
 /// multiples of `s`-periodic shifts.
 ///
 /// # Errors
-/// [`CkksError::InvalidDegree`] unless `degree` is a power of two `>= 4`.
-pub fn rotation_galois_element(degree: usize, k: i64) -> Result<u64, CkksError> {
+/// [`HeError::InvalidDegree`] unless `degree` is a power of two `>= 4`.
+pub fn rotation_galois_element(degree: usize, k: i64) -> Result<u64, HeError> {
     check_degree(degree)?;
     let m = 2 * degree as u64;
     // 5 has order n/2 in (Z/2nZ)^*.
@@ -71,22 +71,22 @@ pub fn rotation_galois_element(degree: usize, k: i64) -> Result<u64, CkksError> 
 /// (CKKS17 §4.2 "conjugation").
 ///
 /// # Errors
-/// [`CkksError::InvalidDegree`] unless `degree` is a power of two `>= 4`.
-pub fn conjugation_galois_element(degree: usize) -> Result<u64, CkksError> {
+/// [`HeError::InvalidDegree`] unless `degree` is a power of two `>= 4`.
+pub fn conjugation_galois_element(degree: usize) -> Result<u64, HeError> {
     check_degree(degree)?;
     Ok(2 * degree as u64 - 1)
 }
 
-fn check_degree(degree: usize) -> Result<(), CkksError> {
+fn check_degree(degree: usize) -> Result<(), HeError> {
     if degree < 4 || !degree.is_power_of_two() || degree > 1 << 30 {
-        return Err(CkksError::InvalidDegree { degree });
+        return Err(HeError::InvalidDegree { degree });
     }
     Ok(())
 }
 
-fn check_scale(scale: f64) -> Result<(), CkksError> {
+fn check_scale(scale: f64) -> Result<(), HeError> {
     if !(scale.is_finite() && scale > 0.0) {
-        return Err(CkksError::InvalidScale { scale });
+        return Err(HeError::InvalidScale { scale });
     }
     Ok(())
 }
@@ -112,8 +112,8 @@ impl CkksEncoder {
     /// Encoder with the full `n/2` slots of the ring of degree `degree`.
     ///
     /// # Errors
-    /// [`CkksError::InvalidDegree`] unless `degree` is a power of two `>= 4` (and `<= 2^30`).
-    pub fn new(degree: usize) -> Result<Self, CkksError> {
+    /// [`HeError::InvalidDegree`] unless `degree` is a power of two `>= 4` (and `<= 2^30`).
+    pub fn new(degree: usize) -> Result<Self, HeError> {
         check_degree(degree)?;
         Self::with_slots(degree, degree / 2)
     }
@@ -121,13 +121,13 @@ impl CkksEncoder {
     /// Encoder with `slots` slots (sparse packing when `slots < n/2`; see the module docs).
     ///
     /// # Errors
-    /// [`CkksError::InvalidDegree`] for a bad degree; [`CkksError::InvalidSlots`] unless
+    /// [`HeError::InvalidDegree`] for a bad degree; [`HeError::InvalidSlots`] unless
     /// `slots` is a power of two in `1..=n/2`.
-    pub fn with_slots(degree: usize, slots: usize) -> Result<Self, CkksError> {
+    pub fn with_slots(degree: usize, slots: usize) -> Result<Self, HeError> {
         check_degree(degree)?;
         let max_slots = degree / 2;
         if slots == 0 || !slots.is_power_of_two() || slots > max_slots {
-            return Err(CkksError::InvalidSlots { slots, max_slots });
+            return Err(HeError::InvalidSlots { slots, max_slots });
         }
         let m = 2 * degree;
         // 5^j mod M for j < slots/2 (the largest stage needs j < slots/2).
@@ -224,12 +224,12 @@ impl CkksEncoder {
     /// are zero.
     ///
     /// # Errors
-    /// [`CkksError::TooManyValues`], [`CkksError::NonFiniteValue`], [`CkksError::InvalidScale`],
-    /// and [`CkksError::CoefficientOverflow`] if a scaled coefficient is not a finite `f64`.
-    pub fn encode_to_f64(&self, values: &[Complex64], scale: f64) -> Result<Vec<f64>, CkksError> {
+    /// [`HeError::TooManyValues`], [`HeError::NonFiniteValue`], [`HeError::InvalidScale`],
+    /// and [`HeError::CoefficientOverflow`] if a scaled coefficient is not a finite `f64`.
+    pub fn encode_to_f64(&self, values: &[Complex64], scale: f64) -> Result<Vec<f64>, HeError> {
         check_scale(scale)?;
         if values.len() > self.slots {
-            return Err(CkksError::TooManyValues {
+            return Err(HeError::TooManyValues {
                 given: values.len(),
                 slots: self.slots,
             });
@@ -238,7 +238,7 @@ impl CkksEncoder {
             .iter()
             .position(|z| !(z.re.is_finite() && z.im.is_finite()))
         {
-            return Err(CkksError::NonFiniteValue { index });
+            return Err(HeError::NonFiniteValue { index });
         }
         let mut work = vec![Complex64::new(0.0, 0.0); self.slots];
         work[..values.len()].copy_from_slice(values);
@@ -251,7 +251,7 @@ impl CkksEncoder {
             coefficients[i * gap + half] = (z.im * scale).round();
         }
         if let Some(index) = coefficients.iter().position(|c| !c.is_finite()) {
-            return Err(CkksError::CoefficientOverflow {
+            return Err(HeError::CoefficientOverflow {
                 index,
                 value: coefficients[index],
                 bits: 1024,
@@ -264,10 +264,10 @@ impl CkksEncoder {
     /// `round(Δ·σ^{-1}(z))` (CKKS17 §3.2 `Ecd`). Fewer values than slots are zero-padded.
     ///
     /// # Errors
-    /// As [`encode_to_f64`](Self::encode_to_f64), and [`CkksError::CoefficientOverflow`] if a
+    /// As [`encode_to_f64`](Self::encode_to_f64), and [`HeError::CoefficientOverflow`] if a
     /// coefficient does not fit in `i128` (use [`encode_rns`](Self::encode_rns) for such
     /// scales: it has no size limit).
-    pub fn encode(&self, values: &[Complex64], scale: f64) -> Result<Vec<i128>, CkksError> {
+    pub fn encode(&self, values: &[Complex64], scale: f64) -> Result<Vec<i128>, HeError> {
         let coefficients = self.encode_to_f64(values, scale)?;
         to_i128(&coefficients)
     }
@@ -276,7 +276,7 @@ impl CkksEncoder {
     ///
     /// # Errors
     /// As [`encode`](Self::encode).
-    pub fn encode_real(&self, values: &[f64], scale: f64) -> Result<Vec<i128>, CkksError> {
+    pub fn encode_real(&self, values: &[f64], scale: f64) -> Result<Vec<i128>, HeError> {
         self.encode(&to_complex(values), scale)
     }
 
@@ -285,14 +285,14 @@ impl CkksEncoder {
     /// is exact for any coefficient size.
     ///
     /// # Errors
-    /// As [`encode_to_f64`](Self::encode_to_f64), and [`CkksError::InvalidModulus`] for a
+    /// As [`encode_to_f64`](Self::encode_to_f64), and [`HeError::InvalidModulus`] for a
     /// modulus below 2 or at least 2^62.
     pub fn encode_rns(
         &self,
         values: &[Complex64],
         scale: f64,
         moduli: &[u64],
-    ) -> Result<Vec<Vec<u64>>, CkksError> {
+    ) -> Result<Vec<Vec<u64>>, HeError> {
         let coefficients = self.encode_to_f64(values, scale)?;
         reduce_to_rns(&coefficients, moduli)
     }
@@ -306,7 +306,7 @@ impl CkksEncoder {
         values: &[f64],
         scale: f64,
         moduli: &[u64],
-    ) -> Result<Vec<Vec<u64>>, CkksError> {
+    ) -> Result<Vec<Vec<u64>>, HeError> {
         self.encode_rns(&to_complex(values), scale, moduli)
     }
 
@@ -315,16 +315,12 @@ impl CkksEncoder {
     /// are ignored (they hold only noise for a sparse plaintext).
     ///
     /// # Errors
-    /// [`CkksError::LengthMismatch`] unless there are exactly `n` coefficients;
-    /// [`CkksError::InvalidScale`].
-    pub fn decode_f64(
-        &self,
-        coefficients: &[f64],
-        scale: f64,
-    ) -> Result<Vec<Complex64>, CkksError> {
+    /// [`HeError::LengthMismatch`] unless there are exactly `n` coefficients;
+    /// [`HeError::InvalidScale`].
+    pub fn decode_f64(&self, coefficients: &[f64], scale: f64) -> Result<Vec<Complex64>, HeError> {
         check_scale(scale)?;
         if coefficients.len() != self.degree {
-            return Err(CkksError::LengthMismatch {
+            return Err(HeError::LengthMismatch {
                 what: "CKKS coefficient vector",
                 expected: self.degree,
                 got: coefficients.len(),
@@ -350,7 +346,7 @@ impl CkksEncoder {
     ///
     /// # Errors
     /// As [`decode_f64`](Self::decode_f64).
-    pub fn decode(&self, coefficients: &[i128], scale: f64) -> Result<Vec<Complex64>, CkksError> {
+    pub fn decode(&self, coefficients: &[i128], scale: f64) -> Result<Vec<Complex64>, HeError> {
         let as_f64: Vec<f64> = coefficients.iter().map(|&c| c as f64).collect();
         self.decode_f64(&as_f64, scale)
     }
@@ -366,15 +362,15 @@ impl CkksEncoder {
         lift: &CrtLift,
         limbs: &[L],
         scale: f64,
-    ) -> Result<Vec<Complex64>, CkksError> {
+    ) -> Result<Vec<Complex64>, HeError> {
         let coefficients = lift.lift_centered(limbs)?;
         self.decode_f64(&coefficients, scale)
     }
 }
 
-fn check_modulus(index: usize, q: u64) -> Result<(), CkksError> {
+fn check_modulus(index: usize, q: u64) -> Result<(), HeError> {
     if !(2..1u64 << super::crt::MAX_MODULUS_BITS).contains(&q) {
-        return Err(CkksError::InvalidModulus {
+        return Err(HeError::InvalidModulus {
             index,
             modulus: q,
             reason: "must be in 2..2^62",
@@ -387,7 +383,7 @@ fn to_complex(values: &[f64]) -> Vec<Complex64> {
     values.iter().map(|&re| Complex64::new(re, 0.0)).collect()
 }
 
-fn to_i128(coefficients: &[f64]) -> Result<Vec<i128>, CkksError> {
+fn to_i128(coefficients: &[f64]) -> Result<Vec<i128>, HeError> {
     const LIMIT: f64 = 1.701_411_834_604_692_3e38; // 2^127
     coefficients
         .iter()
@@ -396,7 +392,7 @@ fn to_i128(coefficients: &[f64]) -> Result<Vec<i128>, CkksError> {
             if c.abs() < LIMIT {
                 Ok(c as i128)
             } else {
-                Err(CkksError::CoefficientOverflow {
+                Err(HeError::CoefficientOverflow {
                     index,
                     value: c,
                     bits: 128,
@@ -410,11 +406,11 @@ fn to_i128(coefficients: &[f64]) -> Result<Vec<i128>, CkksError> {
 /// exactly whatever their size (see [`reduce_f64`]).
 ///
 /// # Errors
-/// [`CkksError::InvalidModulus`] for a modulus below 2 or at least 2^62;
-/// [`CkksError::NonFiniteValue`] for a non-finite coefficient.
-pub fn reduce_to_rns(coefficients: &[f64], moduli: &[u64]) -> Result<Vec<Vec<u64>>, CkksError> {
+/// [`HeError::InvalidModulus`] for a modulus below 2 or at least 2^62;
+/// [`HeError::NonFiniteValue`] for a non-finite coefficient.
+pub fn reduce_to_rns(coefficients: &[f64], moduli: &[u64]) -> Result<Vec<Vec<u64>>, HeError> {
     if let Some(index) = coefficients.iter().position(|c| !c.is_finite()) {
-        return Err(CkksError::NonFiniteValue { index });
+        return Err(HeError::NonFiniteValue { index });
     }
     moduli
         .iter()
@@ -429,11 +425,8 @@ pub fn reduce_to_rns(coefficients: &[f64], moduli: &[u64]) -> Result<Vec<Vec<u64
 /// Reduces signed integer coefficients into RNS limbs, `limbs[i][j] = c_j mod moduli[i]`.
 ///
 /// # Errors
-/// [`CkksError::InvalidModulus`] for a modulus below 2 or at least 2^62.
-pub fn reduce_i128_to_rns(
-    coefficients: &[i128],
-    moduli: &[u64],
-) -> Result<Vec<Vec<u64>>, CkksError> {
+/// [`HeError::InvalidModulus`] for a modulus below 2 or at least 2^62.
+pub fn reduce_i128_to_rns(coefficients: &[i128], moduli: &[u64]) -> Result<Vec<Vec<u64>>, HeError> {
     moduli
         .iter()
         .enumerate()
@@ -660,7 +653,7 @@ mod tests {
         let big_scale = 2f64.powi(140);
         assert!(matches!(
             encoder.encode(&z, big_scale),
-            Err(CkksError::CoefficientOverflow { bits: 128, .. })
+            Err(HeError::CoefficientOverflow { bits: 128, .. })
         ));
         let limbs = encoder.encode_rns(&z, big_scale, &moduli).unwrap();
         let decoded = encoder.decode_rns(&lift, &limbs, big_scale).unwrap();
@@ -685,51 +678,51 @@ mod tests {
     fn rejects_invalid_inputs() {
         assert!(matches!(
             CkksEncoder::new(12),
-            Err(CkksError::InvalidDegree { degree: 12 })
+            Err(HeError::InvalidDegree { degree: 12 })
         ));
         assert!(matches!(
             CkksEncoder::new(2),
-            Err(CkksError::InvalidDegree { .. })
+            Err(HeError::InvalidDegree { .. })
         ));
         assert!(matches!(
             CkksEncoder::with_slots(16, 16),
-            Err(CkksError::InvalidSlots { .. })
+            Err(HeError::InvalidSlots { .. })
         ));
         assert!(matches!(
             CkksEncoder::with_slots(16, 3),
-            Err(CkksError::InvalidSlots { .. })
+            Err(HeError::InvalidSlots { .. })
         ));
         let encoder = CkksEncoder::new(16).unwrap();
         let nine = vec![Complex64::new(0.0, 0.0); 9];
         assert!(matches!(
             encoder.encode(&nine, 1.0),
-            Err(CkksError::TooManyValues { given: 9, slots: 8 })
+            Err(HeError::TooManyValues { given: 9, slots: 8 })
         ));
         assert!(matches!(
             encoder.encode_real(&[1.0, f64::NAN], 1.0),
-            Err(CkksError::NonFiniteValue { index: 1 })
+            Err(HeError::NonFiniteValue { index: 1 })
         ));
         for scale in [0.0, -1.0, f64::INFINITY, f64::NAN] {
             assert!(matches!(
                 encoder.encode_real(&[1.0], scale),
-                Err(CkksError::InvalidScale { .. })
+                Err(HeError::InvalidScale { .. })
             ));
         }
         assert!(matches!(
             encoder.encode_real(&[1e300], 1e300),
-            Err(CkksError::CoefficientOverflow { .. })
+            Err(HeError::CoefficientOverflow { .. })
         ));
         assert!(matches!(
             encoder.decode(&[0; 15], 1.0),
-            Err(CkksError::LengthMismatch { .. })
+            Err(HeError::LengthMismatch { .. })
         ));
         assert!(matches!(
             encoder.encode_real_rns(&[1.0], 1.0, &[1u64 << 62]),
-            Err(CkksError::InvalidModulus { .. })
+            Err(HeError::InvalidModulus { .. })
         ));
         assert!(matches!(
             rotation_galois_element(10, 1),
-            Err(CkksError::InvalidDegree { .. })
+            Err(HeError::InvalidDegree { .. })
         ));
     }
 

@@ -10,8 +10,9 @@
 use super::ciphertext::Ciphertext;
 use super::params::CkksParameters;
 use super::plaintext::{Encoder, Plaintext};
-use super::{CkksError, Complex64};
+use super::Complex64;
 use crate::rlwe::{encryption, PublicKey, SecretKey};
+use crate::HeError;
 use henn_ring::sampler::{self, Seed, SharedCsprng};
 use henn_ring::{Form, RnsPoly};
 use std::sync::Arc;
@@ -49,13 +50,13 @@ impl Encryptor {
 
     /// A plaintext this encryptor can encrypt: level within the chain, one NTT-form limb per
     /// prime of its level, degree `n`.
-    fn check_plaintext(&self, plaintext: &Plaintext) -> Result<(), CkksError> {
+    fn check_plaintext(&self, plaintext: &Plaintext) -> Result<(), HeError> {
         self.params.check_level(plaintext.level)?;
         if plaintext.poly.num_limbs() != plaintext.level + 1
             || plaintext.poly.degree() != self.params.degree()
             || plaintext.poly.form() != Form::Ntt
         {
-            return Err(CkksError::LengthMismatch {
+            return Err(HeError::LengthMismatch {
                 what: "plaintext polynomial limbs",
                 expected: plaintext.level + 1,
                 got: plaintext.poly.num_limbs(),
@@ -67,9 +68,9 @@ impl Encryptor {
     /// Encrypts `plaintext` at its level and scale.
     ///
     /// # Errors
-    /// [`CkksError::InvalidLevel`] for a plaintext above the parameters' top level;
-    /// [`CkksError::LengthMismatch`] for a polynomial of the wrong shape.
-    pub fn encrypt(&self, plaintext: &Plaintext) -> Result<Ciphertext, CkksError> {
+    /// [`HeError::InvalidLevel`] for a plaintext above the parameters' top level;
+    /// [`HeError::LengthMismatch`] for a polynomial of the wrong shape.
+    pub fn encrypt(&self, plaintext: &Plaintext) -> Result<Ciphertext, HeError> {
         self.check_plaintext(plaintext)?;
         let n = self.params.degree();
         let rlwe_params = self.params.rlwe();
@@ -96,11 +97,11 @@ impl Encryptor {
     /// [`crate::bfv::Encryptor::encrypt_seeded`], same construction).
     ///
     /// # Errors
-    /// [`CkksError::InvalidParameters`] for a public-key encryptor (its `c_1` is not uniform from a
+    /// [`HeError::InvalidParameters`] for a public-key encryptor (its `c_1` is not uniform from a
     /// seed); otherwise as [`encrypt`](Self::encrypt).
-    pub fn encrypt_seeded(&self, plaintext: &Plaintext) -> Result<SeededCiphertext, CkksError> {
+    pub fn encrypt_seeded(&self, plaintext: &Plaintext) -> Result<SeededCiphertext, HeError> {
         let EncryptionKey::Secret(sk) = &self.key else {
-            return Err(CkksError::InvalidParameters(
+            return Err(HeError::InvalidParameters(
                 "seeded encryption needs a secret-key encryptor".into(),
             ));
         };
@@ -124,7 +125,7 @@ impl Encryptor {
     ///
     /// # Errors
     /// As [`Encoder::encode`] and [`encrypt`](Self::encrypt).
-    pub fn encrypt_values(&self, values: &[Complex64]) -> Result<Ciphertext, CkksError> {
+    pub fn encrypt_values(&self, values: &[Complex64]) -> Result<Ciphertext, HeError> {
         let pt = Encoder::new(&self.params).encode(
             values,
             self.params.max_level(),
@@ -137,7 +138,7 @@ impl Encryptor {
     ///
     /// # Errors
     /// As [`encrypt_values`](Self::encrypt_values).
-    pub fn encrypt_real(&self, values: &[f64]) -> Result<Ciphertext, CkksError> {
+    pub fn encrypt_real(&self, values: &[f64]) -> Result<Ciphertext, HeError> {
         let complex: Vec<Complex64> = values.iter().map(|&x| Complex64::new(x, 0.0)).collect();
         self.encrypt_values(&complex)
     }
@@ -167,13 +168,13 @@ impl SeededCiphertext {
     /// Expands `c_1` from the seed (the evaluator's side).
     ///
     /// # Errors
-    /// [`CkksError::InvalidLevel`] or [`CkksError::LengthMismatch`] for a ciphertext that does
+    /// [`HeError::InvalidLevel`] or [`HeError::LengthMismatch`] for a ciphertext that does
     /// not fit `params`.
-    pub fn expand(&self, params: &Arc<CkksParameters>) -> Result<Ciphertext, CkksError> {
+    pub fn expand(&self, params: &Arc<CkksParameters>) -> Result<Ciphertext, HeError> {
         params.check_level(self.level)?;
         let q = params.rlwe().q_basis();
         if self.c0.num_limbs() != self.level + 1 || self.c0.degree() != params.degree() {
-            return Err(CkksError::LengthMismatch {
+            return Err(HeError::LengthMismatch {
                 what: "seeded ciphertext limbs",
                 expected: self.level + 1,
                 got: self.c0.num_limbs(),
@@ -214,8 +215,8 @@ impl Decryptor {
     /// Decrypts into a plaintext (NTT form) at the ciphertext's level and scale.
     ///
     /// # Errors
-    /// [`CkksError::InvalidLevel`] / [`CkksError::CiphertextSize`] for a malformed ciphertext.
-    pub fn decrypt(&self, ct: &Ciphertext) -> Result<Plaintext, CkksError> {
+    /// [`HeError::InvalidLevel`] / [`HeError::CiphertextSize`] for a malformed ciphertext.
+    pub fn decrypt(&self, ct: &Ciphertext) -> Result<Plaintext, HeError> {
         let mut poly = self.phase(ct)?;
         poly.ntt_forward(self.params.rlwe().q_basis());
         Ok(Plaintext {
@@ -229,7 +230,7 @@ impl Decryptor {
     ///
     /// # Errors
     /// As [`decrypt`](Self::decrypt).
-    pub fn decrypt_values(&self, ct: &Ciphertext) -> Result<Vec<Complex64>, CkksError> {
+    pub fn decrypt_values(&self, ct: &Ciphertext) -> Result<Vec<Complex64>, HeError> {
         let poly = self.phase(ct)?;
         Encoder::new(&self.params).decode_coefficients(&poly, ct.scale)
     }
@@ -238,22 +239,22 @@ impl Decryptor {
     ///
     /// # Errors
     /// As [`decrypt`](Self::decrypt).
-    pub fn decrypt_real(&self, ct: &Ciphertext) -> Result<Vec<f64>, CkksError> {
+    pub fn decrypt_real(&self, ct: &Ciphertext) -> Result<Vec<f64>, HeError> {
         Ok(self.decrypt_values(ct)?.iter().map(|z| z.re).collect())
     }
 
-    fn phase(&self, ct: &Ciphertext) -> Result<RnsPoly, CkksError> {
+    fn phase(&self, ct: &Ciphertext) -> Result<RnsPoly, HeError> {
         self.params.check_level(ct.level())?;
         let n = self.params.degree();
         if let Some(poly) = ct.inner.polys.iter().find(|p| p.degree() != n) {
-            return Err(CkksError::LengthMismatch {
+            return Err(HeError::LengthMismatch {
                 what: "ciphertext ring degree",
                 expected: n,
                 got: poly.degree(),
             });
         }
         if !(2..=3).contains(&ct.len()) {
-            return Err(CkksError::CiphertextSize {
+            return Err(HeError::CiphertextSize {
                 operation: "decryption",
                 expected: 2,
                 got: ct.len(),

@@ -25,19 +25,20 @@ use super::crt::reduce_f64;
 use super::encoder::{conjugation_galois_element, rotation_galois_element};
 use super::params::CkksParameters;
 use super::plaintext::Plaintext;
-use super::CkksError;
 use crate::rlwe::{self, automorphism, GaloisKeys, RelinearizationKey};
+use crate::HeError;
 use henn_ring::{Form, RnsPoly};
 use rayon::prelude::*;
+use std::borrow::Cow;
 use std::sync::Arc;
 
 /// Relative tolerance when comparing scales: floating-point rounding of the scale
 /// bookkeeping (products and quotients of primes taken in different orders) only.
 const SCALE_TOLERANCE: f64 = 1e-12;
 
-fn check_scales(operation: &'static str, left: f64, right: f64) -> Result<(), CkksError> {
+fn check_scales(operation: &'static str, left: f64, right: f64) -> Result<(), HeError> {
     if (left - right).abs() > SCALE_TOLERANCE * left.abs().max(right.abs()) {
-        return Err(CkksError::ScaleMismatch {
+        return Err(HeError::ScaleMismatch {
             operation,
             left,
             right,
@@ -50,12 +51,12 @@ fn check_scales(operation: &'static str, left: f64, right: f64) -> Result<(), Ck
 /// [`crate::rlwe::KeyGenerator::galois_keys`].
 ///
 /// # Errors
-/// [`CkksError::InvalidDegree`] if the ring degree is unusable (never for built parameters).
+/// [`HeError::InvalidDegree`] if the ring degree is unusable (never for built parameters).
 pub fn galois_elements(
     params: &CkksParameters,
     steps: &[i64],
     conjugate: bool,
-) -> Result<Vec<usize>, CkksError> {
+) -> Result<Vec<usize>, HeError> {
     let n = params.degree();
     let mut elements = steps
         .iter()
@@ -87,18 +88,18 @@ impl Evaluator {
         self.params.rlwe().q_basis()
     }
 
-    fn check(&self, operation: &'static str, ct: &Ciphertext) -> Result<(), CkksError> {
+    fn check(&self, operation: &'static str, ct: &Ciphertext) -> Result<(), HeError> {
         self.params.check_level(ct.level())?;
         let n = self.params.degree();
         if let Some(poly) = ct.inner.polys.iter().find(|p| p.degree() != n) {
-            return Err(CkksError::LengthMismatch {
+            return Err(HeError::LengthMismatch {
                 what: "ciphertext ring degree",
                 expected: n,
                 got: poly.degree(),
             });
         }
         if !(2..=3).contains(&ct.len()) {
-            return Err(CkksError::CiphertextSize {
+            return Err(HeError::CiphertextSize {
                 operation,
                 expected: 2,
                 got: ct.len(),
@@ -107,14 +108,10 @@ impl Evaluator {
         Ok(())
     }
 
-    fn check_relinearized(
-        &self,
-        operation: &'static str,
-        ct: &Ciphertext,
-    ) -> Result<(), CkksError> {
+    fn check_relinearized(&self, operation: &'static str, ct: &Ciphertext) -> Result<(), HeError> {
         self.check(operation, ct)?;
         if ct.len() != 2 {
-            return Err(CkksError::CiphertextSize {
+            return Err(HeError::CiphertextSize {
                 operation,
                 expected: 2,
                 got: ct.len(),
@@ -127,32 +124,52 @@ impl Evaluator {
     /// are unchanged, the primes `q_{level+1}..q_ℓ` are discarded).
     ///
     /// # Errors
-    /// [`CkksError::LevelTooLow`] if `level` is above the ciphertext's level.
-    pub fn drop_to_level(&self, ct: &Ciphertext, level: usize) -> Result<Ciphertext, CkksError> {
+    /// [`HeError::LevelTooLow`] if `level` is above the ciphertext's level.
+    pub fn drop_to_level(&self, ct: &Ciphertext, level: usize) -> Result<Ciphertext, HeError> {
         self.check("level drop", ct)?;
         if level > ct.level() {
-            return Err(CkksError::LevelTooLow {
+            return Err(HeError::LevelTooLow {
                 operation: "level drop",
                 needed: level,
                 level: ct.level(),
             });
         }
-        let mut out = ct.clone();
-        for poly in out.inner.polys.iter_mut() {
-            poly.truncate_limbs(level + 1);
-        }
-        out.inner.level = level;
-        Ok(out)
+        // copy only the limbs kept (not the whole ciphertext, then truncate)
+        let n = self.params.degree();
+        let words = (level + 1) * n;
+        let polys = ct
+            .inner
+            .polys
+            .iter()
+            .map(|p| {
+                let mut data = henn_ring::buffer_pool::take_for_overwrite(words);
+                data.copy_from_slice(&p.data()[..words]);
+                // the length is right by construction
+                RnsPoly::from_reduced(n, level + 1, p.form(), data)
+                    .unwrap_or_else(|_| RnsPoly::zero(n, level + 1, p.form()))
+            })
+            .collect();
+        Ok(Ciphertext {
+            inner: rlwe::Ciphertext { polys, level },
+            scale: ct.scale,
+        })
     }
 
-    /// Both operands at the lower of their levels.
-    fn aligned(
+    /// Both operands at the lower of their levels (borrowed when already there).
+    fn aligned<'a>(
         &self,
-        a: &Ciphertext,
-        b: &Ciphertext,
-    ) -> Result<(Ciphertext, Ciphertext), CkksError> {
+        a: &'a Ciphertext,
+        b: &'a Ciphertext,
+    ) -> Result<(Cow<'a, Ciphertext>, Cow<'a, Ciphertext>), HeError> {
         let level = a.level().min(b.level());
-        Ok((self.drop_to_level(a, level)?, self.drop_to_level(b, level)?))
+        let at = |c: &'a Ciphertext| -> Result<Cow<'a, Ciphertext>, HeError> {
+            if c.level() == level {
+                Ok(Cow::Borrowed(c))
+            } else {
+                Ok(Cow::Owned(self.drop_to_level(c, level)?))
+            }
+        };
+        Ok((at(a)?, at(b)?))
     }
 
     fn add_sub(
@@ -160,12 +177,13 @@ impl Evaluator {
         a: &Ciphertext,
         b: &Ciphertext,
         subtract: bool,
-    ) -> Result<Ciphertext, CkksError> {
+    ) -> Result<Ciphertext, HeError> {
         let operation = if subtract { "subtraction" } else { "addition" };
         self.check(operation, a)?;
         self.check(operation, b)?;
         check_scales(operation, a.scale, b.scale)?;
-        let (mut a, b) = self.aligned(a, b)?;
+        let (a, b) = self.aligned(a, b)?;
+        let mut a = a.into_owned();
         let basis = self.basis().clone();
         for (i, pb) in b.inner.polys.iter().enumerate() {
             if i < a.inner.polys.len() {
@@ -188,8 +206,8 @@ impl Evaluator {
     /// `a + b` (CKKS17 §3.4 `Add`). Scales must agree; the result is at the lower level.
     ///
     /// # Errors
-    /// [`CkksError::ScaleMismatch`]; malformed ciphertexts.
-    pub fn add(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext, CkksError> {
+    /// [`HeError::ScaleMismatch`]; malformed ciphertexts.
+    pub fn add(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext, HeError> {
         self.add_sub(a, b, false)
     }
 
@@ -197,7 +215,7 @@ impl Evaluator {
     ///
     /// # Errors
     /// As [`add`](Self::add).
-    pub fn sub(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext, CkksError> {
+    pub fn sub(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext, HeError> {
         self.add_sub(a, b, true)
     }
 
@@ -205,7 +223,7 @@ impl Evaluator {
     ///
     /// # Errors
     /// Malformed ciphertext.
-    pub fn neg(&self, a: &Ciphertext) -> Result<Ciphertext, CkksError> {
+    pub fn negate(&self, a: &Ciphertext) -> Result<Ciphertext, HeError> {
         self.check("negation", a)?;
         let mut out = a.clone();
         for poly in out.inner.polys.iter_mut() {
@@ -214,9 +232,9 @@ impl Evaluator {
         Ok(out)
     }
 
-    fn plain_at_level(&self, pt: &Plaintext, level: usize) -> Result<RnsPoly, CkksError> {
+    fn plain_at_level(&self, pt: &Plaintext, level: usize) -> Result<RnsPoly, HeError> {
         if pt.level < level {
-            return Err(CkksError::LevelTooLow {
+            return Err(HeError::LevelTooLow {
                 operation: "plaintext operand",
                 needed: level,
                 level: pt.level,
@@ -231,8 +249,8 @@ impl Evaluator {
     /// the ciphertext's primes, a lower one drops the ciphertext.
     ///
     /// # Errors
-    /// [`CkksError::ScaleMismatch`]; malformed operands.
-    pub fn add_plain(&self, ct: &Ciphertext, pt: &Plaintext) -> Result<Ciphertext, CkksError> {
+    /// [`HeError::ScaleMismatch`]; malformed operands.
+    pub fn add_plain(&self, ct: &Ciphertext, pt: &Plaintext) -> Result<Ciphertext, HeError> {
         self.check("plaintext addition", ct)?;
         check_scales("plaintext addition", ct.scale, pt.scale)?;
         let mut out = self.drop_to_level(ct, ct.level().min(pt.level))?;
@@ -245,7 +263,7 @@ impl Evaluator {
     ///
     /// # Errors
     /// As [`add_plain`](Self::add_plain).
-    pub fn sub_plain(&self, ct: &Ciphertext, pt: &Plaintext) -> Result<Ciphertext, CkksError> {
+    pub fn sub_plain(&self, ct: &Ciphertext, pt: &Plaintext) -> Result<Ciphertext, HeError> {
         self.check("plaintext subtraction", ct)?;
         check_scales("plaintext subtraction", ct.scale, pt.scale)?;
         let mut out = self.drop_to_level(ct, ct.level().min(pt.level))?;
@@ -258,7 +276,7 @@ impl Evaluator {
     ///
     /// # Errors
     /// Malformed operands.
-    pub fn mul_plain(&self, ct: &Ciphertext, pt: &Plaintext) -> Result<Ciphertext, CkksError> {
+    pub fn mul_plain(&self, ct: &Ciphertext, pt: &Plaintext) -> Result<Ciphertext, HeError> {
         self.check("plaintext product", ct)?;
         let level = ct.level().min(pt.level);
         let (n, limbs) = (self.params.degree(), level + 1);
@@ -292,27 +310,27 @@ impl Evaluator {
     /// `pt` at that level or above, and `acc`'s scale must equal `Δ_ct·Δ_pt`.
     ///
     /// # Errors
-    /// [`CkksError::LevelTooLow`] on a level mismatch, [`CkksError::CiphertextSize`],
-    /// [`CkksError::ScaleMismatch`]; malformed operands.
+    /// [`HeError::LevelTooLow`] on a level mismatch, [`HeError::CiphertextSize`],
+    /// [`HeError::ScaleMismatch`]; malformed operands.
     pub fn mul_plain_accumulate(
         &self,
         acc: &mut Ciphertext,
         ct: &Ciphertext,
         pt: &Plaintext,
-    ) -> Result<(), CkksError> {
+    ) -> Result<(), HeError> {
         const OP: &str = "plaintext multiply-accumulate";
         self.check(OP, acc)?;
         self.check(OP, ct)?;
         let level = ct.level();
         if acc.level() != level || pt.level < level {
-            return Err(CkksError::LevelTooLow {
+            return Err(HeError::LevelTooLow {
                 operation: OP,
                 needed: level.max(acc.level()),
                 level: acc.level().min(pt.level),
             });
         }
         if acc.len() != ct.len() {
-            return Err(CkksError::CiphertextSize {
+            return Err(HeError::CiphertextSize {
                 operation: OP,
                 expected: ct.len(),
                 got: acc.len(),
@@ -338,15 +356,15 @@ impl Evaluator {
     /// polynomial of `b` is appended).
     ///
     /// # Errors
-    /// [`CkksError::LevelTooLow`] on a level mismatch, [`CkksError::ScaleMismatch`];
+    /// [`HeError::LevelTooLow`] on a level mismatch, [`HeError::ScaleMismatch`];
     /// malformed operands.
-    pub fn add_assign(&self, acc: &mut Ciphertext, b: &Ciphertext) -> Result<(), CkksError> {
+    pub fn add_assign(&self, acc: &mut Ciphertext, b: &Ciphertext) -> Result<(), HeError> {
         const OP: &str = "addition";
         self.check(OP, acc)?;
         self.check(OP, b)?;
         check_scales(OP, acc.scale, b.scale)?;
         if acc.level() != b.level() {
-            return Err(CkksError::LevelTooLow {
+            return Err(HeError::LevelTooLow {
                 operation: OP,
                 needed: acc.level().max(b.level()),
                 level: acc.level().min(b.level()),
@@ -366,7 +384,7 @@ impl Evaluator {
     ///
     /// # Errors
     /// Malformed ciphertext.
-    pub fn mul_integer(&self, ct: &Ciphertext, c: i64) -> Result<Ciphertext, CkksError> {
+    pub fn mul_integer(&self, ct: &Ciphertext, c: i64) -> Result<Ciphertext, HeError> {
         self.check("integer product", ct)?;
         let mut out = ct.clone();
         for poly in out.inner.polys.iter_mut() {
@@ -379,20 +397,20 @@ impl Evaluator {
     /// `Δ_ct·scale`.
     ///
     /// # Errors
-    /// [`CkksError::InvalidConstant`] if `c·scale` is not finite; malformed ciphertext.
+    /// [`HeError::InvalidConstant`] if `c·scale` is not finite; malformed ciphertext.
     pub fn mul_real_with_scale(
         &self,
         ct: &Ciphertext,
         c: f64,
         scale: f64,
-    ) -> Result<Ciphertext, CkksError> {
+    ) -> Result<Ciphertext, HeError> {
         self.check("real product", ct)?;
         if !(scale.is_finite() && scale > 0.0) {
-            return Err(CkksError::InvalidScale { scale });
+            return Err(HeError::InvalidScale { scale });
         }
         let scaled = (c * scale).round();
         if !scaled.is_finite() {
-            return Err(CkksError::InvalidConstant {
+            return Err(HeError::InvalidConstant {
                 value: c,
                 reason: "not finite after scaling",
             });
@@ -415,7 +433,7 @@ impl Evaluator {
     ///
     /// # Errors
     /// As [`mul_real_with_scale`](Self::mul_real_with_scale).
-    pub fn mul_real(&self, ct: &Ciphertext, c: f64) -> Result<Ciphertext, CkksError> {
+    pub fn mul_real(&self, ct: &Ciphertext, c: f64) -> Result<Ciphertext, HeError> {
         self.check("real product", ct)?;
         let scale = if ct.level() == 0 {
             self.params.default_scale()
@@ -428,12 +446,12 @@ impl Evaluator {
     /// `ct + c` for a real `c` (added to every slot at the ciphertext's scale).
     ///
     /// # Errors
-    /// [`CkksError::InvalidConstant`] if `c·Δ` is not finite; malformed ciphertext.
-    pub fn add_real(&self, ct: &Ciphertext, c: f64) -> Result<Ciphertext, CkksError> {
+    /// [`HeError::InvalidConstant`] if `c·Δ` is not finite; malformed ciphertext.
+    pub fn add_real(&self, ct: &Ciphertext, c: f64) -> Result<Ciphertext, HeError> {
         self.check("real addition", ct)?;
         let scaled = (c * ct.scale).round();
         if !scaled.is_finite() {
-            return Err(CkksError::InvalidConstant {
+            return Err(HeError::InvalidConstant {
                 value: c,
                 reason: "not finite after scaling",
             });
@@ -460,12 +478,12 @@ impl Evaluator {
     /// relinearization); the scale is `Δ_a·Δ_b`.
     ///
     /// # Errors
-    /// [`CkksError::CiphertextSize`] unless both operands have two polynomials.
+    /// [`HeError::CiphertextSize`] unless both operands have two polynomials.
     pub fn mul_without_relinearization(
         &self,
         a: &Ciphertext,
         b: &Ciphertext,
-    ) -> Result<Ciphertext, CkksError> {
+    ) -> Result<Ciphertext, HeError> {
         self.check_relinearized("ciphertext product", a)?;
         self.check_relinearized("ciphertext product", b)?;
         let (a, b) = self.aligned(a, b)?;
@@ -498,7 +516,7 @@ impl Evaluator {
         &self,
         ct: &Ciphertext,
         rlk: &RelinearizationKey,
-    ) -> Result<Ciphertext, CkksError> {
+    ) -> Result<Ciphertext, HeError> {
         self.check("relinearization", ct)?;
         let inner = automorphism::relinearize(self.params.rlwe(), &ct.inner, rlk)?;
         Ok(Ciphertext {
@@ -512,12 +530,12 @@ impl Evaluator {
     ///
     /// # Errors
     /// As [`mul_without_relinearization`](Self::mul_without_relinearization).
-    pub fn mul(
+    pub fn multiply(
         &self,
         a: &Ciphertext,
         b: &Ciphertext,
         rlk: &RelinearizationKey,
-    ) -> Result<Ciphertext, CkksError> {
+    ) -> Result<Ciphertext, HeError> {
         let product = self.mul_without_relinearization(a, b)?;
         self.relinearize(&product, rlk)
     }
@@ -525,13 +543,9 @@ impl Evaluator {
     /// `a²` relinearized.
     ///
     /// # Errors
-    /// As [`mul`](Self::mul).
-    pub fn square(
-        &self,
-        a: &Ciphertext,
-        rlk: &RelinearizationKey,
-    ) -> Result<Ciphertext, CkksError> {
-        self.mul(a, a, rlk)
+    /// As [`multiply`](Self::multiply).
+    pub fn square(&self, a: &Ciphertext, rlk: &RelinearizationKey) -> Result<Ciphertext, HeError> {
+        self.multiply(a, a, rlk)
     }
 
     /// Rescaling (CKKS17 §3.4 `RS`, full-RNS form of CHKKS18 §3.3): divides the ciphertext by
@@ -543,12 +557,12 @@ impl Evaluator {
     /// `DivRoundByLastModulusNTT`).
     ///
     /// # Errors
-    /// [`CkksError::LevelTooLow`] at level 0.
-    pub fn rescale(&self, ct: &Ciphertext) -> Result<Ciphertext, CkksError> {
+    /// [`HeError::LevelTooLow`] at level 0.
+    pub fn rescale(&self, ct: &Ciphertext) -> Result<Ciphertext, HeError> {
         self.check("rescale", ct)?;
         let level = ct.level();
         if level == 0 {
-            return Err(CkksError::LevelTooLow {
+            return Err(HeError::LevelTooLow {
                 operation: "rescale",
                 needed: 1,
                 level,
@@ -592,14 +606,14 @@ impl Evaluator {
     /// `a · b`, relinearized and rescaled: the usual multiplication step.
     ///
     /// # Errors
-    /// As [`mul`](Self::mul) and [`rescale`](Self::rescale).
+    /// As [`multiply`](Self::multiply) and [`rescale`](Self::rescale).
     pub fn mul_and_rescale(
         &self,
         a: &Ciphertext,
         b: &Ciphertext,
         rlk: &RelinearizationKey,
-    ) -> Result<Ciphertext, CkksError> {
-        let product = self.mul(a, b, rlk)?;
+    ) -> Result<Ciphertext, HeError> {
+        let product = self.multiply(a, b, rlk)?;
         self.rescale(&product)
     }
 
@@ -607,14 +621,14 @@ impl Evaluator {
     /// rotate right) with the automorphism `X → X^{5^steps}` and key switching (CKKS17 §4.2).
     ///
     /// # Errors
-    /// [`CkksError::He`] with `MissingGaloisKey` if `keys` lacks the element (see
-    /// [`galois_elements`]); [`CkksError::CiphertextSize`] before relinearization.
+    /// [`HeError::MissingGaloisKey`] if `keys` lacks the element (see
+    /// [`galois_elements`]); [`HeError::CiphertextSize`] before relinearization.
     pub fn rotate(
         &self,
         ct: &Ciphertext,
         steps: i64,
         keys: &GaloisKeys,
-    ) -> Result<Ciphertext, CkksError> {
+    ) -> Result<Ciphertext, HeError> {
         self.check_relinearized("rotation", ct)?;
         let k = rotation_galois_element(self.params.degree(), steps)? as usize;
         let inner = automorphism::apply_galois(self.params.rlwe(), &ct.inner, keys, k)?;
@@ -635,7 +649,7 @@ impl Evaluator {
         ct: &Ciphertext,
         steps: &[i64],
         keys: &GaloisKeys,
-    ) -> Result<Vec<Ciphertext>, CkksError> {
+    ) -> Result<Vec<Ciphertext>, HeError> {
         self.check_relinearized("rotation", ct)?;
         let n = self.params.degree();
         let elements = steps
@@ -657,7 +671,7 @@ impl Evaluator {
     ///
     /// # Errors
     /// As [`rotate`](Self::rotate).
-    pub fn conjugate(&self, ct: &Ciphertext, keys: &GaloisKeys) -> Result<Ciphertext, CkksError> {
+    pub fn conjugate(&self, ct: &Ciphertext, keys: &GaloisKeys) -> Result<Ciphertext, HeError> {
         self.check_relinearized("conjugation", ct)?;
         let k = conjugation_galois_element(self.params.degree())? as usize;
         let inner = automorphism::apply_galois(self.params.rlwe(), &ct.inner, keys, k)?;

@@ -39,7 +39,7 @@
 //! let rotated = eval.rotate(&sq, 1, &gk)?;        // slot i holds x[i+1]²
 //! let out = decryptor.decrypt_real(&rotated)?;
 //! assert!((out[0] - x[1] * x[1]).abs() < 1e-6);
-//! # Ok::<(), henn_he::ckks::CkksError>(())
+//! # Ok::<(), henn_he::HeError>(())
 //! ```
 
 #![warn(missing_docs)]
@@ -49,7 +49,6 @@ pub mod ciphertext;
 pub mod crt;
 pub mod encoder;
 pub mod encryptor;
-mod error;
 pub mod evaluator;
 pub mod params;
 pub mod plaintext;
@@ -61,7 +60,6 @@ pub use encoder::{
     CkksEncoder,
 };
 pub use encryptor::{Decryptor, Encryptor, SeededCiphertext};
-pub use error::CkksError;
 pub use evaluator::{galois_elements, Evaluator};
 /// Complex slot values (re-exported from `num-complex`).
 pub use num_complex::Complex64;

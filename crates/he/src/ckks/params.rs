@@ -11,8 +11,8 @@
 
 use super::crt::CrtLift;
 use super::encoder::CkksEncoder;
-use super::CkksError;
 use crate::rlwe::{RlweParameters, RlweParametersBuilder};
+use crate::HeError;
 use std::sync::Arc;
 
 /// A named CKKS parameter set meeting 128-bit classical security (HE standard bound on
@@ -173,10 +173,10 @@ impl CkksParametersBuilder {
     /// Builds parameters, refusing anything below 128-bit security.
     ///
     /// # Errors
-    /// [`CkksError::He`] for malformed or insecure RLWE parameters,
-    /// [`CkksError::InvalidParameters`] / [`CkksError::InvalidScale`] /
-    /// [`CkksError::InvalidSlots`] for the CKKS-specific fields.
-    pub fn build(&self) -> Result<Arc<CkksParameters>, CkksError> {
+    /// [`HeError::InvalidParameters`] / [`HeError::Insecure`] for malformed or insecure RLWE parameters,
+    /// [`HeError::InvalidParameters`] / [`HeError::InvalidScale`] /
+    /// [`HeError::InvalidSlots`] for the CKKS-specific fields.
+    pub fn build(&self) -> Result<Arc<CkksParameters>, HeError> {
         self.require_log_n()?;
         CkksParameters::new(self.rlwe.build()?, self.scale, self.slots)
     }
@@ -185,16 +185,16 @@ impl CkksParametersBuilder {
     ///
     /// # Errors
     /// As [`build`](Self::build), except the security check.
-    pub fn insecure_build(&self) -> Result<Arc<CkksParameters>, CkksError> {
+    pub fn insecure_build(&self) -> Result<Arc<CkksParameters>, HeError> {
         self.require_log_n()?;
         CkksParameters::new(self.rlwe.insecure_build()?, self.scale, self.slots)
     }
 
-    fn require_log_n(&self) -> Result<(), CkksError> {
+    fn require_log_n(&self) -> Result<(), HeError> {
         if self.rlwe.has_log_n() {
             Ok(())
         } else {
-            Err(CkksError::InvalidParameters("log_n not set".into()))
+            Err(HeError::InvalidParameters("log_n not set".into()))
         }
     }
 }
@@ -204,19 +204,19 @@ impl CkksParameters {
     /// with a single prime) and a slot count (`None`: `n/2`).
     ///
     /// # Errors
-    /// [`CkksError::InvalidScale`] unless `1 < scale < q_0`; [`CkksError::InvalidSlots`].
+    /// [`HeError::InvalidScale`] unless `1 < scale < q_0`; [`HeError::InvalidSlots`].
     pub fn new(
         rlwe: Arc<RlweParameters>,
         scale: Option<f64>,
         slots: Option<usize>,
-    ) -> Result<Arc<Self>, CkksError> {
+    ) -> Result<Arc<Self>, HeError> {
         let moduli = rlwe.q_basis().moduli();
         let scale = scale.unwrap_or_else(|| {
             let reference = moduli.get(1).copied().unwrap_or(moduli[0]);
             2f64.powi((63 - reference.leading_zeros()) as i32)
         });
         if !(scale.is_finite() && scale > 1.0 && scale < moduli[0] as f64) {
-            return Err(CkksError::InvalidScale { scale });
+            return Err(HeError::InvalidScale { scale });
         }
         let n = rlwe.degree();
         let encoder = CkksEncoder::with_slots(n, slots.unwrap_or(n / 2))?;
@@ -282,9 +282,9 @@ impl CkksParameters {
     }
 
     /// Checks `level <= L`.
-    pub(crate) fn check_level(&self, level: usize) -> Result<(), CkksError> {
+    pub(crate) fn check_level(&self, level: usize) -> Result<(), HeError> {
         if level > self.max_level() {
-            return Err(CkksError::InvalidLevel {
+            return Err(HeError::InvalidLevel {
                 level,
                 max_level: self.max_level(),
             });
@@ -341,7 +341,7 @@ mod tests {
             .q_bits(&[50, 40, 40])
             .p_bits(&[51])
             .log_scale(40);
-        assert!(matches!(builder.build(), Err(CkksError::He(_))));
+        assert!(matches!(builder.build(), Err(HeError::Insecure(_))));
         assert!(builder.insecure_build().is_ok());
     }
 
@@ -353,19 +353,19 @@ mod tests {
             .p_bits(&[51]);
         assert!(matches!(
             base.clone().scale(f64::NAN).insecure_build(),
-            Err(CkksError::InvalidScale { .. })
+            Err(HeError::InvalidScale { .. })
         ));
         assert!(matches!(
             base.clone().log_scale(55).insecure_build(),
-            Err(CkksError::InvalidScale { .. })
+            Err(HeError::InvalidScale { .. })
         ));
         assert!(matches!(
             base.clone().slots(3).insecure_build(),
-            Err(CkksError::InvalidSlots { .. })
+            Err(HeError::InvalidSlots { .. })
         ));
         assert!(matches!(
             CkksParametersBuilder::new().insecure_build(),
-            Err(CkksError::InvalidParameters(_))
+            Err(HeError::InvalidParameters(_))
         ));
     }
 }

@@ -2,7 +2,8 @@
 //! parameter-aware [`Encoder`] that produces and reads them.
 
 use super::params::CkksParameters;
-use super::{CkksError, Complex64};
+use super::Complex64;
+use crate::HeError;
 use henn_ring::{Form, RnsPoly};
 use std::sync::Arc;
 
@@ -51,14 +52,14 @@ impl Encoder {
     /// zero-padded).
     ///
     /// # Errors
-    /// [`CkksError::InvalidLevel`], and the encoder's errors (too many values, non-finite
+    /// [`HeError::InvalidLevel`], and the encoder's errors (too many values, non-finite
     /// values, bad scale).
     pub fn encode(
         &self,
         values: &[Complex64],
         level: usize,
         scale: f64,
-    ) -> Result<Plaintext, CkksError> {
+    ) -> Result<Plaintext, HeError> {
         self.params.check_level(level)?;
         let basis = self.params.rlwe().q_basis();
         let moduli = &basis.moduli()[..=level];
@@ -77,7 +78,7 @@ impl Encoder {
         values: &[f64],
         level: usize,
         scale: f64,
-    ) -> Result<Plaintext, CkksError> {
+    ) -> Result<Plaintext, HeError> {
         let complex: Vec<Complex64> = values.iter().map(|&x| Complex64::new(x, 0.0)).collect();
         self.encode(&complex, level, scale)
     }
@@ -85,9 +86,9 @@ impl Encoder {
     /// Decodes a plaintext into its slots (`slots()` values).
     ///
     /// # Errors
-    /// [`CkksError::LengthMismatch`] / [`CkksError::UnreducedResidue`] if the plaintext's
+    /// [`HeError::LengthMismatch`] / [`HeError::UnreducedResidue`] if the plaintext's
     /// polynomial does not match the parameters.
-    pub fn decode(&self, plaintext: &Plaintext) -> Result<Vec<Complex64>, CkksError> {
+    pub fn decode(&self, plaintext: &Plaintext) -> Result<Vec<Complex64>, HeError> {
         let mut poly = plaintext.poly.clone();
         poly.ntt_backward(self.params.rlwe().q_basis());
         self.decode_coefficients(&poly, plaintext.scale)
@@ -98,7 +99,7 @@ impl Encoder {
         &self,
         poly: &RnsPoly,
         scale: f64,
-    ) -> Result<Vec<Complex64>, CkksError> {
+    ) -> Result<Vec<Complex64>, HeError> {
         let n = self.params.degree();
         let limbs: Vec<&[u64]> = poly.data().chunks(n).collect();
         self.params

@@ -109,14 +109,19 @@ pub fn relinearize(
             let q = &params.level(ct.level).q;
             let mut c2 = ct.polys[2].clone();
             c2.ntt_backward(q);
-            Ok(relinearize_with_coeff(
+            // c_2 is at hand in both forms: no forward transform is repeated
+            let (c0, c1) = keyswitch::key_switch_add(
                 params,
-                ct.polys[0].clone(),
-                ct.polys[1].clone(),
                 &c2,
+                &ct.polys[2],
                 ct.level,
-                rlk,
-            ))
+                &rlk.0,
+                (&ct.polys[0], &ct.polys[1]),
+            );
+            Ok(Ciphertext {
+                polys: vec![c0, c1],
+                level: ct.level,
+            })
         }
         n => Err(HeError::InvalidCiphertext(format!("{n} polynomials"))),
     }

@@ -354,7 +354,21 @@ pub fn key_switch_coeff_add(
 ) -> (RnsPoly, RnsPoly) {
     let mut c_ntt = c_coeff.clone();
     c_ntt.ntt_forward(&params.level(level).q);
-    let d = decompose(params, c_coeff, &c_ntt, level);
+    key_switch_add(params, c_coeff, &c_ntt, level, key, (c0, c1))
+}
+
+/// [`key_switch_coeff_add`] for a polynomial given in both forms (coefficient and NTT, level
+/// ℓ), e.g. the NTT-form `c_2` of a CKKS tensor product and its inverse transform: no
+/// transform is repeated.
+pub fn key_switch_add(
+    params: &RlweParameters,
+    c_coeff: &RnsPoly,
+    c_ntt: &RnsPoly,
+    level: usize,
+    key: &KeySwitchingKey,
+    (c0, c1): (&RnsPoly, &RnsPoly),
+) -> (RnsPoly, RnsPoly) {
+    let d = decompose(params, c_coeff, c_ntt, level);
     let (x0, x1) = inner_product(params, &d, key);
     let add = |poly| Some(ModDownAddend { poly, galois: None });
     (

@@ -548,7 +548,7 @@ impl SlotBackend for BfvCrtBackend {
         self.map1(a, |i, x| {
             let c = s.rem_euclid(i.t);
             let c = if c > i.t / 2 { c - i.t } else { c };
-            Ok(i.evaluator.mul_scalar(x, c as i64))
+            i.evaluator.mul_integer(x, c as i64)
         })
     }
 
@@ -564,9 +564,7 @@ impl SlotBackend for BfvCrtBackend {
 
     fn rotate(&self, a: &BfvCiphertext, steps: isize) -> BackendResult<BfvCiphertext> {
         let k = normalize_step(steps, self.row_len) as i64;
-        self.map1(a, |i, x| {
-            i.evaluator.rotate_columns(x, k, &self.keys.galois)
-        })
+        self.map1(a, |i, x| i.evaluator.rotate(x, k, &self.keys.galois))
     }
 
     fn rotate_hoisted(
@@ -585,7 +583,7 @@ impl SlotBackend for BfvCrtBackend {
             .zip(&a.parts)
             .map(|(i, x)| {
                 i.evaluator
-                    .rotate_columns_hoisted(x, &ks, &self.keys.galois)
+                    .rotate_hoisted(x, &ks, &self.keys.galois)
                     .map_err(engine)
             })
             .collect::<BackendResult<Vec<Vec<Ciphertext>>>>()?;
@@ -630,20 +628,6 @@ impl SlotBackend for BfvCrtBackend {
     }
 }
 
-fn is_prime(p: u64) -> bool {
-    if p < 2 {
-        return false;
-    }
-    let mut d = 2u64;
-    while d.saturating_mul(d) <= p {
-        if p.is_multiple_of(d) {
-            return false;
-        }
-        d += 1;
-    }
-    true
-}
-
 /// Chooses plaintext primes for a CRT space of at least `bits` bits (LoLa section 3.1 / 4.4):
 /// the fewest primes of at most `max_prime_bits` bits, all of (about) equal size, each
 /// `≡ 1 mod 2n` (batching), the largest such primes below `2^b` for the per-prime size `b`.
@@ -671,7 +655,7 @@ pub fn plaintext_primes(bits: u32, n: usize, max_prime_bits: u32) -> BackendResu
             let mut k = ((1u64 << per) - 1) / step;
             while out.len() < count && k > 0 {
                 let p = k * step + 1;
-                if is_prime(p) {
+                if henn_ring::prime::is_prime(p) {
                     out.push(p);
                 }
                 k -= 1;

@@ -29,13 +29,14 @@
 //! * **Seeded encryption** (secret key, `c_1` expanded from a 32-byte seed) halves the upload.
 //! * Errors of the engine become [`BackendError::Engine`].
 
+use henn_he::HeError;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
 use henn_he::ckks::{
-    galois_elements, Ciphertext, CkksError, CkksParameters, Decryptor, Encoder, Encryptor,
-    Evaluator, Plaintext,
+    galois_elements, Ciphertext, CkksParameters, Decryptor, Encoder, Encryptor, Evaluator,
+    Plaintext,
 };
 use henn_he::rlwe::{GaloisKeys, RelinearizationKey, SecretKey};
 use henn_he::serialization::CkksSerialize;
@@ -44,7 +45,7 @@ use henn_ring::sampler;
 pub use super::bfv::{KeySpec, PlaintextCache};
 use super::{normalize_step, BackendError, BackendResult, SlotBackend};
 
-fn engine(e: CkksError) -> BackendError {
+fn engine(e: HeError) -> BackendError {
     BackendError::Engine(Box::new(e))
 }
 
@@ -510,7 +511,7 @@ impl SlotBackend for CkksBackend {
 
     fn mul(&self, a: &Ciphertext, b: &Ciphertext) -> BackendResult<Ciphertext> {
         self.same_level(a, b.level())?;
-        self.evaluator.mul(a, b, self.relin()?).map_err(engine)
+        self.evaluator.multiply(a, b, self.relin()?).map_err(engine)
     }
 
     fn square(&self, a: &Ciphertext) -> BackendResult<Ciphertext> {

@@ -155,3 +155,210 @@ impl EvaluationKeys {
         })
     }
 }
+
+/// Bytes of one serialized key-switching key (engine format, [`henn_he::serialization`]): its
+/// 32-byte seed, then per gadget digit at the top level one polynomial modulo `Q·P`, every
+/// residue bit-packed at its prime's bit size.
+fn key_switching_key_bytes(rl: &henn_he::rlwe::RlweParameters) -> u64 {
+    let n = rl.degree() as u64;
+    let q = rl.q_basis().len() as u64;
+    let alpha = q.div_ceil(rl.dnum() as u64);
+    let digits = q.div_ceil(alpha);
+    let poly: u64 = rl
+        .qp_basis()
+        .moduli()
+        .into_iter()
+        .map(|m| (n * u64::from(64 - m.leading_zeros())).div_ceil(8))
+        .sum();
+    32 + digits * poly
+}
+
+/// Length of the engine header of a serialized HE object (magic, version, kind, reserved,
+/// fingerprint).
+const ENGINE_HEADER: u64 = 16;
+/// Engine kind tags of the two key objects of an upload.
+const ENGINE_KIND_RELINEARIZATION: u8 = 7;
+const ENGINE_KIND_GALOIS: u8 = 8;
+
+/// The exact shape of a valid evaluation-key upload for one compiled model, known before a
+/// byte arrives: its total length and where every header field and Galois element sits. A
+/// server checks a partly received upload against it ([`KeyUploadLayout::check_prefix`]) and
+/// refuses a wrong header, an unneeded or repeated Galois element or a wrong length at the
+/// first byte that shows it — before the rest is received, decoded or stored. (The full
+/// decode, [`EvaluationKeys::from_bytes`], then checks every residue.)
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyUploadLayout {
+    /// The expected message header up to the first key length: magic, version, kind, scheme,
+    /// model name, RLWE fingerprint and flags.
+    header: Vec<u8>,
+    /// RLWE fingerprint (in both engine headers).
+    fingerprint: u64,
+    /// Bytes of the relinearization-key object, when the plan needs one.
+    relinearization: Option<u64>,
+    /// Bytes of one key-switching key.
+    ksk: u64,
+    /// The Galois elements, ascending (the order the client writes them in).
+    elements: Vec<u64>,
+}
+
+impl KeyUploadLayout {
+    /// The layout of `public`'s uploads (exactly the plan's key requirements).
+    pub fn new(ctx: &SchemeContext, public: &PublicModel) -> InferResult<Self> {
+        let (scheme, rl) = match ctx {
+            SchemeContext::Bfv(p) => (WireScheme::Bfv, p[0].rlwe()),
+            SchemeContext::Ckks(p) => (WireScheme::Ckks, p.rlwe()),
+        };
+        let fingerprint = rl.fingerprint();
+        let mut w = Writer::new(WireKind::EvaluationKeys, scheme);
+        w.name(&public.model);
+        w.u64(fingerprint);
+        w.u8(u8::from(public.keys.relinearization));
+        let ksk = key_switching_key_bytes(rl);
+        Ok(Self {
+            header: w.buf,
+            fingerprint,
+            relinearization: public.keys.relinearization.then_some(ENGINE_HEADER + ksk),
+            ksk,
+            elements: required_elements(ctx, public)?
+                .into_iter()
+                .map(|e| e as u64)
+                .collect(),
+        })
+    }
+
+    /// Bytes of the Galois-key object.
+    fn galois_bytes(&self) -> u64 {
+        ENGINE_HEADER + 4 + self.elements.len() as u64 * (8 + self.ksk)
+    }
+
+    /// Offset of the Galois-key object's length field.
+    fn galois_start(&self) -> u64 {
+        self.header.len() as u64 + self.relinearization.map_or(0, |r| 8 + r)
+    }
+
+    /// The exact length of a valid upload.
+    pub fn total_bytes(&self) -> u64 {
+        self.galois_start() + 8 + self.galois_bytes()
+    }
+
+    /// The Galois elements the upload must carry, ascending.
+    pub fn galois_elements(&self) -> &[u64] {
+        &self.elements
+    }
+
+    /// Offset in the upload of the `i`-th Galois key's element (`u64`), followed by its key.
+    pub fn galois_element_offset(&self, i: usize) -> u64 {
+        self.galois_start() + 8 + ENGINE_HEADER + 4 + i as u64 * (8 + self.ksk)
+    }
+
+    /// Offset of the Galois-key count (`u32`).
+    pub fn galois_count_offset(&self) -> u64 {
+        self.galois_start() + 8 + ENGINE_HEADER
+    }
+
+    /// Checks every field of the layout that lies inside `prefix` (the first bytes received
+    /// of an upload): the message header, each object's length, engine header and
+    /// fingerprint, the Galois-key count and each Galois element, and that the prefix is no
+    /// longer than a valid upload. `Ok` means no received byte contradicts a valid upload.
+    pub fn check_prefix(&self, prefix: &[u8]) -> InferResult<()> {
+        let err = |detail: String| InferError::Malformed {
+            what: "evaluation keys",
+            detail,
+        };
+        let len = prefix.len() as u64;
+        if len > self.total_bytes() {
+            return Err(err(format!(
+                "more than {} bytes (the plan's keys are exactly that long)",
+                self.total_bytes()
+            )));
+        }
+        // The message header, byte by byte (the first difference names the field).
+        let h = &self.header;
+        let n = prefix.len().min(h.len());
+        if let Some(i) = (0..n).find(|&i| prefix[i] != h[i]) {
+            let field = match i {
+                0..=3 => "bad magic (not a henn message)",
+                4..=5 => "unsupported wire version",
+                6 => "not an evaluation-key message",
+                7 => "keys for another scheme",
+                _ if i + 9 < h.len() => "keys for another model",
+                _ if i + 1 < h.len() => "keys made for other parameters (fingerprint)",
+                _ if self.relinearization.is_some() => "the plan needs a relinearization key",
+                _ => "the plan needs no relinearization key",
+            };
+            return Err(err(format!("{field} (byte {i})")));
+        }
+        let u64_at = |at: u64| -> Option<u64> {
+            let at = usize::try_from(at).ok()?;
+            let b = prefix.get(at..at + 8)?;
+            let mut a = [0u8; 8];
+            a.copy_from_slice(b);
+            Some(u64::from_le_bytes(a))
+        };
+        // An object: its u64 length, then the engine header (kind, fingerprint).
+        let object = |start: u64, bytes: u64, kind: u8, what: &str| -> InferResult<()> {
+            if let Some(l) = u64_at(start) {
+                if l != bytes {
+                    return Err(err(format!(
+                        "{what} of {l} bytes, the plan's are exactly {bytes}"
+                    )));
+                }
+            }
+            let eh = start + 8;
+            let expected: Vec<u8> = henn_he::serialization::MAGIC
+                .iter()
+                .copied()
+                .chain(henn_he::serialization::VERSION.to_le_bytes())
+                .chain([kind, 0])
+                .chain(self.fingerprint.to_le_bytes())
+                .collect();
+            for (i, &b) in expected.iter().enumerate() {
+                if let Some(&got) = prefix.get((eh as usize) + i) {
+                    if got != b {
+                        return Err(err(format!(
+                            "{what}: engine header byte {i} is {got:#04x}, expected {b:#04x}"
+                        )));
+                    }
+                }
+            }
+            Ok(())
+        };
+        if let Some(r) = self.relinearization {
+            object(
+                h.len() as u64,
+                r,
+                ENGINE_KIND_RELINEARIZATION,
+                "relinearization key",
+            )?;
+        }
+        let gs = self.galois_start();
+        object(gs, self.galois_bytes(), ENGINE_KIND_GALOIS, "Galois keys")?;
+        let count_at = gs + 8 + ENGINE_HEADER;
+        if let Some(c) = prefix
+            .get(count_at as usize..count_at as usize + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        {
+            if c as usize != self.elements.len() {
+                return Err(err(format!(
+                    "{c} Galois keys, the plan needs exactly {}",
+                    self.elements.len()
+                )));
+            }
+        }
+        for (i, &want) in self.elements.iter().enumerate() {
+            let at = count_at + 4 + i as u64 * (8 + self.ksk);
+            match u64_at(at) {
+                Some(got) if got != want => {
+                    return Err(err(format!(
+                        "Galois key {i} is for element {got}, the plan needs exactly {:?} \
+                         (ascending)",
+                        self.elements
+                    )));
+                }
+                Some(_) => {}
+                None => break,
+            }
+        }
+        Ok(())
+    }
+}

@@ -37,6 +37,6 @@ pub use ciphertexts::{EncryptedInput, EncryptedOutput};
 pub use client::{argmax, ClientSession, Prediction};
 pub use compile::{compile, output_bits, Calibration, CompileOptions, SchemeChoice};
 pub use compiled::{parse_strategy, strategy_name, CompiledModel, CompiledNetwork};
-pub use keys::EvaluationKeys;
+pub use keys::{EvaluationKeys, KeyUploadLayout};
 pub use public::{PublicModel, SchemeContext, SchemeParameters};
 pub use server::ServerSession;

@@ -212,3 +212,35 @@ pub fn evaluation_keys_model(bytes: &[u8]) -> InferResult<String> {
     let (mut r, _) = Reader::open(bytes, WireKind::EvaluationKeys)?;
     r.name()
 }
+
+/// The model name of an evaluation-key upload from its first bytes, as they arrive: `Ok(None)`
+/// while the bytes so far are a valid beginning but do not yet hold the name, an error as soon
+/// as they cannot begin an upload (magic, version, kind, scheme, name length or characters).
+pub fn evaluation_keys_model_prefix(prefix: &[u8]) -> InferResult<Option<String>> {
+    let header = 8;
+    let mut expected = WIRE_MAGIC.to_vec();
+    expected.extend_from_slice(&WIRE_VERSION.to_le_bytes());
+    expected.push(WireKind::EvaluationKeys as u8);
+    let known = prefix.len().min(expected.len());
+    if prefix[..known] != expected[..known] {
+        // Let the full reader name the field.
+        return Reader::open(prefix, WireKind::EvaluationKeys).map(|_| None);
+    }
+    if prefix.len() >= header && !matches!(prefix[7], 1 | 2) {
+        return Reader::open(prefix, WireKind::EvaluationKeys).map(|_| None);
+    }
+    let Some(len) = prefix.get(header..header + 2) else {
+        return Ok(None);
+    };
+    let len = u16::from_le_bytes([len[0], len[1]]) as usize;
+    if len > MAX_MODEL_NAME {
+        return Err(InferError::Malformed {
+            what: WireKind::EvaluationKeys.what(),
+            detail: format!("model name of {len} bytes"),
+        });
+    }
+    if prefix.len() < header + 2 + len {
+        return Ok(None);
+    }
+    evaluation_keys_model(&prefix[..header + 2 + len]).map(Some)
+}

@@ -327,7 +327,7 @@ impl CoeffPlan {
                 }
                 Ok(match acc {
                     Some(a) => a,
-                    None => eval.mul_scalar(&inputs[0], 0),
+                    None => eval.mul_integer(&inputs[0], 0).map_err(he)?,
                 })
             })
             .collect()

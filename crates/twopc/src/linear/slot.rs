@@ -273,9 +273,7 @@ impl SlotPlan {
         input: &Ciphertext,
         keys: &GaloisKeys,
     ) -> Result<Ciphertext, TwoPcError> {
-        let rotated = eval
-            .rotate_columns_hoisted(input, &self.babies, keys)
-            .map_err(he)?;
+        let rotated = eval.rotate_hoisted(input, &self.babies, keys).map_err(he)?;
         let mut acc: Option<Ciphertext> = None;
         for (g, list) in &self.groups {
             let mut inner: Option<Ciphertext> = None;
@@ -290,7 +288,7 @@ impl SlotPlan {
             let inner = if *g == 0 {
                 inner
             } else {
-                eval.rotate_columns(&inner, *g, keys).map_err(he)?
+                eval.rotate(&inner, *g, keys).map_err(he)?
             };
             match acc.as_mut() {
                 Some(a) => eval.add_assign(a, &inner).map_err(he)?,
@@ -299,10 +297,10 @@ impl SlotPlan {
         }
         let mut acc = match acc {
             Some(a) => a,
-            None => eval.mul_scalar(input, 0),
+            None => eval.mul_integer(input, 0).map_err(he)?,
         };
         for &s in &self.folds {
-            let r = eval.rotate_columns(&acc, s, keys).map_err(he)?;
+            let r = eval.rotate(&acc, s, keys).map_err(he)?;
             eval.add_assign(&mut acc, &r).map_err(he)?;
         }
         Ok(acc)

@@ -4,9 +4,12 @@
 //! The client's secret key lives only inside this function (to encrypt inputs and measure the
 //! precision); the bootstrapper itself holds evaluation keys only.
 
-use super::{Bootstrapper, BootstrappingKeys, BootstrappingParameters, BootstrappingPreset};
-use crate::ckks::{CkksError, Complex64, Decryptor, Encoder, Encryptor};
+use super::{
+    Bootstrapper, BootstrappingKeys, BootstrappingParameters, BootstrappingPreset, StageTimes,
+};
+use crate::ckks::{Complex64, Decryptor, Encoder, Encryptor};
 use crate::rlwe::KeyGenerator;
+use crate::HeError;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -29,6 +32,11 @@ pub struct BootstrapBenchReport {
     pub bootstrap_runs_s: Vec<f64>,
     /// Median bootstrap latency (seconds).
     pub bootstrap_s: f64,
+    /// Median CPU seconds (user + system, all threads of the process) per bootstrap, if the
+    /// OS reports it: on one thread, the latency a quiet machine would show.
+    pub bootstrap_cpu_s: Option<f64>,
+    /// Median wall-clock seconds of each stage over the runs.
+    pub stages: StageTimes,
     /// Levels left after bootstrapping.
     pub levels_left: usize,
     /// Bits of the primes of those levels (`q_1..q_ℓ`).
@@ -66,7 +74,8 @@ impl BootstrapBenchReport {
                 "\"bootstrap_runs_s\":[{}],\"levels_left\":{},\"level_bits\":[{}],",
                 "\"precision_mean_bits\":{:.2},\"precision_min_bits\":{:.2},",
                 "\"key_bytes\":{},\"galois_keys\":{},\"diagonal_bytes\":{},",
-                "\"peak_memory_mib\":{}}}"
+                "\"peak_memory_mib\":{},\"bootstrap_cpu_s\":{},\"stage_s\":{{\"mod_raise\":{:.4},",
+                "\"coeffs_to_slots\":{:.4},\"eval_mod\":{:.4},\"slots_to_coeffs\":{:.4}}}}}"
             ),
             self.preset,
             self.log_n,
@@ -83,7 +92,13 @@ impl BootstrapBenchReport {
             self.key_bytes,
             self.galois_keys,
             self.diagonal_bytes,
-            peak
+            peak,
+            self.bootstrap_cpu_s
+                .map_or("null".to_string(), |c| format!("{c:.2}")),
+            self.stages.mod_raise_s,
+            self.stages.coeffs_to_slots_s,
+            self.stages.eval_mod_s,
+            self.stages.slots_to_coeffs_s
         )
     }
 }
@@ -94,6 +109,17 @@ pub fn peak_memory_mib() -> Option<f64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
+}
+
+/// CPU time (user + system) of this process in seconds (Linux `/proc/self/stat`, in clock
+/// ticks of 10 ms), `None` elsewhere.
+pub fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // fields after the parenthesised command name; utime and stime are the 12th and 13th
+    let fields: Vec<&str> = stat.rsplit(')').next()?.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
 }
 
 /// Deterministic inputs in the unit square (splitmix64).
@@ -114,17 +140,15 @@ fn inputs(seed: u64, count: usize) -> Vec<Complex64> {
 /// ciphertexts on `threads` threads.
 ///
 /// # Errors
-/// [`CkksError::InvalidParameters`] for zero threads or runs; parameter and evaluation
+/// [`HeError::InvalidParameters`] for zero threads or runs; parameter and evaluation
 /// errors.
 pub fn run_bootstrap_bench(
     preset: BootstrappingPreset,
     threads: usize,
     runs: usize,
-) -> Result<BootstrapBenchReport, CkksError> {
+) -> Result<BootstrapBenchReport, HeError> {
     if runs == 0 {
-        return Err(CkksError::InvalidParameters(
-            "runs must be at least 1".into(),
-        ));
+        return Err(HeError::InvalidParameters("runs must be at least 1".into()));
     }
     crate::with_threads(threads, || run(preset, threads, runs))?
 }
@@ -133,7 +157,7 @@ fn run(
     preset: BootstrappingPreset,
     threads: usize,
     runs: usize,
-) -> Result<BootstrapBenchReport, CkksError> {
+) -> Result<BootstrapBenchReport, HeError> {
     let params = BootstrappingParameters::new(preset)?;
     let ckks = params.ckks().clone();
     let keygen = KeyGenerator::new(ckks.rlwe());
@@ -148,13 +172,20 @@ fn run(
     let encryptor = Encryptor::with_secret_key(&ckks, &sk);
     let decryptor = Decryptor::new(&ckks, &sk);
     let mut times = Vec::with_capacity(runs);
+    let mut stages: Vec<StageTimes> = Vec::with_capacity(runs);
+    let mut cpu_times: Vec<f64> = Vec::with_capacity(runs);
     let (mut sum, mut count, mut min) = (0.0, 0usize, f64::INFINITY);
     for r in 0..runs {
         let x = inputs(r as u64 + 1, ckks.slots());
         let ct = encryptor.encrypt(&encoder.encode(&x, 0, ckks.default_scale())?)?;
+        let cpu = process_cpu_seconds();
         let t = Instant::now();
-        let out = bootstrapper.bootstrap(&ct)?;
+        let (out, stage) = bootstrapper.bootstrap_timed(&ct)?;
         times.push(t.elapsed().as_secs_f64());
+        if let (Some(a), Some(b)) = (cpu, process_cpu_seconds()) {
+            cpu_times.push(b - a);
+        }
+        stages.push(stage);
         let got = decryptor.decrypt_values(&out)?;
         for (g, w) in got.iter().zip(&x) {
             for e in [(g.re - w.re).abs(), (g.im - w.im).abs()] {
@@ -168,6 +199,19 @@ fn run(
     let mut sorted = times.clone();
     sorted.sort_by(f64::total_cmp);
     let median = sorted[sorted.len() / 2];
+    cpu_times.sort_by(f64::total_cmp);
+    let bootstrap_cpu_s = cpu_times.get(cpu_times.len() / 2).copied();
+    let stage_median = |f: fn(&StageTimes) -> f64| {
+        let mut v: Vec<f64> = stages.iter().map(f).collect();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let stages = StageTimes {
+        mod_raise_s: stage_median(|s| s.mod_raise_s),
+        coeffs_to_slots_s: stage_median(|s| s.coeffs_to_slots_s),
+        eval_mod_s: stage_median(|s| s.eval_mod_s),
+        slots_to_coeffs_s: stage_median(|s| s.slots_to_coeffs_s),
+    };
     let levels_left = params.output_level();
     Ok(BootstrapBenchReport {
         preset: preset.name.to_string(),
@@ -178,6 +222,8 @@ fn run(
         setup_s,
         bootstrap_runs_s: times,
         bootstrap_s: median,
+        bootstrap_cpu_s,
+        stages,
         levels_left,
         level_bits: preset.residual_q_bits[1..].to_vec(),
         precision_mean_bits: sum / count.max(1) as f64,
@@ -210,6 +256,8 @@ mod tests {
             "\"key_bytes\":",
             "\"peak_memory_mib\":",
             "\"keygen_s\":",
+            "\"stage_s\":{\"mod_raise\":",
+            "\"eval_mod\":",
         ] {
             assert!(json.contains(key), "{key} missing in {json}");
         }

@@ -7,11 +7,26 @@ use super::keys::BootstrappingKeys;
 use super::linear_transform::{EncodedLinearTransform, LinearTransform};
 use super::mod_raise::mod_raise;
 use super::params::BootstrappingParameters;
-use crate::ckks::{Ciphertext, CkksError, Evaluator, Plaintext};
+use crate::ckks::{Ciphertext, Evaluator, Plaintext};
 use crate::rlwe::{self, keyswitch};
+use crate::HeError;
 use henn_ring::RnsPoly;
 use std::f64::consts::PI;
 use std::sync::Arc;
+use std::time::Instant;
+
+/// Wall-clock seconds of the stages of one bootstrap ([`Bootstrapper::bootstrap_timed`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct StageTimes {
+    /// Scale-up and encapsulated ModRaise (two key switches).
+    pub mod_raise_s: f64,
+    /// CoeffsToSlots (the linear transforms and the conjugation).
+    pub coeffs_to_slots_s: f64,
+    /// EvalMod of the real and imaginary parts (run concurrently with several threads).
+    pub eval_mod_s: f64,
+    /// SlotsToCoeffs.
+    pub slots_to_coeffs_s: f64,
+}
 
 /// The encoded factors of both linear transforms.
 struct Transforms {
@@ -48,9 +63,9 @@ fn clear_transforms(params: &BootstrappingParameters) -> ClearTransforms {
     (cts, stc)
 }
 
-fn build_transforms(params: &BootstrappingParameters) -> Result<Transforms, CkksError> {
+fn build_transforms(params: &BootstrappingParameters) -> Result<Transforms, HeError> {
     let (cts, stc) = clear_transforms(params);
-    let encode = |list: Vec<(LinearTransform, usize)>| -> Result<Vec<_>, CkksError> {
+    let encode = |list: Vec<(LinearTransform, usize)>| -> Result<Vec<_>, HeError> {
         list.iter()
             .map(|(t, level)| EncodedLinearTransform::new(params.ckks(), t, *level))
             .collect()
@@ -77,7 +92,7 @@ fn eval_mod_output_scale(params: &BootstrappingParameters) -> f64 {
 ///
 /// # Errors
 /// Encoding errors of the diagonals (never for built parameters).
-pub fn required_rotations(params: &BootstrappingParameters) -> Result<Vec<i64>, CkksError> {
+pub fn required_rotations(params: &BootstrappingParameters) -> Result<Vec<i64>, HeError> {
     let (cts, stc) = clear_transforms(params);
     let mut r: Vec<i64> = cts
         .iter()
@@ -108,17 +123,17 @@ impl Bootstrapper {
     /// polynomial.
     ///
     /// # Errors
-    /// Encoding errors; [`CkksError::InvalidParameters`] if a Galois key is missing.
+    /// Encoding errors; [`HeError::InvalidParameters`] if a Galois key is missing.
     pub fn new(
         params: &BootstrappingParameters,
         keys: Arc<BootstrappingKeys>,
-    ) -> Result<Self, CkksError> {
+    ) -> Result<Self, HeError> {
         let transforms = build_transforms(params)?;
         let elements = keys.galois.elements();
         for r in required_rotations(params)? {
             let g = crate::ckks::rotation_galois_element(params.ckks().degree(), r)? as usize;
             if !elements.contains(&g) {
-                return Err(CkksError::InvalidParameters(format!(
+                return Err(HeError::InvalidParameters(format!(
                     "bootstrapping keys lack the rotation by {r}"
                 )));
             }
@@ -153,6 +168,11 @@ impl Bootstrapper {
         &self.params
     }
 
+    /// The evaluation keys.
+    pub fn keys(&self) -> &Arc<BootstrappingKeys> {
+        &self.keys
+    }
+
     /// Bytes held by the pre-encoded diagonals.
     pub fn diagonal_bytes(&self) -> usize {
         self.transforms
@@ -163,14 +183,14 @@ impl Bootstrapper {
             .sum()
     }
 
-    fn times_i(&self, ct: &Ciphertext) -> Result<Ciphertext, CkksError> {
+    fn times_i(&self, ct: &Ciphertext) -> Result<Ciphertext, HeError> {
         self.eval.mul_plain(ct, &self.imaginary_unit)
     }
 
     /// Scale-up, encapsulated ModRaise: `ct` at level 0 → under `s'` modulo `q_0` → raised
     /// to the top level → back under `s`. The result's phase is `m + q_0·I` with `I` bounded
     /// by the sparse secret's weight.
-    pub fn mod_raise(&self, ct: &Ciphertext) -> Result<Ciphertext, CkksError> {
+    pub fn mod_raise(&self, ct: &Ciphertext) -> Result<Ciphertext, HeError> {
         let ckks = self.params.ckks();
         let ct = self.eval.drop_to_level(ct, 0)?;
         let ct = if ct.len() == 3 {
@@ -189,7 +209,7 @@ impl Bootstrapper {
             ct
         };
         if ct.scale() > 2.0 * target {
-            return Err(CkksError::InvalidScale { scale: ct.scale() });
+            return Err(HeError::InvalidScale { scale: ct.scale() });
         }
         // Dense → sparse modulo q_0 (encapsulation parameters share q_0 and its NTT).
         let enc = self.params.encapsulation();
@@ -217,7 +237,7 @@ impl Bootstrapper {
     pub fn coeffs_to_slots(
         &self,
         raised: &Ciphertext,
-    ) -> Result<(Ciphertext, Ciphertext), CkksError> {
+    ) -> Result<(Ciphertext, Ciphertext), HeError> {
         let eval_scale = self.params.ckks().q_moduli()[self.params.eval_mod_start_level()] as f64;
         let mut ct = raised.clone();
         ct.set_scale(eval_scale)?;
@@ -232,7 +252,7 @@ impl Bootstrapper {
     }
 
     /// EvalMod on one part: `y → sin(2πK·y)` (≈ `2π·m/q_0`).
-    pub fn eval_mod(&self, ct: &Ciphertext) -> Result<Ciphertext, CkksError> {
+    pub fn eval_mod(&self, ct: &Ciphertext) -> Result<Ciphertext, HeError> {
         self.eval_mod.evaluate(
             self.params.ckks(),
             &self.eval,
@@ -243,11 +263,7 @@ impl Bootstrapper {
 
     /// SlotsToCoeffs of `re + i·im`: back to the slot encoding, at the output level and the
     /// default scale.
-    pub fn slots_to_coeffs(
-        &self,
-        re: &Ciphertext,
-        im: &Ciphertext,
-    ) -> Result<Ciphertext, CkksError> {
+    pub fn slots_to_coeffs(&self, re: &Ciphertext, im: &Ciphertext) -> Result<Ciphertext, HeError> {
         let im = self.times_i(im)?;
         let mut ct = self.eval.add(re, &im)?;
         for t in &self.transforms.stc {
@@ -260,12 +276,38 @@ impl Bootstrapper {
     /// Bootstraps `ct` (module docs of [`super`]).
     ///
     /// # Errors
-    /// [`CkksError::InvalidScale`] for an input scale above `Δ_in`; evaluator errors
+    /// [`HeError::InvalidScale`] for an input scale above `Δ_in`; evaluator errors
     /// (malformed ciphertexts, missing keys).
-    pub fn bootstrap(&self, ct: &Ciphertext) -> Result<Ciphertext, CkksError> {
+    pub fn bootstrap(&self, ct: &Ciphertext) -> Result<Ciphertext, HeError> {
+        self.bootstrap_timed(ct).map(|(out, _)| out)
+    }
+
+    /// [`bootstrap`](Self::bootstrap) with the wall-clock time of each stage.
+    ///
+    /// # Errors
+    /// As [`bootstrap`](Self::bootstrap).
+    pub fn bootstrap_timed(&self, ct: &Ciphertext) -> Result<(Ciphertext, StageTimes), HeError> {
+        let t = Instant::now();
         let raised = self.mod_raise(ct)?;
+        let mod_raise_s = t.elapsed().as_secs_f64();
+        let t = Instant::now();
         let (re, im) = self.coeffs_to_slots(&raised)?;
+        let coeffs_to_slots_s = t.elapsed().as_secs_f64();
+        let t = Instant::now();
         let (re, im) = rayon::join(|| self.eval_mod(&re), || self.eval_mod(&im));
-        self.slots_to_coeffs(&re?, &im?)
+        let (re, im) = (re?, im?);
+        let eval_mod_s = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let out = self.slots_to_coeffs(&re, &im)?;
+        let slots_to_coeffs_s = t.elapsed().as_secs_f64();
+        Ok((
+            out,
+            StageTimes {
+                mod_raise_s,
+                coeffs_to_slots_s,
+                eval_mod_s,
+                slots_to_coeffs_s,
+            },
+        ))
     }
 }

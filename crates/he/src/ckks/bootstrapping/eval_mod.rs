@@ -16,8 +16,9 @@
 //! equal scale (leaves multiply each `T_k` by its coefficient encoded at
 //! `τ·q_ℓ/scale(T_k)`).
 
-use crate::ckks::{Ciphertext, CkksError, CkksParameters, Evaluator};
+use crate::ckks::{Ciphertext, CkksParameters, Evaluator};
 use crate::rlwe::RelinearizationKey;
+use crate::HeError;
 use std::f64::consts::PI;
 
 fn ceil_log2(k: usize) -> usize {
@@ -133,7 +134,7 @@ impl EvalModPolynomial {
     /// the double-angle squarings (`τ ← τ²/q_ℓ`).
     ///
     /// # Errors
-    /// [`CkksError::LevelTooLow`] if the ciphertext has fewer levels than the depth; the
+    /// [`HeError::LevelTooLow`] if the ciphertext has fewer levels than the depth; the
     /// evaluator's errors.
     pub fn evaluate(
         &self,
@@ -141,9 +142,9 @@ impl EvalModPolynomial {
         eval: &Evaluator,
         rlk: &RelinearizationKey,
         ct: &Ciphertext,
-    ) -> Result<Ciphertext, CkksError> {
+    ) -> Result<Ciphertext, HeError> {
         if ct.level() < self.depth() {
-            return Err(CkksError::LevelTooLow {
+            return Err(HeError::LevelTooLow {
                 operation: "EvalMod",
                 needed: self.depth(),
                 level: ct.level(),
@@ -169,7 +170,7 @@ impl EvalModPolynomial {
         eval: &Evaluator,
         rlk: &RelinearizationKey,
         q: &[u64],
-    ) -> Result<Ciphertext, CkksError> {
+    ) -> Result<Ciphertext, HeError> {
         let level_of_t = |k: usize| basis.get(k).map(|t| t.level()).unwrap_or(0);
         if c.len() <= self.baby {
             let level = self.node_level(c.len(), &level_of_t) + 1;
@@ -205,7 +206,7 @@ impl EvalModPolynomial {
         let level = self.node_level(qc.len(), &level_of_t).min(tg.level());
         let tau_q = tau * q[level] as f64 / tg.scale();
         let qct = self.evaluate_node(&qc, tau_q, basis, eval, rlk, q)?;
-        let prod = eval.mul(
+        let prod = eval.multiply(
             &eval.drop_to_level(&qct, level)?,
             &eval.drop_to_level(tg, level)?,
             rlk,
@@ -233,7 +234,7 @@ impl Basis {
         eval: &Evaluator,
         rlk: &RelinearizationKey,
         ct: &Ciphertext,
-    ) -> Result<Self, CkksError> {
+    ) -> Result<Self, HeError> {
         let giants = poly.giants();
         let max = *giants.last().unwrap_or(&poly.baby);
         let mut powers: Vec<Option<Ciphertext>> = vec![None; max + 1];
@@ -250,18 +251,18 @@ impl Basis {
             let b = k - a;
             let ta = powers[a]
                 .as_ref()
-                .ok_or(CkksError::InvalidParameters("Chebyshev basis order".into()))?;
+                .ok_or(HeError::InvalidParameters("Chebyshev basis order".into()))?;
             let tb = powers[b]
                 .as_ref()
-                .ok_or(CkksError::InvalidParameters("Chebyshev basis order".into()))?;
-            let prod = eval.mul(ta, tb, rlk)?;
+                .ok_or(HeError::InvalidParameters("Chebyshev basis order".into()))?;
+            let prod = eval.multiply(ta, tb, rlk)?;
             let prod = eval.mul_integer(&prod, 2)?;
             let prod = if a == b {
                 eval.add_real(&prod, -1.0)?
             } else {
                 let td = powers[a - b]
                     .as_ref()
-                    .ok_or(CkksError::InvalidParameters("Chebyshev basis order".into()))?;
+                    .ok_or(HeError::InvalidParameters("Chebyshev basis order".into()))?;
                 let td = eval.drop_to_level(td, td.level().min(prod.level()))?;
                 let sub = eval.mul_real_with_scale(&td, 1.0, prod.scale() / td.scale())?;
                 let mut sub = sub;
@@ -273,11 +274,11 @@ impl Basis {
         Ok(Self { powers })
     }
 
-    fn get(&self, k: usize) -> Result<&Ciphertext, CkksError> {
+    fn get(&self, k: usize) -> Result<&Ciphertext, HeError> {
         self.powers
             .get(k)
             .and_then(|p| p.as_ref())
-            .ok_or(CkksError::InvalidParameters(format!(
+            .ok_or(HeError::InvalidParameters(format!(
                 "Chebyshev power T_{k} not computed"
             )))
     }

@@ -9,7 +9,7 @@
 
 use super::bootstrapper::required_rotations;
 use super::params::BootstrappingParameters;
-use crate::ckks::{galois_elements, CkksError, CkksParameters};
+use crate::ckks::{galois_elements, CkksParameters};
 use crate::rlwe::{GaloisKeys, KeySwitchingKey, RelinearizationKey, SecretKey};
 use crate::serialization::CkksSerialize;
 use crate::HeError;
@@ -41,12 +41,12 @@ impl BootstrappingKeys {
     /// here and dropped (zeroized) on return.
     ///
     /// # Errors
-    /// [`CkksError::InvalidParameters`] if `sk` belongs to other parameters; Galois-element
+    /// [`HeError::InvalidParameters`] if `sk` belongs to other parameters; Galois-element
     /// errors.
-    pub fn generate(params: &BootstrappingParameters, sk: &SecretKey) -> Result<Self, CkksError> {
+    pub fn generate(params: &BootstrappingParameters, sk: &SecretKey) -> Result<Self, HeError> {
         let main = params.ckks().rlwe();
         if sk.params().fingerprint() != main.fingerprint() {
-            return Err(CkksError::InvalidParameters(
+            return Err(HeError::InvalidParameters(
                 "secret key made for other parameters".into(),
             ));
         }
@@ -74,7 +74,7 @@ impl BootstrappingKeys {
     /// serialization (fingerprinted against them) applies.
     fn encapsulation_ckks(
         params: &BootstrappingParameters,
-    ) -> Result<Arc<CkksParameters>, CkksError> {
+    ) -> Result<Arc<CkksParameters>, HeError> {
         CkksParameters::new(
             params.encapsulation().clone(),
             Some(params.ckks().default_scale()),
@@ -89,7 +89,7 @@ impl BootstrappingKeys {
     ///
     /// # Errors
     /// Never for keys made for `params`, except building the encapsulation parameters.
-    pub fn to_bytes(&self, params: &BootstrappingParameters) -> Result<Vec<u8>, CkksError> {
+    pub fn to_bytes(&self, params: &BootstrappingParameters) -> Result<Vec<u8>, HeError> {
         let main = params.ckks();
         let enc = Self::encapsulation_ckks(params)?;
         let parts = [
@@ -113,9 +113,9 @@ impl BootstrappingKeys {
     /// engine's deserializers (fingerprints, counts, residues); trailing bytes are refused.
     ///
     /// # Errors
-    /// [`CkksError::He`] with [`HeError::Deserialize`] for malformed input.
-    pub fn from_bytes(params: &BootstrappingParameters, bytes: &[u8]) -> Result<Self, CkksError> {
-        let bad = |m: &str| CkksError::He(HeError::Deserialize(format!("bootstrapping keys: {m}")));
+    /// [`HeError::Deserialize`] for malformed input.
+    pub fn from_bytes(params: &BootstrappingParameters, bytes: &[u8]) -> Result<Self, HeError> {
+        let bad = |m: &str| HeError::Deserialize(format!("bootstrapping keys: {m}"));
         if bytes.len() < 5 || &bytes[..4] != MAGIC {
             return Err(bad("bad magic"));
         }

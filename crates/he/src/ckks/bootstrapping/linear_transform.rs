@@ -15,11 +15,31 @@
 //! scale `q_ℓ`, so the final rescale gives back the input's scale exactly.
 
 use crate::ckks::{
-    Ciphertext, CkksError, CkksParameters, Complex64, Encoder, Evaluator, Plaintext,
+    rotation_galois_element, Ciphertext, CkksParameters, Complex64, Encoder, Evaluator, Plaintext,
 };
-use crate::rlwe::GaloisKeys;
+use crate::rlwe::{self, keyswitch, GaloisKeys};
+use crate::HeError;
+use henn_ring::{GaloisElement, RnsBasis, RnsPoly};
+use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+
+/// `acc += σ(x)` for `x`, `acc` in NTT form over `basis` (`σ(x)[j] = x[π(j)]` with `π` the
+/// automorphism's NTT index permutation): the gather and the addition in one pass.
+fn add_permuted(acc: &mut RnsPoly, x: &RnsPoly, galois: &GaloisElement, basis: &RnsBasis) {
+    let n = acc.degree();
+    let perm = galois.ntt_permutation();
+    acc.data_mut()
+        .par_chunks_mut(n)
+        .zip(x.data().par_chunks(n))
+        .enumerate()
+        .for_each(|(i, (a, x))| {
+            let m = basis.modulus(i);
+            for (aj, &pj) in a.iter_mut().zip(perm) {
+                *aj = m.add(*aj, x[pj as usize]);
+            }
+        });
+}
 
 /// A linear map on `slots` complex slots, stored by its non-zero diagonals.
 #[derive(Clone, Debug, PartialEq)]
@@ -105,10 +125,10 @@ impl LinearTransform {
     /// `A·x` in the clear.
     ///
     /// # Errors
-    /// [`CkksError::LengthMismatch`] unless `x` has `slots` values.
-    pub fn apply(&self, x: &[Complex64]) -> Result<Vec<Complex64>, CkksError> {
+    /// [`HeError::LengthMismatch`] unless `x` has `slots` values.
+    pub fn apply(&self, x: &[Complex64]) -> Result<Vec<Complex64>, HeError> {
         if x.len() != self.slots {
-            return Err(CkksError::LengthMismatch {
+            return Err(HeError::LengthMismatch {
                 what: "linear transform input",
                 expected: self.slots,
                 got: x.len(),
@@ -188,22 +208,22 @@ impl EncodedLinearTransform {
     /// [`LinearTransform::best_baby_steps`].
     ///
     /// # Errors
-    /// Encoding errors; [`CkksError::InvalidSlots`] unless the transform has the parameters'
-    /// slot count; [`CkksError::LevelTooLow`] at level 0 (a rescale follows).
+    /// Encoding errors; [`HeError::InvalidSlots`] unless the transform has the parameters'
+    /// slot count; [`HeError::LevelTooLow`] at level 0 (a rescale follows).
     pub fn new(
         params: &Arc<CkksParameters>,
         transform: &LinearTransform,
         level: usize,
-    ) -> Result<Self, CkksError> {
+    ) -> Result<Self, HeError> {
         let slots = params.slots();
         if transform.slots() != slots {
-            return Err(CkksError::InvalidSlots {
+            return Err(HeError::InvalidSlots {
                 slots: transform.slots(),
                 max_slots: slots,
             });
         }
         if level == 0 {
-            return Err(CkksError::LevelTooLow {
+            return Err(HeError::LevelTooLow {
                 operation: "linear transform",
                 needed: 1,
                 level,
@@ -262,27 +282,176 @@ impl EncodedLinearTransform {
             .sum()
     }
 
-    /// `A·ct` then one rescale: BSGS with the baby rotations hoisted (one ModUp) and the giant
-    /// rotations applied to the unrescaled partial sums. The input is dropped to the
-    /// transform's level if above it.
+    /// `A·ct` then one rescale, with the giant steps accumulated in the extended basis `QP`
+    /// (BMTH21 §4, Algorithm 6 "double hoisting", giant-step half): the baby rotations share
+    /// one hoisted decomposition; for each giant step `g` the partial sum
+    /// `Σ_b rot_{-g}(d_{g+b}) ⊙ rot_b(x)` is decomposed and multiplied with the key of `g`,
+    /// and the products are permuted by `σ_g` and summed modulo `Q_ℓ·P` *before* any ModDown,
+    /// so the whole transform ends with one ModDown per polynomial instead of two per giant
+    /// step (`ModDown` commutes with `σ_g`, and `ModDown(P·c_0 + x) = c_0 + ModDown(x)`, so the
+    /// rotated `c_0` terms are summed modulo `Q_ℓ` and added during that ModDown). The single
+    /// rounding by `P` also adds one rounding error instead of one per giant step. The input
+    /// is dropped to the transform's level if above it.
     ///
     /// # Errors
-    /// [`CkksError::LevelTooLow`] for an input below the transform's level; missing Galois
+    /// [`HeError::LevelTooLow`] for an input below the transform's level; missing Galois
     /// keys; malformed ciphertexts.
     pub fn evaluate(
         &self,
         eval: &Evaluator,
         ct: &Ciphertext,
         keys: &GaloisKeys,
-    ) -> Result<Ciphertext, CkksError> {
+    ) -> Result<Ciphertext, HeError> {
+        let ct = self.input(eval, ct)?;
+        let steps: Vec<i64> = self.babies.iter().map(|&b| b as i64).collect();
+        let rotated = eval.rotate_hoisted(&ct, &steps, keys)?;
+        let baby = |b: usize| -> &Ciphertext {
+            if b == 0 {
+                &ct
+            } else {
+                let i = self.babies.binary_search(&b).unwrap_or(0);
+                &rotated[i]
+            }
+        };
+        let rlwe = self.params.rlwe();
+        let level = self.level;
+        let context = rlwe.level(level);
+        let n = self.params.degree();
+        // the g = 0 partial sum (no rotation), and the lazy giant-step sums:
+        // Σ σ_g(c_0) modulo Q_ℓ, Σ σ_g(x_0) and Σ σ_g(x_1) modulo Q_ℓ·P
+        let mut unrotated: Option<Ciphertext> = None;
+        let mut lazy: Option<[RnsPoly; 3]> = None;
+        for (g, terms) in &self.giants {
+            let Some(acc) = self.partial_sum(terms, &baby)? else {
+                continue;
+            };
+            if *g == 0 {
+                unrotated = Some(acc);
+                continue;
+            }
+            let element = rotation_galois_element(n, *g as i64)? as usize;
+            let (galois, key) = keys.get(element)?;
+            let polys = acc.rlwe().polys();
+            let mut c1 = polys[1].clone();
+            c1.ntt_backward(&context.q);
+            let decomposed = keyswitch::decompose(rlwe, &c1, &polys[1], level);
+            drop(c1);
+            let (x0, x1) = keyswitch::inner_product(rlwe, &decomposed, key);
+            drop(decomposed);
+            match lazy.as_mut() {
+                None => {
+                    lazy = Some([
+                        polys[0].automorphism(galois, &context.q),
+                        x0.automorphism(galois, &context.qp),
+                        x1.automorphism(galois, &context.qp),
+                    ])
+                }
+                Some([c0, y, z]) => {
+                    add_permuted(c0, &polys[0], galois, &context.q);
+                    add_permuted(y, &x0, galois, &context.qp);
+                    add_permuted(z, &x1, galois, &context.qp);
+                }
+            }
+        }
+        let scale = ct.scale() * self.params.q_moduli()[level] as f64;
+        let total = match (lazy, unrotated) {
+            (None, Some(u)) => u,
+            (None, None) => {
+                eval.mul_real_with_scale(&ct, 0.0, self.params.q_moduli()[level] as f64)?
+            }
+            (Some([mut c0, y, z]), u) => {
+                let mut c1_addend = None;
+                if let Some(u) = &u {
+                    let p = u.rlwe().polys();
+                    c0.add_assign(&p[0], &context.q);
+                    c1_addend = Some(&p[1]);
+                }
+                let add = |poly| keyswitch::ModDownAddend { poly, galois: None };
+                let out0 = keyswitch::mod_down_add(rlwe, y, level, Some(add(&c0)));
+                let out1 = keyswitch::mod_down_add(rlwe, z, level, c1_addend.map(add));
+                let inner = rlwe::Ciphertext::from_polys(rlwe, vec![out0, out1], level)?;
+                Ciphertext::from_rlwe(inner, scale)?
+            }
+        };
+        eval.rescale(&total)
+    }
+
+    /// The input dropped to the transform's level.
+    fn input(&self, eval: &Evaluator, ct: &Ciphertext) -> Result<Ciphertext, HeError> {
         if ct.level() < self.level {
-            return Err(CkksError::LevelTooLow {
+            return Err(HeError::LevelTooLow {
                 operation: "linear transform",
                 needed: self.level,
                 level: ct.level(),
             });
         }
-        let ct = eval.drop_to_level(ct, self.level)?;
+        eval.drop_to_level(ct, self.level)
+    }
+
+    /// `Σ_b pt_b ⊙ baby(b)` over the terms of one giant step (`None` if there are none),
+    /// limb-major: each output limb stays in cache while every term is accumulated into it,
+    /// so the accumulator is written once instead of read and written once per diagonal (the
+    /// products are memory-bound at `n = 2^16`).
+    fn partial_sum<'a>(
+        &self,
+        terms: &[(usize, Plaintext)],
+        baby: &dyn Fn(usize) -> &'a Ciphertext,
+    ) -> Result<Option<Ciphertext>, HeError> {
+        let Some((b0, pt0)) = terms.first() else {
+            return Ok(None);
+        };
+        let first = baby(*b0);
+        let level = self.level;
+        let malformed = terms.iter().any(|(b, pt)| {
+            let c = baby(*b);
+            c.len() != 2 || c.level() != level || pt.level < level
+        });
+        if malformed {
+            return Err(HeError::InvalidParameters(
+                "linear transform: baby steps must be relinearized at the transform's level".into(),
+            ));
+        }
+        let n = self.params.degree();
+        let basis = self.params.rlwe().q_basis();
+        let limbs = level + 1;
+        let babies: Vec<&RnsPoly> = terms
+            .iter()
+            .flat_map(|(b, _)| baby(*b).rlwe().polys().iter().take(2))
+            .collect();
+        let mut polys = Vec::with_capacity(2);
+        for k in 0..2 {
+            let mut out = henn_ring::buffer_pool::take_for_overwrite(limbs * n);
+            out.par_chunks_mut(n).enumerate().for_each(|(j, o)| {
+                o.fill(0);
+                let ntt = basis.ntt(j);
+                for (t, (_, pt)) in terms.iter().enumerate() {
+                    ntt.mul_accumulate(o, babies[2 * t + k].limb(j), pt.poly().limb(j));
+                }
+            });
+            let poly = RnsPoly::from_reduced(n, limbs, henn_ring::Form::Ntt, out)
+                .unwrap_or_else(|_| RnsPoly::zero(n, limbs, henn_ring::Form::Ntt));
+            polys.push(poly);
+        }
+        let inner = rlwe::Ciphertext::from_polys(self.params.rlwe(), polys, level)?;
+        Ok(Some(Ciphertext::from_rlwe(
+            inner,
+            first.scale() * pt0.scale(),
+        )?))
+    }
+
+    /// The same product with every giant rotation a full key switch (two ModDowns per giant
+    /// step, BMTH21 §4 single hoisting): the reference [`evaluate`](Self::evaluate) is checked
+    /// and benchmarked against.
+    ///
+    /// # Errors
+    /// As [`evaluate`](Self::evaluate).
+    pub fn evaluate_single_hoisted(
+        &self,
+        eval: &Evaluator,
+        ct: &Ciphertext,
+        keys: &GaloisKeys,
+    ) -> Result<Ciphertext, HeError> {
+        let ct = self.input(eval, ct)?;
         let steps: Vec<i64> = self.babies.iter().map(|&b| b as i64).collect();
         let rotated = eval.rotate_hoisted(&ct, &steps, keys)?;
         let baby = |b: usize| -> &Ciphertext {
@@ -295,14 +464,9 @@ impl EncodedLinearTransform {
         };
         let mut total: Option<Ciphertext> = None;
         for (g, terms) in &self.giants {
-            let mut acc: Option<Ciphertext> = None;
-            for (b, pt) in terms {
-                match acc.as_mut() {
-                    None => acc = Some(eval.mul_plain(baby(*b), pt)?),
-                    Some(a) => eval.mul_plain_accumulate(a, baby(*b), pt)?,
-                }
-            }
-            let Some(mut acc) = acc else { continue };
+            let Some(mut acc) = self.partial_sum(terms, &baby)? else {
+                continue;
+            };
             if *g != 0 {
                 acc = eval.rotate(&acc, *g as i64, keys)?;
             }

@@ -52,6 +52,19 @@
 //! `q_0/(2πΔ_in)`; and the key-switching and rescaling noise. A coefficient with `|I| >= K`
 //! makes bootstrapping fail (the interpolant is only valid on `[-K, K]`).
 
+//!
+//! # Cost (profile at `n = 2^16`, one thread)
+//!
+//! Stage shares of one bootstrap (`bootstrap_phases` example, commit 190244f plus profiling
+//! code, load 10-11, so only the ratios count): ModRaise 2 %, CoeffsToSlots 41 %, EvalMod
+//! 45 % (two polynomials of 14 relinearizations each), SlotsToCoeffs 13 %. By kernel
+//! (`perf`, bootstrapping only): base conversion of ModUp/ModDown 10 %, key-switching inner
+//! product 9 %, tfhe-ntt kernels 15 % and other pulp-dispatched SIMD kernels (pointwise
+//! products, NTT parts) 17 %, and about a quarter in memory traffic
+//! (`memset` 10 %, `memmove` 8 %, page faults 7 %: copies and zero fills of temporaries and
+//! buffers beyond the ring's 48 MiB per-thread pool). Key switching as a whole (ModUp,
+//! inner products, ModDown) is most of both linear transforms and of EvalMod.
+
 pub mod bench;
 pub mod bootstrapper;
 pub mod dft;
@@ -62,7 +75,7 @@ pub mod mod_raise;
 pub mod params;
 
 pub use bench::{run_bootstrap_bench, BootstrapBenchReport};
-pub use bootstrapper::{required_rotations, Bootstrapper};
+pub use bootstrapper::{required_rotations, Bootstrapper, StageTimes};
 pub use eval_mod::EvalModPolynomial;
 pub use keys::BootstrappingKeys;
 pub use linear_transform::{EncodedLinearTransform, LinearTransform};

@@ -3,23 +3,24 @@
 //! becomes `c_0 + c_1·s = m + q_0·I(X)` modulo `Q_L`, with `I` a small integer polynomial
 //! (`‖I‖_∞ <= (1 + h)/2` for a secret of Hamming weight `h`; in practice `O(√h)`).
 
-use crate::ckks::{Ciphertext, CkksError, CkksParameters};
+use crate::ckks::{Ciphertext, CkksParameters};
 use crate::rlwe;
+use crate::HeError;
 use henn_ring::{Form, RnsPoly};
 
 /// Raises a level-0 ciphertext to level `level` (see the module docs). The scale label is
 /// kept.
 ///
 /// # Errors
-/// [`CkksError::LevelTooLow`] unless `ct` is at level 0 with two polynomials;
-/// [`CkksError::InvalidLevel`] for a level above the chain.
+/// [`HeError::LevelTooLow`] unless `ct` is at level 0 with two polynomials;
+/// [`HeError::InvalidLevel`] for a level above the chain.
 pub fn mod_raise(
     params: &CkksParameters,
     ct: &Ciphertext,
     level: usize,
-) -> Result<Ciphertext, CkksError> {
+) -> Result<Ciphertext, HeError> {
     if ct.level() != 0 || ct.len() != 2 {
-        return Err(CkksError::LevelTooLow {
+        return Err(HeError::LevelTooLow {
             operation: "ModRaise (needs a level-0, relinearized ciphertext)",
             needed: 0,
             level: ct.level(),

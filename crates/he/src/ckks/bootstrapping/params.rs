@@ -4,8 +4,9 @@
 //! ephemeral sparse secret of the encapsulated ModRaise.
 
 use super::eval_mod::EvalModPolynomial;
-use crate::ckks::{CkksError, CkksParameters, CkksParametersBuilder};
+use crate::ckks::{CkksParameters, CkksParametersBuilder};
 use crate::rlwe::RlweParameters;
+use crate::HeError;
 use std::sync::Arc;
 
 /// A named bootstrapping parameter set. The ciphertext primes are, from `q_0` upwards:
@@ -51,15 +52,24 @@ pub struct BootstrappingPreset {
 /// 128-bit set at `n = 2^16` with a dense ternary main secret: 9 levels of 40 bits left after
 /// bootstrapping (`q_0` of 60 bits), SlotsToCoeffs in 3 levels of 42 bits, EvalMod in 9 levels
 /// of 60 bits (Chebyshev degree 30, 3 double angles, `K = 12` for the `h = 32` ephemeral
-/// secret), CoeffsToSlots in 3 levels of 56 bits (the same stage partition as SlotsToCoeffs,
+/// secret, message ratio 2^8), CoeffsToSlots in 3 levels of 56 bits (the same stage partition as SlotsToCoeffs,
 /// so both share their rotation keys), seven 61-bit special primes (`dnum = 4`, digits of at
 /// most seven primes). `log2(QP) = 1681 <= 1772`.
 ///
 /// Measured with `henn bench bootstrap` on the shared 2-core machine (load average 1.0-1.4,
-/// commit 190244f, 3 runs each): 17.5 s median on one thread (keygen 23.1 s), 9.7 s on two
-/// threads (keygen 13.7 s); 23.2 bits mean / 20.0 bits minimum precision over 2^15 slots
-/// (message ratio 2^10; 2^12 gave 21.2 / 18.0); 2.75 GB of seeded keys (39 Galois keys),
-/// 2.98 GB of pre-encoded diagonals, 9.0 GB peak memory (9.5 GB with two threads).
+/// commit 190244f, 3 runs each, message ratio 2^10): 17.5 s median on one thread (keygen
+/// 23.1 s), 9.7 s on two threads (keygen 13.7 s); 23.2 bits mean / 20.0 bits minimum
+/// precision over 2^15 slots; 2.75 GB of seeded keys (39 Galois keys), 2.98 GB of
+/// pre-encoded diagonals, 9.0 GB peak memory (9.5 GB with two threads).
+///
+/// Message ratio 2^8 (from a sweep of this chain at `n = 2^14`, 2 runs each: ratio 2^10
+/// 26.2 / 23.1 bits, 2^9 27.1 / 24.0, 2^8 27.3 / 24.3-24.5, 2^7 25.5 / 22.7; EvalMod's
+/// approximation error, amplified by `q_0/(2πΔ_in)`, dominates above 2^8, the sine's cubic
+/// term below): at `n = 2^16`, one thread, **25.1 bits mean / 22.0 bits minimum** (commits
+/// 1b37886 and 1e9c1f6, 2 and 3 runs), 8.97 GiB peak (`VmHWM`; 9.19 GB by `/usr/bin/time`),
+/// same keys and diagonals; latency 17.1 s and 21.8 s (CPU 17.5 s) at load 2.5, so no
+/// measurable speed-up over 190244f yet (see `bootstrap_phases` for the stage profile).
+///
 /// Failure: `|I_j| >= K = 12` for a sum of 33 independent uniforms on `[-1/2, 1/2]` (32
 /// sparse-secret terms and `c_0`) has probability `2^-45.1` per coefficient, `2^-29.1` per
 /// bootstrap by the union bound over `2^16` coefficients (`K = 16`, Lattigo's choice, gives
@@ -74,7 +84,7 @@ pub const BOOTSTRAP_128BIT_LOGN16: BootstrappingPreset = BootstrappingPreset {
     p_bits: &[61, 61, 61, 61, 61, 61, 61],
     dnum: 4,
     log_scale: 40,
-    log_message_ratio: 10,
+    log_message_ratio: 8,
     ephemeral_hamming_weight: 32,
     k: 12,
     sine_degree: 30,
@@ -121,9 +131,9 @@ impl BootstrappingParameters {
     /// used in tests.
     ///
     /// # Errors
-    /// [`CkksError::He`] for malformed or insecure parameters; [`CkksError::InvalidParameters`]
+    /// [`HeError::InvalidParameters`] or [`HeError::Insecure`] for malformed or insecure parameters, and
     /// if the EvalMod level count does not match the polynomial's depth.
-    pub fn new(preset: BootstrappingPreset) -> Result<Self, CkksError> {
+    pub fn new(preset: BootstrappingPreset) -> Result<Self, HeError> {
         let q_bits: Vec<u32> = preset
             .residual_q_bits
             .iter()
@@ -136,7 +146,7 @@ impl BootstrappingParameters {
             || preset.stc_q_bits.is_empty()
             || preset.cts_q_bits.is_empty()
         {
-            return Err(CkksError::InvalidParameters(
+            return Err(HeError::InvalidParameters(
                 "bootstrapping needs q_0, SlotsToCoeffs and CoeffsToSlots levels".into(),
             ));
         }
@@ -155,7 +165,7 @@ impl BootstrappingParameters {
             EvalModPolynomial::new(preset.k as f64, preset.sine_degree, preset.double_angle)
                 .depth();
         if depth != preset.eval_mod_q_bits.len() {
-            return Err(CkksError::InvalidParameters(format!(
+            return Err(HeError::InvalidParameters(format!(
                 "EvalMod needs {depth} levels, the preset gives {}",
                 preset.eval_mod_q_bits.len()
             )));

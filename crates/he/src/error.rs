@@ -1,15 +1,38 @@
-//! Errors of the CKKS scheme.
+//! The engine's one error type, [`HeError`], shared by the RLWE layer and both schemes.
 
-use crate::HeError;
-use henn_ring::RingError;
-use thiserror::Error;
-
-/// Everything that can go wrong when encoding, decoding or evaluating with CKKS.
+/// Errors of the HE engine, for every scheme (BFV, CKKS) and the RLWE layer below them.
 ///
 /// Every variant names the offending quantity, so that a caller handed bad input (a vector too
 /// long for the slots, a non-finite value, a scale that would overflow) learns what to fix.
-#[derive(Debug, Error)]
-pub enum CkksError {
+#[derive(Debug, thiserror::Error)]
+pub enum HeError {
+    /// Parameters are malformed.
+    #[error("invalid parameters: {0}")]
+    InvalidParameters(String),
+    /// Parameters are below 128-bit security.
+    #[error("insecure parameters: {0}")]
+    Insecure(String),
+    /// Ring-level failure.
+    #[error(transparent)]
+    Ring(#[from] henn_ring::RingError),
+    /// The plaintext modulus does not support batching.
+    #[error("plaintext modulus must be a prime congruent to 1 mod 2n for batching")]
+    BatchingUnsupported,
+    /// Malformed plaintext input.
+    #[error("invalid plaintext: {0}")]
+    InvalidPlaintext(String),
+    /// Malformed ciphertext.
+    #[error("invalid ciphertext: {0}")]
+    InvalidCiphertext(String),
+    /// Operands at incompatible levels.
+    #[error("level mismatch: {0} vs {1}")]
+    LevelMismatch(usize, usize),
+    /// No Galois key for the element.
+    #[error("no Galois key for element {0}")]
+    MissingGaloisKey(usize),
+    /// Deserialization failure.
+    #[error("deserialization: {0}")]
+    Deserialize(String),
     /// The ring degree `n` is not a power of two of at least 4 (CKKS needs `n/2 >= 2` slots).
     #[error("ring degree {degree} is not a power of two >= 4")]
     InvalidDegree {
@@ -85,7 +108,7 @@ pub enum CkksError {
         modulus: u64,
     },
     /// Two operands have different scales (CKKS17 §3.3: addition needs equal scales).
-    /// Encode plaintexts at the ciphertext's [`scale`](super::Ciphertext::scale), or rescale
+    /// Encode plaintexts at the ciphertext's [`scale`](crate::ckks::Ciphertext::scale), or rescale
     /// / multiply by a constant so that the scales agree.
     #[error("scale mismatch in {operation}: {left:e} (2^{:.3}) vs {right:e} (2^{:.3})", left.log2(), right.log2())]
     ScaleMismatch {
@@ -132,13 +155,4 @@ pub enum CkksError {
         /// Why it is rejected.
         reason: &'static str,
     },
-    /// Parameters are malformed (message names the field).
-    #[error("invalid CKKS parameters: {0}")]
-    InvalidParameters(String),
-    /// An error of the RLWE layer (keys, key switching, parameters).
-    #[error(transparent)]
-    He(#[from] HeError),
-    /// An error of the ring layer.
-    #[error(transparent)]
-    Ring(#[from] RingError),
 }
