@@ -8,11 +8,18 @@
 //! count by the parameters before allocating, checks the remaining length before reading, and
 //! checks every residue is below its modulus: malformed bytes give an error, never a panic.
 //!
-//! BFV objects implement [`HeSerialize`] (against [`BfvParameters`]); CKKS ciphertexts,
-//! plaintexts and parameters, and the scheme-independent keys, implement [`CkksSerialize`]
-//! (against [`crate::ckks::CkksParameters`]) in the same format.
+//! One trait, [`HeSerialize<P>`], parameterised by the parameter set `P` an object is written
+//! against ([`ParameterSet`]: [`BfvParameters`] or [`crate::ckks::CkksParameters`]), with the
+//! same methods for both schemes: `to_bytes(&params)` and `T::from_bytes(&params, bytes)`.
+//! BFV ciphertexts and plaintexts implement `HeSerialize<BfvParameters>`, CKKS ones
+//! `HeSerialize<CkksParameters>`; the scheme-independent keys implement it for every parameter
+//! set, with identical bytes (they are bound to the RLWE fingerprint alone, see
+//! [`FingerprintScope`]). Kind tags differ between BFV and CKKS objects and the fingerprint
+//! covers the scheme's own parameters (`t`, or the default scale and slot count), so an object
+//! of one scheme never loads as one of the other, even over the same ring and primes.
 
 use crate::bfv::{BfvParameters, Plaintext, PlaintextOperand, SeededCiphertext};
+use crate::ckks::CkksParameters;
 use crate::rlwe::keys::KeySwitchingKey;
 use crate::rlwe::{Ciphertext, GaloisKeys, PublicKey, RelinearizationKey, RlweParameters};
 use crate::HeError;
@@ -21,7 +28,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 mod ckks;
-pub use ckks::CkksSerialize;
 
 /// Format magic.
 pub const MAGIC: &[u8; 4] = b"HENN";
@@ -230,33 +236,90 @@ fn open<'a>(bytes: &'a [u8], kind: Kind, fingerprint: Option<u64>) -> Result<Rea
     Ok(r)
 }
 
-/// Objects that serialize against a parameter set.
-pub trait HeSerialize: Sized {
+/// A parameter set objects are serialized against: the scheme's parameters, which fix the
+/// ring, the primes (hence the bit width of every packed residue and the counts the reader
+/// bounds) and the fingerprint written to the header.
+pub trait ParameterSet {
+    /// Fingerprint of the whole parameter set, scheme-specific parameters included (`t` for
+    /// BFV, default scale and slot count for CKKS).
+    fn fingerprint(&self) -> u64;
+    /// The underlying RLWE parameters (ring, `Q·P`, digits).
+    fn rlwe(&self) -> &Arc<RlweParameters>;
+}
+
+impl ParameterSet for BfvParameters {
+    fn fingerprint(&self) -> u64 {
+        BfvParameters::fingerprint(self)
+    }
+    fn rlwe(&self) -> &Arc<RlweParameters> {
+        BfvParameters::rlwe(self)
+    }
+}
+
+impl ParameterSet for CkksParameters {
+    fn fingerprint(&self) -> u64 {
+        CkksParameters::fingerprint(self)
+    }
+    fn rlwe(&self) -> &Arc<RlweParameters> {
+        CkksParameters::rlwe(self)
+    }
+}
+
+/// Parameters behind an `Arc` serialize as the parameters themselves (so that
+/// `key.to_bytes(&arc_params)` works for the keys, which implement [`HeSerialize`] for every
+/// parameter set).
+impl<T: ParameterSet + ?Sized> ParameterSet for Arc<T> {
+    fn fingerprint(&self) -> u64 {
+        (**self).fingerprint()
+    }
+    fn rlwe(&self) -> &Arc<RlweParameters> {
+        (**self).rlwe()
+    }
+}
+
+/// What the header fingerprint of an object binds it to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FingerprintScope {
+    /// The whole parameter set ([`ParameterSet::fingerprint`]): ciphertexts and plaintexts,
+    /// whose meaning depends on `t` or the scale.
+    Scheme,
+    /// The RLWE parameters alone: keys, which depend only on the ring and the primes and so
+    /// are the same bytes under BFV and CKKS parameters of the same ring.
+    Ring,
+}
+
+/// Objects that serialize against a parameter set `P` (see the module docs for the layout).
+pub trait HeSerialize<P: ParameterSet>: Sized {
     /// The kind tag.
     const KIND: Kind;
+    /// What the header fingerprint covers.
+    const SCOPE: FingerprintScope = FingerprintScope::Scheme;
     /// Writes the payload.
     #[doc(hidden)]
-    fn write_payload(&self, params: &BfvParameters, w: &mut WriterHandle);
+    fn write_payload(&self, params: &P, w: &mut WriterHandle);
     /// Reads and validates the payload.
     #[doc(hidden)]
-    fn read_payload(params: &Arc<BfvParameters>, r: &mut ReaderHandle) -> Result<Self, HeError>;
+    fn read_payload(params: &Arc<P>, r: &mut ReaderHandle) -> Result<Self, HeError>;
 
-    /// The fingerprint written to and checked in the header: by default that of the BFV
-    /// parameters (RLWE parameters and `t`); keys override it with the RLWE fingerprint alone,
-    /// since they do not depend on the plaintext modulus.
-    fn params_fingerprint(params: &BfvParameters) -> u64 {
-        params.fingerprint()
+    /// The fingerprint written to and checked in the header, per [`Self::SCOPE`].
+    fn params_fingerprint(params: &P) -> u64 {
+        match Self::SCOPE {
+            FingerprintScope::Scheme => params.fingerprint(),
+            FingerprintScope::Ring => params.rlwe().fingerprint(),
+        }
     }
 
     /// Serializes `self` for `params`.
-    fn to_bytes(&self, params: &BfvParameters) -> Vec<u8> {
+    fn to_bytes(&self, params: &P) -> Vec<u8> {
         let mut w = WriterHandle(Writer::header(Self::KIND, Self::params_fingerprint(params)));
         self.write_payload(params, &mut w);
         w.0.buf
     }
 
-    /// Deserializes and validates against `params`.
-    fn from_bytes(params: &Arc<BfvParameters>, bytes: &[u8]) -> Result<Self, HeError> {
+    /// Deserializes and validates against `params`: magic, version, kind, fingerprint, every
+    /// count bounded by the parameters before allocation, every residue below its prime, no
+    /// trailing bytes.
+    fn from_bytes(params: &Arc<P>, bytes: &[u8]) -> Result<Self, HeError> {
         let mut r = ReaderHandle(open(
             bytes,
             Self::KIND,
@@ -277,7 +340,7 @@ fn top_q(params: &BfvParameters) -> &RnsBasis {
     params.rlwe().q_basis()
 }
 
-impl HeSerialize for Ciphertext {
+impl HeSerialize<BfvParameters> for Ciphertext {
     const KIND: Kind = Kind::Ciphertext;
     fn write_payload(&self, params: &BfvParameters, w: &mut WriterHandle) {
         w.0.u8(self.level() as u8);
@@ -299,7 +362,7 @@ impl HeSerialize for Ciphertext {
     }
 }
 
-impl HeSerialize for SeededCiphertext {
+impl HeSerialize<BfvParameters> for SeededCiphertext {
     const KIND: Kind = Kind::SeededCiphertext;
     fn write_payload(&self, params: &BfvParameters, w: &mut WriterHandle) {
         w.0.bytes(&self.seed);
@@ -312,7 +375,7 @@ impl HeSerialize for SeededCiphertext {
     }
 }
 
-impl HeSerialize for PlaintextOperand {
+impl HeSerialize<BfvParameters> for PlaintextOperand {
     const KIND: Kind = Kind::PlaintextOperand;
     fn write_payload(&self, params: &BfvParameters, w: &mut WriterHandle) {
         w.0.u8(self.level() as u8);
@@ -328,7 +391,7 @@ impl HeSerialize for PlaintextOperand {
     }
 }
 
-impl HeSerialize for Plaintext {
+impl HeSerialize<BfvParameters> for Plaintext {
     const KIND: Kind = Kind::Plaintext;
     fn write_payload(&self, params: &BfvParameters, w: &mut WriterHandle) {
         let t = params.plaintext_modulus();
@@ -341,19 +404,18 @@ impl HeSerialize for Plaintext {
     }
 }
 
-impl HeSerialize for PublicKey {
+impl<P: ParameterSet> HeSerialize<P> for PublicKey {
     const KIND: Kind = Kind::PublicKey;
-    fn params_fingerprint(params: &BfvParameters) -> u64 {
-        params.rlwe().fingerprint()
-    }
-    fn write_payload(&self, params: &BfvParameters, w: &mut WriterHandle) {
+    const SCOPE: FingerprintScope = FingerprintScope::Ring;
+    fn write_payload(&self, params: &P, w: &mut WriterHandle) {
         w.0.bytes(&self.seed);
-        w.0.poly(&self.b, top_q(params));
+        w.0.poly(&self.b, params.rlwe().q_basis());
     }
-    fn read_payload(params: &Arc<BfvParameters>, r: &mut ReaderHandle) -> Result<Self, HeError> {
+    fn read_payload(params: &Arc<P>, r: &mut ReaderHandle) -> Result<Self, HeError> {
+        let rl = params.rlwe();
         let seed = r.0.seed()?;
-        let b = r.0.poly(top_q(params), params.max_level() + 1)?;
-        Ok(PublicKey::from_seed(params.rlwe(), b, seed))
+        let b = r.0.poly(rl.q_basis(), rl.max_level() + 1)?;
+        Ok(PublicKey::from_seed(rl, b, seed))
     }
 }
 
@@ -374,28 +436,24 @@ fn read_ksk(rl: &RlweParameters, r: &mut ReaderHandle) -> Result<KeySwitchingKey
     Ok(KeySwitchingKey::from_seed(rl, b, seed))
 }
 
-impl HeSerialize for RelinearizationKey {
+impl<P: ParameterSet> HeSerialize<P> for RelinearizationKey {
     const KIND: Kind = Kind::RelinearizationKey;
-    fn params_fingerprint(params: &BfvParameters) -> u64 {
-        params.rlwe().fingerprint()
-    }
-    fn write_payload(&self, params: &BfvParameters, w: &mut WriterHandle) {
+    const SCOPE: FingerprintScope = FingerprintScope::Ring;
+    fn write_payload(&self, params: &P, w: &mut WriterHandle) {
         write_ksk(&self.0, params.rlwe(), w);
     }
-    fn read_payload(params: &Arc<BfvParameters>, r: &mut ReaderHandle) -> Result<Self, HeError> {
+    fn read_payload(params: &Arc<P>, r: &mut ReaderHandle) -> Result<Self, HeError> {
         Ok(RelinearizationKey(read_ksk(params.rlwe(), r)?))
     }
 }
 
-impl HeSerialize for GaloisKeys {
+impl<P: ParameterSet> HeSerialize<P> for GaloisKeys {
     const KIND: Kind = Kind::GaloisKeys;
-    fn params_fingerprint(params: &BfvParameters) -> u64 {
-        params.rlwe().fingerprint()
-    }
-    fn write_payload(&self, params: &BfvParameters, w: &mut WriterHandle) {
+    const SCOPE: FingerprintScope = FingerprintScope::Ring;
+    fn write_payload(&self, params: &P, w: &mut WriterHandle) {
         write_galois_keys(self, params.rlwe(), w);
     }
-    fn read_payload(params: &Arc<BfvParameters>, r: &mut ReaderHandle) -> Result<Self, HeError> {
+    fn read_payload(params: &Arc<P>, r: &mut ReaderHandle) -> Result<Self, HeError> {
         read_galois_keys(params.rlwe(), r)
     }
 }
@@ -472,11 +530,7 @@ impl BfvParameters {
     /// the fingerprint.
     pub fn from_bytes(bytes: &[u8]) -> Result<Arc<Self>, HeError> {
         let mut r = open(bytes, Kind::Parameters, None)?;
-        let fingerprint = {
-            let mut h = Reader { buf: bytes };
-            h.take(8)?;
-            h.u64()?
-        };
+        let fingerprint = header_fingerprint(bytes)?;
         let (log_n, q, p, dnum) = read_rlwe_shape(&mut r)?;
         let t = r.u64()?;
         r.finish()?;
@@ -486,4 +540,12 @@ impl BfvParameters {
         }
         Ok(params)
     }
+}
+
+/// The fingerprint field of a header [`open`] has accepted (parameter sets check it against
+/// the fingerprint of the parameters they rebuild).
+fn header_fingerprint(bytes: &[u8]) -> Result<u64, HeError> {
+    let mut h = Reader { buf: bytes };
+    h.take(8)?;
+    h.u64()
 }

@@ -4,7 +4,7 @@
 
 use henn_he::ckks::{Ciphertext, CkksParameters, CkksParametersBuilder, Plaintext};
 use henn_he::rlwe::{GaloisKeys, PublicKey, RelinearizationKey};
-use henn_he::serialization::CkksSerialize;
+use henn_he::serialization::HeSerialize;
 use libfuzzer_sys::fuzz_target;
 use std::sync::{Arc, OnceLock};
 
@@ -24,11 +24,11 @@ fn params() -> &'static Arc<CkksParameters> {
 fuzz_target!(|data: &[u8]| {
     let p = params();
     let _ = CkksParameters::from_bytes(data);
-    let _ = Ciphertext::from_ckks_bytes(p, data);
-    let _ = Plaintext::from_ckks_bytes(p, data);
-    let _ = PublicKey::from_ckks_bytes(p, data);
-    let _ = RelinearizationKey::from_ckks_bytes(p, data);
-    let _ = GaloisKeys::from_ckks_bytes(p, data);
+    let _ = Ciphertext::from_bytes(p, data);
+    let _ = Plaintext::from_bytes(p, data);
+    let _ = PublicKey::from_bytes(p, data);
+    let _ = RelinearizationKey::from_bytes(p, data);
+    let _ = GaloisKeys::from_bytes(p, data);
     // with a valid header for the kind in the first byte, to reach the payload parsers
     if let Some((&kind, payload)) = data.split_first() {
         let fingerprint = if (6..=8).contains(&kind) {
@@ -43,10 +43,10 @@ fuzz_target!(|data: &[u8]| {
         bytes.push(0);
         bytes.extend_from_slice(&fingerprint.to_le_bytes());
         bytes.extend_from_slice(payload);
-        let _ = Ciphertext::from_ckks_bytes(p, &bytes);
-        let _ = Plaintext::from_ckks_bytes(p, &bytes);
-        let _ = PublicKey::from_ckks_bytes(p, &bytes);
-        let _ = RelinearizationKey::from_ckks_bytes(p, &bytes);
-        let _ = GaloisKeys::from_ckks_bytes(p, &bytes);
+        let _ = Ciphertext::from_bytes(p, &bytes);
+        let _ = Plaintext::from_bytes(p, &bytes);
+        let _ = PublicKey::from_bytes(p, &bytes);
+        let _ = RelinearizationKey::from_bytes(p, &bytes);
+        let _ = GaloisKeys::from_bytes(p, &bytes);
     }
 });

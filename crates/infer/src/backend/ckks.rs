@@ -39,7 +39,7 @@ use henn_he::ckks::{
     Plaintext,
 };
 use henn_he::rlwe::{GaloisKeys, RelinearizationKey, SecretKey};
-use henn_he::serialization::CkksSerialize;
+use henn_he::serialization::HeSerialize;
 use henn_ring::sampler;
 
 pub use super::bfv::{KeySpec, PlaintextCache};
@@ -233,12 +233,12 @@ impl CkksBackend {
 
     /// Bytes of the serialized (seeded) evaluation keys: what the client uploads once.
     pub fn evaluation_key_bytes(&self) -> BackendResult<usize> {
-        Ok(self.keys.galois.to_ckks_bytes(&self.params).len()
+        Ok(self.keys.galois.to_bytes(&self.params).len()
             + self
                 .keys
                 .relinearization
                 .as_ref()
-                .map_or(0, |r| r.to_ckks_bytes(&self.params).len()))
+                .map_or(0, |r| r.to_bytes(&self.params).len()))
     }
 
     /// Sets the memoisation mode of encodings; [`PlaintextCache::Off`] also empties the cache.

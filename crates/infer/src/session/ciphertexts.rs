@@ -3,10 +3,10 @@
 //! layout and every ciphertext against its parameters (so one made for other parameters is
 //! rejected).
 
-use henn_he::bfv::SeededCiphertext as BfvSeeded;
-use henn_he::ckks::{Ciphertext as CkksCiphertext, SeededCiphertext as CkksSeeded};
+use henn_he::bfv::{BfvParameters, SeededCiphertext as BfvSeeded};
+use henn_he::ckks::{Ciphertext as CkksCiphertext, CkksParameters, SeededCiphertext as CkksSeeded};
 use henn_he::rlwe::Ciphertext as BfvCiphertextPart;
-use henn_he::serialization::{CkksSerialize, HeSerialize};
+use henn_he::serialization::HeSerialize;
 
 use super::public::{PublicModel, SchemeContext};
 use super::wire::{Reader, WireKind, WireScheme, Writer};
@@ -64,7 +64,7 @@ fn mismatch(what: &str) -> InferError {
 
 /// Writes `kind` with BFV messages (`bfv`, one ciphertext per plaintext prime each) or CKKS
 /// messages (`ckks`), whichever matches `ctx`.
-fn write<B: HeSerialize, C: CkksSerialize>(
+fn write<B: HeSerialize<BfvParameters>, C: HeSerialize<CkksParameters>>(
     kind: WireKind,
     ctx: &SchemeContext,
     bfv: Option<&[Vec<B>]>,
@@ -89,7 +89,7 @@ fn write<B: HeSerialize, C: CkksSerialize>(
             w.u32(msgs.len() as u32);
             w.u32(parts as u32);
             for c in msgs {
-                w.blob_u32(&c.to_ckks_bytes(p));
+                w.blob_u32(&c.to_bytes(p));
             }
         }
         _ => return Err(mismatch("the ciphertexts")),
@@ -98,9 +98,9 @@ fn write<B: HeSerialize, C: CkksSerialize>(
 }
 
 /// Reads `messages` BFV messages of one ciphertext per prime of `params`.
-fn read_bfv<B: HeSerialize>(
+fn read_bfv<B: HeSerialize<BfvParameters>>(
     r: &mut Reader<'_>,
-    params: &[std::sync::Arc<henn_he::bfv::BfvParameters>],
+    params: &[std::sync::Arc<BfvParameters>],
     messages: usize,
 ) -> InferResult<Vec<Vec<B>>> {
     let mut out = Vec::with_capacity(messages);
@@ -118,15 +118,15 @@ fn read_bfv<B: HeSerialize>(
 }
 
 /// Reads `messages` CKKS ciphertexts.
-fn read_ckks<C: CkksSerialize>(
+fn read_ckks<C: HeSerialize<CkksParameters>>(
     r: &mut Reader<'_>,
-    p: &std::sync::Arc<henn_he::ckks::CkksParameters>,
+    p: &std::sync::Arc<CkksParameters>,
     messages: usize,
 ) -> InferResult<Vec<C>> {
     (0..messages)
         .map(|i| {
             let b = r.blob_u32()?;
-            C::from_ckks_bytes(p, b).map_err(|e| r.err(format!("message {i}: {e}")))
+            C::from_bytes(p, b).map_err(|e| r.err(format!("message {i}: {e}")))
         })
         .collect()
 }

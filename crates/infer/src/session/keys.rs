@@ -4,7 +4,7 @@
 //! requirements (a missing key, or one the plan never uses).
 
 use henn_he::rlwe::{GaloisKeys, RelinearizationKey};
-use henn_he::serialization::{CkksSerialize, HeSerialize};
+use henn_he::serialization::HeSerialize;
 
 use super::public::{PublicModel, SchemeContext};
 use super::wire::{Reader, WireKind, WireScheme, Writer};
@@ -53,8 +53,8 @@ impl EvaluationKeys {
                 self.galois.to_bytes(&p[0]),
             ),
             SchemeContext::Ckks(p) => (
-                self.relinearization.as_ref().map(|r| r.to_ckks_bytes(p)),
-                self.galois.to_ckks_bytes(p),
+                self.relinearization.as_ref().map(|r| r.to_bytes(p)),
+                self.galois.to_bytes(p),
             ),
         };
         if let Some(r) = rlk {
@@ -113,7 +113,7 @@ impl EvaluationKeys {
             Some(
                 match ctx {
                     SchemeContext::Bfv(p) => RelinearizationKey::from_bytes(&p[0], b),
-                    SchemeContext::Ckks(p) => RelinearizationKey::from_ckks_bytes(p, b),
+                    SchemeContext::Ckks(p) => RelinearizationKey::from_bytes(p, b),
                 }
                 .map_err(|e| r.err(format!("relinearization key: {e}")))?,
             )
@@ -136,7 +136,7 @@ impl EvaluationKeys {
         }
         let galois = match ctx {
             SchemeContext::Bfv(p) => GaloisKeys::from_bytes(&p[0], b),
-            SchemeContext::Ckks(p) => GaloisKeys::from_ckks_bytes(p, b),
+            SchemeContext::Ckks(p) => GaloisKeys::from_bytes(p, b),
         }
         .map_err(|e| r.err(format!("Galois keys: {e}")))?;
         let mut have = galois.elements();

@@ -54,7 +54,9 @@ pub use policy::{choose_encodings, HePolicy, LayerPolicy, MeasuredCost, Security
 use crate::error::TwoPcError;
 use crate::share::ShareField;
 use coeff::CoeffPlan;
-use henn_he::bfv::{BatchEncoder, Decryptor, Encryptor, Evaluator, Plaintext, SeededCiphertext};
+use henn_he::bfv::{
+    BatchEncoder, BfvParameters, Decryptor, Encryptor, Evaluator, Plaintext, SeededCiphertext,
+};
 use henn_he::rlwe::{Ciphertext, GaloisKeys, KeyGenerator, PublicKey};
 use henn_he::serialization::HeSerialize;
 use henn_ring::sampler::{os_rng, Csprng};
@@ -146,7 +148,7 @@ pub(crate) fn unframe(bytes: &[u8], expect: usize) -> Result<Vec<&[u8]>, TwoPcEr
     Ok(out)
 }
 
-fn deser<T: HeSerialize>(ctx: &LayerHeContext, b: &[u8]) -> Result<T, TwoPcError> {
+fn deser<T: HeSerialize<BfvParameters>>(ctx: &LayerHeContext, b: &[u8]) -> Result<T, TwoPcError> {
     T::from_bytes(&ctx.params, b).map_err(|e| TwoPcError::Protocol(format!("bad ciphertext: {e}")))
 }
 

@@ -11,7 +11,7 @@ use super::bootstrapper::required_rotations;
 use super::params::BootstrappingParameters;
 use crate::ckks::{galois_elements, CkksParameters};
 use crate::rlwe::{GaloisKeys, KeySwitchingKey, RelinearizationKey, SecretKey};
-use crate::serialization::CkksSerialize;
+use crate::serialization::HeSerialize;
 use crate::HeError;
 use henn_ring::sampler;
 use std::sync::Arc;
@@ -93,10 +93,10 @@ impl BootstrappingKeys {
         let main = params.ckks();
         let enc = Self::encapsulation_ckks(params)?;
         let parts = [
-            self.relinearization.to_ckks_bytes(main),
-            self.galois.to_ckks_bytes(main),
-            RelinearizationKey(self.sparse_to_dense.clone()).to_ckks_bytes(main),
-            RelinearizationKey(self.dense_to_sparse.clone()).to_ckks_bytes(&enc),
+            self.relinearization.to_bytes(main),
+            self.galois.to_bytes(main),
+            RelinearizationKey(self.sparse_to_dense.clone()).to_bytes(main),
+            RelinearizationKey(self.dense_to_sparse.clone()).to_bytes(&enc),
         ];
         let mut out = Vec::with_capacity(5 + parts.iter().map(|p| p.len() + 8).sum::<usize>());
         out.extend_from_slice(MAGIC);
@@ -144,10 +144,10 @@ impl BootstrappingKeys {
         }
         let main = params.ckks();
         let enc = Self::encapsulation_ckks(params)?;
-        let relinearization = RelinearizationKey::from_ckks_bytes(main, sections[0])?;
-        let galois = GaloisKeys::from_ckks_bytes(main, sections[1])?;
-        let sparse_to_dense = RelinearizationKey::from_ckks_bytes(main, sections[2])?.0;
-        let dense_to_sparse = RelinearizationKey::from_ckks_bytes(&enc, sections[3])?.0;
+        let relinearization = RelinearizationKey::from_bytes(main, sections[0])?;
+        let galois = GaloisKeys::from_bytes(main, sections[1])?;
+        let sparse_to_dense = RelinearizationKey::from_bytes(main, sections[2])?.0;
+        let dense_to_sparse = RelinearizationKey::from_bytes(&enc, sections[3])?.0;
         Ok(Self {
             relinearization,
             galois,
