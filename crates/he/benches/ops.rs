@@ -26,8 +26,8 @@ fn bench_preset(c: &mut Criterion, preset: bfv::Preset) {
     let dec = Decryptor::new(&params, kg.secret_key());
     let v: Vec<i64> = (0..n as i64).map(|i| (i * 7 + 3) % 786433).collect();
     let pt = encoder.encode(&v).expect("encode");
-    let ct1 = enc_pk.encrypt(&pt);
-    let ct2 = enc_pk.encrypt(&pt);
+    let ct1 = enc_pk.encrypt(&pt).unwrap();
+    let ct2 = enc_pk.encrypt(&pt).unwrap();
     let op = encoder.encode_operand(&v, ct1.level()).expect("operand");
 
     let mut g = c.benchmark_group(preset.name);
@@ -38,9 +38,9 @@ fn bench_preset(c: &mut Criterion, preset: bfv::Preset) {
     g.bench_function("encode_operand", |b| {
         b.iter(|| encoder.encode_operand(&v, ct1.level()))
     });
-    g.bench_function("encrypt_pk", |b| b.iter(|| enc_pk.encrypt(&pt)));
-    g.bench_function("encrypt_sk", |b| b.iter(|| enc_sk.encrypt(&pt)));
-    g.bench_function("decrypt", |b| b.iter(|| dec.decrypt(&ct1)));
+    g.bench_function("encrypt_pk", |b| b.iter(|| enc_pk.encrypt(&pt).unwrap()));
+    g.bench_function("encrypt_sk", |b| b.iter(|| enc_sk.encrypt(&pt).unwrap()));
+    g.bench_function("decrypt", |b| b.iter(|| dec.decrypt(&ct1).unwrap()));
     g.bench_function("add", |b| b.iter(|| ev.add(&ct1, &ct2)));
     g.bench_function("mul_plain", |b| b.iter(|| ev.mul_plain(&ct1, &op)));
     g.bench_function("mul_scalar", |b| b.iter(|| ev.mul_integer(&ct1, 5)));

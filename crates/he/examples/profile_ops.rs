@@ -33,8 +33,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let enc = Encryptor::with_public_key(&params, &pk);
     let v: Vec<i64> = (0..n as i64).map(|i| (i * 7 + 3) % 786433).collect();
     let pt = encoder.encode(&v)?;
-    let ct1 = enc.encrypt(&pt);
-    let ct2 = enc.encrypt(&pt);
+    let ct1 = enc.encrypt(&pt)?;
+    let ct2 = enc.encrypt(&pt)?;
     // run on the pool's single worker so its CPU time is the thread's
     let (wall, cpu) = rayon::scope(|_| -> Result<(f64, f64), String> {
         let cpu0 = thread_cpu_ns();

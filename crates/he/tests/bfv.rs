@@ -69,14 +69,18 @@ impl Ctx {
         self.params.degree()
     }
     fn enc(&self, v: &[i64]) -> Ciphertext {
-        Encryptor::with_public_key(&self.params, &self.pk).encrypt(&self.encoder.encode(v).unwrap())
+        Encryptor::with_public_key(&self.params, &self.pk)
+            .encrypt(&self.encoder.encode(v).unwrap())
+            .unwrap()
     }
     fn dec(&self, ct: &Ciphertext) -> Vec<i64> {
         let d = Decryptor::new(&self.params, self.keygen.secret_key());
-        self.encoder.decode(&d.decrypt(ct))
+        self.encoder.decode(&d.decrypt(ct).unwrap()).unwrap()
     }
     fn budget(&self, ct: &Ciphertext) -> u32 {
-        Decryptor::new(&self.params, self.keygen.secret_key()).noise_budget(ct)
+        Decryptor::new(&self.params, self.keygen.secret_key())
+            .noise_budget(ct)
+            .unwrap()
     }
     /// Column rotation of the clear 2 × n/2 matrix.
     fn rot(&self, v: &[i64], step: i64) -> Vec<i64> {
@@ -191,9 +195,9 @@ fn secret_key_and_seeded_encryption() {
     let v: Vec<i64> = (0..32).map(|i| 1000 - i * i).collect();
     let pt = c.encoder.encode(&v).unwrap();
     let enc = Encryptor::with_secret_key(&c.params, c.keygen.secret_key());
-    assert_eq!(c.dec(&enc.encrypt(&pt)), v);
+    assert_eq!(c.dec(&enc.encrypt(&pt).unwrap()), v);
     let seeded = enc.encrypt_seeded(&pt).unwrap();
-    assert_eq!(c.dec(&seeded.expand(&c.params)), v);
+    assert_eq!(c.dec(&seeded.expand(&c.params).unwrap()), v);
     let pk_enc = Encryptor::with_public_key(&c.params, &c.pk);
     assert!(pk_enc.encrypt_seeded(&pt).is_err());
 }
@@ -281,9 +285,14 @@ fn crt_combine_of_per_prime_instances_is_exact() {
             .map(|&x| x.rem_euclid(t as i128) as u64)
             .collect();
         let ct = Encryptor::with_secret_key(&p, kg.secret_key())
-            .encrypt(&encoder.encode_u64(&v).unwrap());
+            .encrypt(&encoder.encode_u64(&v).unwrap())
+            .unwrap();
         let sq = Evaluator::new(&p).square(&ct, &rlk).unwrap();
-        residues.push(encoder.decode_u64(&Decryptor::new(&p, kg.secret_key()).decrypt(&sq)));
+        residues.push(
+            encoder
+                .decode_u64(&Decryptor::new(&p, kg.secret_key()).decrypt(&sq).unwrap())
+                .unwrap(),
+        );
     }
     let t = product as i128;
     for (c, &x) in big.iter().enumerate() {
@@ -338,7 +347,9 @@ fn preset_logn13_end_to_end() {
     let n = params.degree();
     let v: Vec<i64> = (0..n as i64).map(|i| (i * 37) % 1000 - 500).collect();
     let w: Vec<i64> = (0..n as i64).map(|i| (i % 13) - 6).collect();
-    let ct = Encryptor::with_public_key(&params, &pk).encrypt(&enc.encode(&v).unwrap());
+    let ct = Encryptor::with_public_key(&params, &pk)
+        .encrypt(&enc.encode(&v).unwrap())
+        .unwrap();
     let x = ev
         .mul_plain(&ct, &enc.encode_operand(&w, ct.level()).unwrap())
         .unwrap();
@@ -346,8 +357,8 @@ fn preset_logn13_end_to_end() {
     let rs = ev.rotate_hoisted(&x, &[1, 7], &gk).unwrap();
     let x = ev.square(&ev.add(&rs[0], &rs[1]).unwrap(), &rlk).unwrap();
     let dec = Decryptor::new(&params, kg.secret_key());
-    assert!(dec.noise_budget(&x) > 0);
-    let out = enc.decode(&dec.decrypt(&x));
+    assert!(dec.noise_budget(&x).unwrap() > 0);
+    let out = enc.decode(&dec.decrypt(&x).unwrap()).unwrap();
     let t = 786433i128;
     let h = n / 2;
     let y: Vec<i128> = v

@@ -186,7 +186,7 @@ fn bfv_objects_do_not_load_as_ckks_ones() {
         .encode(&(0..32).map(|i| i - 16).collect::<Vec<_>>())
         .unwrap();
     let encryptor = henn_he::bfv::Encryptor::with_public_key(&bfv, &pk);
-    let ct = encryptor.encrypt(&pt).to_bytes(&bfv);
+    let ct = encryptor.encrypt(&pt).unwrap().to_bytes(&bfv);
     let seeded = henn_he::bfv::Encryptor::with_secret_key(&bfv, kg.secret_key())
         .encrypt_seeded(&pt)
         .unwrap()

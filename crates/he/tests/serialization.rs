@@ -34,7 +34,9 @@ fn ctx() -> &'static Ctx {
             .unwrap();
         let enc = BatchEncoder::new(&params).unwrap();
         let v: Vec<i64> = (0..32).map(|i| i * 5 - 70).collect();
-        let ct = Encryptor::with_public_key(&params, &pk).encrypt(&enc.encode(&v).unwrap());
+        let ct = Encryptor::with_public_key(&params, &pk)
+            .encrypt(&enc.encode(&v).unwrap())
+            .unwrap();
         let ct_bytes = ct.to_bytes(&params);
         let gk_bytes = gk.to_bytes(&params);
         Ctx {
@@ -61,7 +63,7 @@ fn round_trips() {
     assert_eq!(gk.to_bytes(p), c.gk_bytes);
     let rotated = Evaluator::new(p).rotate(&ct, 1, &gk).unwrap();
     let v: Vec<i64> = (0..32).map(|i| i * 5 - 70).collect();
-    let out = enc.decode(&dec.decrypt(&rotated));
+    let out = enc.decode(&dec.decrypt(&rotated).unwrap()).unwrap();
     assert_eq!(out[0], v[1]);
 
     let mut kg2 = KeyGenerator::new(p.rlwe());
@@ -87,7 +89,11 @@ fn round_trips() {
     let bytes = seeded.to_bytes(p);
     assert!(bytes.len() * 2 < c.ct_bytes.len() + 100);
     let back = SeededCiphertext::from_bytes(p, &bytes).unwrap();
-    assert_eq!(enc.decode(&dec.decrypt(&back.expand(p))), v);
+    assert_eq!(
+        enc.decode(&dec.decrypt(&back.expand(p).unwrap()).unwrap())
+            .unwrap(),
+        v
+    );
 }
 
 #[test]
@@ -173,6 +179,8 @@ fn keys_load_under_other_plaintext_modulus_ciphertexts_do_not() {
         pk_bytes
     );
     let encoder = BatchEncoder::new(&p1).unwrap();
-    let ct = Encryptor::with_public_key(&p1, &pk).encrypt(&encoder.encode(&[1, 2, 3]).unwrap());
+    let ct = Encryptor::with_public_key(&p1, &pk)
+        .encrypt(&encoder.encode(&[1, 2, 3]).unwrap())
+        .unwrap();
     assert!(Ciphertext::from_bytes(&p2, &ct.to_bytes(&p1)).is_err());
 }

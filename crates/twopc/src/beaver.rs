@@ -255,7 +255,10 @@ impl BeaverClient {
     ) -> Result<TripleShares, TwoPcError> {
         check_response(&self.ctx, &resp.d)?;
         let field = self.ctx.field()?;
-        let d = self.encoder.decode_u64(&self.decryptor.decrypt(&resp.d));
+        let d = self
+            .encoder
+            .decode_u64(&self.decryptor.decrypt(&resp.d).map_err(he)?)
+            .map_err(he)?;
         let b = pending.b.unwrap_or_else(|| pending.a.clone());
         let c = pending
             .a
@@ -309,11 +312,11 @@ impl BeaverServer {
                 .collect();
             self.encoder.encode_operand(&signed, top).map_err(he)
         };
-        let a_c = req.a.expand(&self.ctx.params);
+        let a_c = req.a.expand(&self.ctx.params).map_err(he)?;
         let mut d = match &req.b {
             Some(b) => {
                 // Enc(a_c)·b_s + Enc(b_c)·a_s
-                let b_c = b.expand(&self.ctx.params);
+                let b_c = b.expand(&self.ctx.params).map_err(he)?;
                 let mut x = self.eval.mul_plain(&a_c, &operand(&b_s, 1)?).map_err(he)?;
                 let y = self.eval.mul_plain(&b_c, &operand(&a_s, 1)?).map_err(he)?;
                 self.eval.add_assign(&mut x, &y).map_err(he)?;

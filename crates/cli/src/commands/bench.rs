@@ -186,8 +186,8 @@ fn measure_henn(n: usize, reps: usize) -> Result<(Figures, Figures)> {
     let v2: Vec<u64> = (0..n as u64).map(|i| (i * 13 + 1) % t).collect();
     let pt1 = encoder.encode_u64(&v1)?;
     let pt2 = encoder.encode_u64(&v2)?;
-    let c1 = enc_pk.encrypt(&pt1);
-    let c2 = enc_pk.encrypt(&pt2);
+    let c1 = enc_pk.encrypt(&pt1)?;
+    let c2 = enc_pk.encrypt(&pt2)?;
     let op2 = pt2.to_operand(&params, c1.level())?;
     let mut record = |name: &str, (ms, cpu): (f64, Option<f64>)| {
         bar.set_message(name.to_string());
@@ -239,8 +239,8 @@ fn measure_henn(n: usize, reps: usize) -> Result<(Figures, Figures)> {
     );
     bar.finish_and_clear();
     // correctness sanity of the measured objects
-    let prod = encoder.decode_u64(&dec.decrypt(&ev.multiply(&c1, &c2, &rlk)?));
-    let rot = encoder.decode_u64(&dec.decrypt(&ev.rotate(&c1, 1, &gk)?));
+    let prod = encoder.decode_u64(&dec.decrypt(&ev.multiply(&c1, &c2, &rlk)?)?)?;
+    let rot = encoder.decode_u64(&dec.decrypt(&ev.rotate(&c1, 1, &gk)?)?)?;
     if (0..n).any(|i| prod[i] != v1[i] * v2[i] % t) || rot[0] != v1[1] {
         bail!("sanity check of henn results failed");
     }

@@ -159,20 +159,35 @@ impl BatchEncoder {
     }
 
     /// Decodes to values in `[0, t)`.
-    pub fn decode_u64(&self, pt: &Plaintext) -> Vec<u64> {
+    ///
+    /// # Errors
+    /// [`HeError::LengthMismatch`] for a plaintext of another degree (as
+    /// [`crate::ckks::Encoder::decode`]).
+    pub fn decode_u64(&self, pt: &Plaintext) -> Result<Vec<u64>, HeError> {
+        if pt.coeffs.len() != self.params.degree() {
+            return Err(HeError::LengthMismatch {
+                what: "plaintext coefficients",
+                expected: self.params.degree(),
+                got: pt.coeffs.len(),
+            });
+        }
         let mut evals = pt.coeffs.clone();
         if let Some(ntt) = self.params.plain_ntt() {
             ntt.forward(&mut evals);
         }
-        self.slot_position.iter().map(|&p| evals[p]).collect()
+        Ok(self.slot_position.iter().map(|&p| evals[p]).collect())
     }
 
     /// Decodes to signed values in `(-t/2, t/2]`.
-    pub fn decode(&self, pt: &Plaintext) -> Vec<i64> {
+    ///
+    /// # Errors
+    /// As [`decode_u64`](Self::decode_u64).
+    pub fn decode(&self, pt: &Plaintext) -> Result<Vec<i64>, HeError> {
         let t = self.params.t();
-        self.decode_u64(pt)
+        Ok(self
+            .decode_u64(pt)?
             .into_iter()
             .map(|x| t.center(x))
-            .collect()
+            .collect())
     }
 }

@@ -43,13 +43,14 @@ pub struct SeededCiphertext {
 }
 
 impl SeededCiphertext {
-    /// Expands to a full ciphertext by regenerating `c_1` from the seed.
-    pub fn expand(&self, params: &BfvParameters) -> Ciphertext {
+    /// Expands to a full ciphertext by regenerating `c_1` from the seed (the evaluator's side).
+    ///
+    /// # Errors
+    /// [`HeError::LengthMismatch`] / [`HeError::InvalidCiphertext`] for a ciphertext that does
+    /// not fit `params` (as [`crate::ckks::SeededCiphertext::expand`]).
+    pub fn expand(&self, params: &BfvParameters) -> Result<Ciphertext, HeError> {
         let a = rlwe::encryption::expand_seed(params.rlwe(), &self.seed);
-        Ciphertext {
-            polys: vec![self.c0.clone(), a],
-            level: params.max_level(),
-        }
+        Ciphertext::from_polys(params.rlwe(), vec![self.c0.clone(), a], params.max_level())
     }
 }
 
@@ -84,21 +85,42 @@ impl Encryptor {
         }
     }
 
+    fn check_plaintext(&self, pt: &Plaintext) -> Result<(), HeError> {
+        if pt.coeffs.len() != self.params.degree() {
+            return Err(HeError::LengthMismatch {
+                what: "plaintext coefficients",
+                expected: self.params.degree(),
+                got: pt.coeffs.len(),
+            });
+        }
+        Ok(())
+    }
+
     /// Encrypts at the top level; the result is in NTT form.
-    pub fn encrypt(&self, pt: &Plaintext) -> Ciphertext {
+    ///
+    /// # Errors
+    /// [`HeError::LengthMismatch`] for a plaintext of another degree (as
+    /// [`crate::ckks::Encryptor::encrypt`]).
+    pub fn encrypt(&self, pt: &Plaintext) -> Result<Ciphertext, HeError> {
+        self.check_plaintext(pt)?;
         let m = scale_message(&self.params, pt, self.params.max_level());
-        match &self.key {
+        Ok(match &self.key {
             EncryptionKey::Public(pk) => {
                 rlwe::encryption::encrypt_pk(self.params.rlwe(), pk, &m, &mut self.rng.child())
             }
             EncryptionKey::Secret(sk) => {
                 rlwe::encryption::encrypt_sk(sk, &m, &mut self.rng.child()).0
             }
-        }
+        })
     }
 
     /// Secret-key encryption in seeded (half-size) form.
+    ///
+    /// # Errors
+    /// [`HeError::InvalidParameters`] for a public-key encryptor; otherwise as
+    /// [`encrypt`](Self::encrypt).
     pub fn encrypt_seeded(&self, pt: &Plaintext) -> Result<SeededCiphertext, HeError> {
+        self.check_plaintext(pt)?;
         let m = scale_message(&self.params, pt, self.params.max_level());
         match &self.key {
             EncryptionKey::Secret(sk) => {
@@ -133,7 +155,12 @@ impl Decryptor {
     /// Decrypts: `m = [round(t/Q_ℓ · [c_0 + c_1·s]_{Q_ℓ})]_t`, computed in RNS as
     /// `Σ_i x_i·⌊t·c_i/q_i⌋ + ⌊x_i·u_i/q_i⌋ + round(Σ_i frac)` (HPS19 §3.2, with Shoup
     /// quotients for the exact integer parts).
-    pub fn decrypt(&self, ct: &Ciphertext) -> Plaintext {
+    ///
+    /// # Errors
+    /// [`HeError::InvalidLevel`] / [`HeError::CiphertextSize`] / [`HeError::LengthMismatch`]
+    /// for a ciphertext that does not fit the parameters (as [`crate::ckks::Decryptor::decrypt`]).
+    pub fn decrypt(&self, ct: &Ciphertext) -> Result<Plaintext, HeError> {
+        self.check(ct)?;
         let x = rlwe::encryption::phase(&self.sk, ct);
         let level = ct.level;
         let dc = &self.params.level(level).decrypt;
@@ -156,12 +183,46 @@ impl Decryptor {
                 t.reduce_u128(acc)
             })
             .collect();
-        Plaintext { coeffs }
+        Ok(Plaintext { coeffs })
+    }
+
+    fn check(&self, ct: &Ciphertext) -> Result<(), HeError> {
+        let max_level = self.params.max_level();
+        if ct.level > max_level {
+            return Err(HeError::InvalidLevel {
+                level: ct.level,
+                max_level,
+            });
+        }
+        if !(2..=3).contains(&ct.polys.len()) {
+            return Err(HeError::CiphertextSize {
+                operation: "decryption",
+                expected: 2,
+                got: ct.polys.len(),
+            });
+        }
+        let n = self.params.degree();
+        if let Some(p) = ct
+            .polys
+            .iter()
+            .find(|p| p.degree() != n || p.num_limbs() != ct.level + 1)
+        {
+            return Err(HeError::LengthMismatch {
+                what: "ciphertext polynomial (degree x limbs)",
+                expected: n * (ct.level + 1),
+                got: p.degree() * p.num_limbs(),
+            });
+        }
+        Ok(())
     }
 
     /// SEAL's invariant noise budget in bits: `log2(Q_ℓ) − log2(‖[t·(c_0 + c_1·s)]_{Q_ℓ}‖_∞) − 1`,
     /// clamped at 0. Decryption is correct while it is positive.
-    pub fn noise_budget(&self, ct: &Ciphertext) -> u32 {
+    ///
+    /// # Errors
+    /// As [`decrypt`](Self::decrypt).
+    pub fn noise_budget(&self, ct: &Ciphertext) -> Result<u32, HeError> {
+        self.check(ct)?;
         let mut x = rlwe::encryption::phase(&self.sk, ct);
         let level = ct.level;
         let q = self.params.rlwe().level(level).q.clone();
@@ -195,6 +256,6 @@ impl Decryptor {
         }
         let bits_q = big_q.bits() as i64;
         let bits_noise = max.bits() as i64;
-        (bits_q - bits_noise - 1).max(0) as u32
+        Ok((bits_q - bits_noise - 1).max(0) as u32)
     }
 }

@@ -8,6 +8,13 @@
 //! * rotations are Galois automorphisms with key switching, optionally hoisted;
 //! * level dropping is BFV modulus switching `c ↦ round(c / q_ℓ)` (SEAL's
 //!   `mod_switch_to_next`), which keeps the message and shrinks ciphertexts and later costs.
+//!
+//! Names and fallibility match [`crate::ckks::Evaluator`] for the same operation (`add`, `sub`,
+//! `negate`, `add_plain`, `sub_plain`, `mul_plain`, `mul_integer` and their `_assign` forms,
+//! `multiply`, `square`, `relinearize`, `rotate`, `rotate_hoisted`, `drop_to_level`): every
+//! operation returns `Result`, and a malformed ciphertext (level outside the chain, fewer than
+//! two polynomials) is an error, not a panic. BFV-only: `drop_level` (one modulus switch;
+//! CKKS's one-level step is `rescale`, which also divides the message) and `rotate_rows`.
 
 use super::encoder::{Plaintext, PlaintextOperand};
 use super::encryptor::scale_message;
@@ -58,7 +65,9 @@ impl Evaluator {
         &self.params.rlwe().level(level).q
     }
 
-    fn check_pair(a: &Ciphertext, b: &Ciphertext) -> Result<(), HeError> {
+    fn check_pair(&self, a: &Ciphertext, b: &Ciphertext) -> Result<(), HeError> {
+        self.check("binary operation", a)?;
+        self.check("binary operation", b)?;
         if a.level != b.level {
             return Err(HeError::LevelMismatch(a.level, b.level));
         }
@@ -67,7 +76,7 @@ impl Evaluator {
 
     /// `a += b` (same level; sizes may differ).
     pub fn add_assign(&self, a: &mut Ciphertext, b: &Ciphertext) -> Result<(), HeError> {
-        Self::check_pair(a, b)?;
+        self.check_pair(a, b)?;
         let q = self.q(a.level).clone();
         while a.polys.len() < b.polys.len() {
             a.polys
@@ -88,7 +97,7 @@ impl Evaluator {
 
     /// `a -= b`.
     pub fn sub_assign(&self, a: &mut Ciphertext, b: &Ciphertext) -> Result<(), HeError> {
-        Self::check_pair(a, b)?;
+        self.check_pair(a, b)?;
         let q = self.q(a.level).clone();
         while a.polys.len() < b.polys.len() {
             a.polys
@@ -108,7 +117,7 @@ impl Evaluator {
     }
 
     /// A ciphertext this evaluator can operate on: its level exists in the parameters' chain
-    /// and it has at least two polynomials of that level.
+    /// and it has at least two polynomials of the parameters' degree.
     fn check(&self, operation: &'static str, a: &Ciphertext) -> Result<(), HeError> {
         let max_level = self.params.rlwe().max_level();
         if a.level > max_level {
@@ -122,6 +131,14 @@ impl Evaluator {
                 operation,
                 expected: 2,
                 got: a.polys.len(),
+            });
+        }
+        let n = self.params.degree();
+        if let Some(p) = a.polys.iter().find(|p| p.degree() != n) {
+            return Err(HeError::LengthMismatch {
+                what: "ciphertext ring degree",
+                expected: n,
+                got: p.degree(),
             });
         }
         Ok(())
@@ -150,16 +167,68 @@ impl Evaluator {
         Ok(r)
     }
 
-    /// `a += pt` (adds `round(Q_ℓ·m/t)` to `c_0`).
-    pub fn add_plain_assign(&self, a: &mut Ciphertext, pt: &Plaintext) -> Result<(), HeError> {
+    fn add_sub_plain_assign(
+        &self,
+        a: &mut Ciphertext,
+        pt: &Plaintext,
+        subtract: bool,
+    ) -> Result<(), HeError> {
+        self.check(
+            if subtract {
+                "plaintext subtraction"
+            } else {
+                "plaintext addition"
+            },
+            a,
+        )?;
         if pt.coeffs.len() != self.params.degree() {
             return Err(HeError::InvalidPlaintext("wrong degree".into()));
         }
         let q = self.q(a.level).clone();
         let mut m = scale_message(&self.params, pt, a.level);
         m.ntt_forward(&q);
-        a.polys[0].add_assign(&m, &q);
+        if subtract {
+            a.polys[0].sub_assign(&m, &q);
+        } else {
+            a.polys[0].add_assign(&m, &q);
+        }
         Ok(())
+    }
+
+    /// `a += pt` (adds `round(Q_ℓ·m/t)` to `c_0`).
+    ///
+    /// # Errors
+    /// [`HeError::InvalidPlaintext`] for a plaintext of another degree; malformed ciphertext.
+    pub fn add_plain_assign(&self, a: &mut Ciphertext, pt: &Plaintext) -> Result<(), HeError> {
+        self.add_sub_plain_assign(a, pt, false)
+    }
+
+    /// `a + pt`.
+    ///
+    /// # Errors
+    /// As [`add_plain_assign`](Self::add_plain_assign).
+    pub fn add_plain(&self, a: &Ciphertext, pt: &Plaintext) -> Result<Ciphertext, HeError> {
+        let mut r = a.clone();
+        self.add_plain_assign(&mut r, pt)?;
+        Ok(r)
+    }
+
+    /// `a -= pt` (subtracts `round(Q_ℓ·m/t)` from `c_0`).
+    ///
+    /// # Errors
+    /// As [`add_plain_assign`](Self::add_plain_assign).
+    pub fn sub_plain_assign(&self, a: &mut Ciphertext, pt: &Plaintext) -> Result<(), HeError> {
+        self.add_sub_plain_assign(a, pt, true)
+    }
+
+    /// `a - pt`.
+    ///
+    /// # Errors
+    /// As [`add_plain_assign`](Self::add_plain_assign).
+    pub fn sub_plain(&self, a: &Ciphertext, pt: &Plaintext) -> Result<Ciphertext, HeError> {
+        let mut r = a.clone();
+        self.sub_plain_assign(&mut r, pt)?;
+        Ok(r)
     }
 
     /// `a · pt` for a pre-transformed plaintext: one pointwise product per polynomial.
@@ -168,6 +237,7 @@ impl Evaluator {
         a: &mut Ciphertext,
         pt: &PlaintextOperand,
     ) -> Result<(), HeError> {
+        self.check("plaintext product", a)?;
         if pt.level < a.level {
             return Err(HeError::LevelMismatch(pt.level, a.level));
         }
@@ -180,6 +250,7 @@ impl Evaluator {
 
     /// `a · pt` (writes the products directly into the new ciphertext).
     pub fn mul_plain(&self, a: &Ciphertext, pt: &PlaintextOperand) -> Result<Ciphertext, HeError> {
+        self.check("plaintext product", a)?;
         if pt.level < a.level {
             return Err(HeError::LevelMismatch(pt.level, a.level));
         }
@@ -288,7 +359,7 @@ impl Evaluator {
         b: &Ciphertext,
         rlk: &RelinearizationKey,
     ) -> Result<Ciphertext, HeError> {
-        Self::check_pair(a, b)?;
+        self.check_pair(a, b)?;
         if a.polys.len() != 2 || b.polys.len() != 2 {
             return Err(HeError::InvalidCiphertext(
                 "multiply expects relinearized ciphertexts".into(),
@@ -408,6 +479,7 @@ impl Evaluator {
     /// Modulus switching to the next level: `c ↦ round(c / q_ℓ)` modulo `Q_{ℓ-1}` (NTT form:
     /// only the last limb is inverse-transformed; the correction is transformed per limb).
     pub fn drop_level_assign(&self, a: &mut Ciphertext) -> Result<(), HeError> {
+        self.check("modulus switching", a)?;
         if a.level == 0 {
             return Err(HeError::LevelMismatch(0, 0));
         }
@@ -451,8 +523,13 @@ impl Evaluator {
         Ok(r)
     }
 
-    /// Drops levels until `a` is at `level`.
+    /// Modulus-switches `a` down until it is at `level` (the message is kept).
+    ///
+    /// # Errors
+    /// [`HeError::LevelMismatch`] if `level` is above the ciphertext's level; malformed
+    /// ciphertext.
     pub fn drop_to_level_assign(&self, a: &mut Ciphertext, level: usize) -> Result<(), HeError> {
+        self.check("level drop", a)?;
         if level > a.level {
             return Err(HeError::LevelMismatch(level, a.level));
         }
@@ -460,6 +537,16 @@ impl Evaluator {
             self.drop_level_assign(a)?;
         }
         Ok(())
+    }
+
+    /// `a` modulus-switched down to `level` (allocating).
+    ///
+    /// # Errors
+    /// As [`drop_to_level_assign`](Self::drop_to_level_assign).
+    pub fn drop_to_level(&self, a: &Ciphertext, level: usize) -> Result<Ciphertext, HeError> {
+        let mut r = a.clone();
+        self.drop_to_level_assign(&mut r, level)?;
+        Ok(r)
     }
 
     /// Relinearizes a three-polynomial ciphertext.

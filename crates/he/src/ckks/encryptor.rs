@@ -170,7 +170,7 @@ impl SeededCiphertext {
     /// # Errors
     /// [`HeError::InvalidLevel`] or [`HeError::LengthMismatch`] for a ciphertext that does
     /// not fit `params`.
-    pub fn expand(&self, params: &Arc<CkksParameters>) -> Result<Ciphertext, HeError> {
+    pub fn expand(&self, params: &CkksParameters) -> Result<Ciphertext, HeError> {
         params.check_level(self.level)?;
         let q = params.rlwe().q_basis();
         if self.c0.num_limbs() != self.level + 1 || self.c0.degree() != params.degree() {

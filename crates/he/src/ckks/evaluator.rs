@@ -1,7 +1,12 @@
 //! Homomorphic operations on CKKS ciphertexts (CKKS17 §3.4–4; full-RNS rescaling of
 //! CHKKS18 §3.3) on top of the RLWE layer's key switching.
 //!
-//! Every operation returns a new ciphertext and tracks the scale:
+//! Every operation returns a new ciphertext (the `_assign` variants work in place) and tracks
+//! the scale. The names and fallibility are those of [`crate::bfv::Evaluator`] for the same
+//! operation (`add`/`sub`/`negate`/`add_plain`/`sub_plain`/`mul_plain`/`mul_integer` and their
+//! `_assign` forms, `multiply`, `square`, `relinearize`, `rotate`, `rotate_hoisted`,
+//! `drop_to_level`), all returning `Result`; `rescale` (divide by `q_ℓ`) has no BFV
+//! counterpart, whose one-level step is modulus switching (`drop_level`).
 //!
 //! | operation | scale of the result | level of the result |
 //! |---|---|---|
@@ -155,6 +160,26 @@ impl Evaluator {
         })
     }
 
+    /// Drops `ct` to `level` in place without rescaling (as [`drop_to_level`](Self::drop_to_level)).
+    ///
+    /// # Errors
+    /// As [`drop_to_level`](Self::drop_to_level).
+    pub fn drop_to_level_assign(&self, ct: &mut Ciphertext, level: usize) -> Result<(), HeError> {
+        self.check("level drop", ct)?;
+        if level > ct.level() {
+            return Err(HeError::LevelTooLow {
+                operation: "level drop",
+                needed: level,
+                level: ct.level(),
+            });
+        }
+        for p in ct.inner.polys.iter_mut() {
+            p.truncate_limbs(level + 1);
+        }
+        ct.inner.level = level;
+        Ok(())
+    }
+
     /// Both operands at the lower of their levels (borrowed when already there).
     fn aligned<'a>(
         &self,
@@ -224,12 +249,21 @@ impl Evaluator {
     /// # Errors
     /// Malformed ciphertext.
     pub fn negate(&self, a: &Ciphertext) -> Result<Ciphertext, HeError> {
-        self.check("negation", a)?;
         let mut out = a.clone();
-        for poly in out.inner.polys.iter_mut() {
+        self.negate_assign(&mut out)?;
+        Ok(out)
+    }
+
+    /// `a = -a` in place.
+    ///
+    /// # Errors
+    /// As [`negate`](Self::negate).
+    pub fn negate_assign(&self, a: &mut Ciphertext) -> Result<(), HeError> {
+        self.check("negation", a)?;
+        for poly in a.inner.polys.iter_mut() {
             poly.neg_assign(self.basis());
         }
-        Ok(out)
+        Ok(())
     }
 
     fn plain_at_level(&self, pt: &Plaintext, level: usize) -> Result<RnsPoly, HeError> {
@@ -270,6 +304,34 @@ impl Evaluator {
         let poly = self.plain_at_level(pt, out.level())?;
         out.inner.polys[0].sub_assign(&poly, self.basis());
         Ok(out)
+    }
+
+    /// `ct += pt` in place (as [`add_plain`](Self::add_plain): a plaintext below the
+    /// ciphertext's level drops the ciphertext to it).
+    ///
+    /// # Errors
+    /// As [`add_plain`](Self::add_plain).
+    pub fn add_plain_assign(&self, ct: &mut Ciphertext, pt: &Plaintext) -> Result<(), HeError> {
+        *ct = self.add_plain(ct, pt)?;
+        Ok(())
+    }
+
+    /// `ct -= pt` in place.
+    ///
+    /// # Errors
+    /// As [`sub_plain`](Self::sub_plain).
+    pub fn sub_plain_assign(&self, ct: &mut Ciphertext, pt: &Plaintext) -> Result<(), HeError> {
+        *ct = self.sub_plain(ct, pt)?;
+        Ok(())
+    }
+
+    /// `ct ·= pt` in place (as [`mul_plain`](Self::mul_plain)).
+    ///
+    /// # Errors
+    /// As [`mul_plain`](Self::mul_plain).
+    pub fn mul_plain_assign(&self, ct: &mut Ciphertext, pt: &Plaintext) -> Result<(), HeError> {
+        *ct = self.mul_plain(ct, pt)?;
+        Ok(())
     }
 
     /// `ct · pt` (slotwise product); the scale becomes `Δ_ct·Δ_pt` (rescale afterwards).
@@ -359,22 +421,46 @@ impl Evaluator {
     /// [`HeError::LevelTooLow`] on a level mismatch, [`HeError::ScaleMismatch`];
     /// malformed operands.
     pub fn add_assign(&self, acc: &mut Ciphertext, b: &Ciphertext) -> Result<(), HeError> {
-        const OP: &str = "addition";
-        self.check(OP, acc)?;
-        self.check(OP, b)?;
-        check_scales(OP, acc.scale, b.scale)?;
+        self.add_sub_assign(acc, b, false)
+    }
+
+    /// `acc -= b` in place; as [`add_assign`](Self::add_assign) (a third polynomial of `b`
+    /// is appended negated).
+    ///
+    /// # Errors
+    /// As [`add_assign`](Self::add_assign).
+    pub fn sub_assign(&self, acc: &mut Ciphertext, b: &Ciphertext) -> Result<(), HeError> {
+        self.add_sub_assign(acc, b, true)
+    }
+
+    fn add_sub_assign(
+        &self,
+        acc: &mut Ciphertext,
+        b: &Ciphertext,
+        subtract: bool,
+    ) -> Result<(), HeError> {
+        let op = if subtract { "subtraction" } else { "addition" };
+        self.check(op, acc)?;
+        self.check(op, b)?;
+        check_scales(op, acc.scale, b.scale)?;
         if acc.level() != b.level() {
             return Err(HeError::LevelTooLow {
-                operation: OP,
+                operation: op,
                 needed: acc.level().max(b.level()),
                 level: acc.level().min(b.level()),
             });
         }
         let basis = self.basis();
         for (i, pb) in b.inner.polys.iter().enumerate() {
-            match acc.inner.polys.get_mut(i) {
-                Some(pa) => pa.add_assign(pb, basis),
-                None => acc.inner.polys.push(pb.clone()),
+            match (acc.inner.polys.get_mut(i), subtract) {
+                (Some(pa), false) => pa.add_assign(pb, basis),
+                (Some(pa), true) => pa.sub_assign(pb, basis),
+                (None, false) => acc.inner.polys.push(pb.clone()),
+                (None, true) => {
+                    let mut extra = pb.clone();
+                    extra.neg_assign(basis);
+                    acc.inner.polys.push(extra);
+                }
             }
         }
         Ok(())
@@ -385,12 +471,21 @@ impl Evaluator {
     /// # Errors
     /// Malformed ciphertext.
     pub fn mul_integer(&self, ct: &Ciphertext, c: i64) -> Result<Ciphertext, HeError> {
-        self.check("integer product", ct)?;
         let mut out = ct.clone();
-        for poly in out.inner.polys.iter_mut() {
+        self.mul_integer_assign(&mut out, c)?;
+        Ok(out)
+    }
+
+    /// `ct ·= c` in place for an integer `c`.
+    ///
+    /// # Errors
+    /// As [`mul_integer`](Self::mul_integer).
+    pub fn mul_integer_assign(&self, ct: &mut Ciphertext, c: i64) -> Result<(), HeError> {
+        self.check("integer product", ct)?;
+        for poly in ct.inner.polys.iter_mut() {
             poly.mul_scalar_assign(c, self.basis());
         }
-        Ok(out)
+        Ok(())
     }
 
     /// `ct · c` for a real `c`, encoded as the integer `round(c·scale)`; the result has scale

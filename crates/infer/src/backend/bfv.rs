@@ -261,8 +261,8 @@ impl BfvCrtBackend {
                 .instances
                 .iter()
                 .zip(seeded)
-                .map(|(i, s)| s.expand(&i.params))
-                .collect(),
+                .map(|(i, s)| s.expand(&i.params).map_err(engine))
+                .collect::<BackendResult<_>>()?,
         })
     }
 
@@ -288,7 +288,7 @@ impl BfvCrtBackend {
     pub fn noise_budget(&self, ct: &BfvCiphertext) -> BackendResult<u32> {
         let mut min = u32::MAX;
         for (i, c) in self.instances.iter().zip(&ct.parts) {
-            min = min.min(i.secret()?.1.noise_budget(c));
+            min = min.min(i.secret()?.1.noise_budget(c).map_err(engine)?);
         }
         Ok(if min == u32::MAX { 0 } else { min })
     }
@@ -437,8 +437,8 @@ impl SlotBackend for BfvCrtBackend {
             .instances
             .par_iter()
             .zip(&pt.pts)
-            .map(|(i, p)| i.encoder.decode_u64(p))
-            .collect();
+            .map(|(i, p)| i.encoder.decode_u64(p).map_err(engine))
+            .collect::<BackendResult<_>>()?;
         let moduli = self.primes();
         let product = self.modulus as u128;
         let mut r = vec![0u64; moduli.len()];
@@ -457,7 +457,7 @@ impl SlotBackend for BfvCrtBackend {
             .instances
             .par_iter()
             .zip(&pt.pts)
-            .map(|(i, p)| Ok(i.secret()?.0.encrypt(p)))
+            .map(|(i, p)| i.secret()?.0.encrypt(p).map_err(engine))
             .collect::<BackendResult<Vec<_>>>()?;
         Ok(BfvCiphertext { parts })
     }
@@ -468,7 +468,7 @@ impl SlotBackend for BfvCrtBackend {
             .instances
             .par_iter()
             .zip(&ct.parts)
-            .map(|(i, c)| Ok(i.secret()?.1.decrypt(c)))
+            .map(|(i, c)| i.secret()?.1.decrypt(c).map_err(engine))
             .collect::<BackendResult<Vec<_>>>()?;
         Ok(Arc::new(BfvPlaintextData {
             pts,

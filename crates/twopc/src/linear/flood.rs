@@ -72,7 +72,7 @@ pub fn flood(
     rng: &mut Csprng,
 ) -> Result<Ciphertext, TwoPcError> {
     let zero = Plaintext::from_coefficients(params, &[]).map_err(he)?;
-    let mut zero_ct = rerandomizer.encrypt(&zero);
+    let mut zero_ct = rerandomizer.encrypt(&zero).map_err(he)?;
     eval.drop_to_level_assign(&mut zero_ct, ct.level())
         .map_err(he)?;
     let ct = eval.add(&ct, &zero_ct).map_err(he)?;

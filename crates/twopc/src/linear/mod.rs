@@ -348,13 +348,13 @@ impl LinearClient {
             .outputs
             .iter()
             .map(|c| {
-                let pt = self.decryptor.decrypt(c);
+                let pt = self.decryptor.decrypt(c).map_err(he)?;
                 match &self.encoder {
-                    Some(e) => e.decode_u64(&pt),
-                    None => pt.coefficients().to_vec(),
+                    Some(e) => e.decode_u64(&pt).map_err(he),
+                    None => Ok(pt.coefficients().to_vec()),
                 }
             })
-            .collect();
+            .collect::<Result<_, TwoPcError>>()?;
         let mut share = self.ctx.packing.gather_outputs(&decoded);
         if self.ctx.residual {
             if r.len() != share.len() {
@@ -369,8 +369,8 @@ impl LinearClient {
 
     /// Test hook: the noise budget (bits) of an unflooded server result.
     #[cfg(test)]
-    pub(crate) fn noise_budget(&self, ct: &Ciphertext) -> u32 {
-        self.decryptor.noise_budget(ct)
+    pub(crate) fn noise_budget(&self, ct: &Ciphertext) -> Result<u32, TwoPcError> {
+        self.decryptor.noise_budget(ct).map_err(he)
     }
 }
 
@@ -452,8 +452,8 @@ impl LinearServer {
         let inputs: Vec<Ciphertext> = req
             .inputs
             .iter()
-            .map(|s| s.expand(&self.ctx.params))
-            .collect();
+            .map(|s| s.expand(&self.ctx.params).map_err(he))
+            .collect::<Result<_, TwoPcError>>()?;
         match &self.plan {
             Plan::Slot(p) => {
                 let gk = self

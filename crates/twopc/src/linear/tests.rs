@@ -81,7 +81,10 @@ fn run(layer: &LinearLayer, encoding: Encoding) -> LayerHeContext {
     let raw = server.evaluate(&req).unwrap();
     let (top_resp, _) = server.respond_at(&req, ctx.params.max_level()).unwrap();
     for (ct, out) in raw.iter().zip(&top_resp.outputs) {
-        let (b_raw, b_out) = (client.noise_budget(ct), client.noise_budget(out));
+        let (b_raw, b_out) = (
+            client.noise_budget(ct).unwrap(),
+            client.noise_budget(out).unwrap(),
+        );
         let gap = ctx.flood_bits as f64 - ctx.noise_bits - 2.0;
         assert!(
             (b_out as f64) + gap <= b_raw as f64 && b_out > 0,
@@ -110,7 +113,7 @@ fn run(layer: &LinearLayer, encoding: Encoding) -> LayerHeContext {
         .map(|&m| (m as f64).log2())
         .sum();
     for ct in &raw {
-        let budget = client.noise_budget(ct) as f64;
+        let budget = client.noise_budget(ct).unwrap() as f64;
         let measured = log_q - budget - 1.0 - (DEFAULT_SHARE_PRIME as f64).log2();
         assert!(
             measured <= ctx.noise_bits + 1.0,
