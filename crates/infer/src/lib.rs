@@ -44,3 +44,9 @@ pub mod representation;
 pub mod session;
 pub mod summary;
 pub mod zoo;
+
+/// The repository README, compiled and run as doctests (`cargo test -p henn-infer --doc`):
+/// its library example is executed, its shell blocks are marked `sh`.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

@@ -5,10 +5,11 @@
 //! client's evaluation keys: prepared weights, run). The service, the benchmarks and the tests
 //! are thin layers over these.
 //!
-//! ```no_run
+//! ```
 //! use std::sync::Arc;
 //! use henn_infer::session::{compile, Calibration, ClientSession, CompileOptions, ServerSession};
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # std::env::set_current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))?; // repo root
 //! let model = henn_nn::model::Model::load("models/lola-small")?;
 //! let images = henn_nn::data::load_mnist(std::path::Path::new("data/mnist"), henn_nn::data::Split::Test)?;
 //! let calibration = Calibration::from_flat(&images.images, 784, 100)?;
