@@ -25,17 +25,17 @@
 //! let gk = keygen.galois_keys(&bfv::galois_elements(&params, &[1, 2], true))?;
 //!
 //! let encoder = BatchEncoder::new(&params)?;
-//! let mut encryptor = Encryptor::with_public_key(&params, &pk);
+//! let encryptor = Encryptor::with_public_key(&params, &pk);
 //! let decryptor = Decryptor::new(&params, keygen.secret_key());
 //! let eval = Evaluator::new(&params);
 //!
 //! let x: Vec<i64> = (0..32).collect();
-//! let ct = encryptor.encrypt(&encoder.encode(&x)?);
+//! let ct = encryptor.encrypt(&encoder.encode(&x)?)?;
 //! let w = encoder.encode_operand(&vec![2; 32], ct.level())?;   // pre-transformed plaintext
 //! let y = eval.mul_plain(&ct, &w)?;                          // 2x
 //! let y = eval.square(&y, &rlk)?;                            // 4x²
 //! let rotated = eval.rotate_hoisted(&y, &[1, 2], &gk)?; // hoisted rotations
-//! let out = encoder.decode(&decryptor.decrypt(&rotated[0]));
+//! let out = encoder.decode(&decryptor.decrypt(&rotated[0])?)?;
 //! // slot i of row 0 now holds slot i+1 (mod 16) of 4x² reduced mod 257
 //! let expect = |i: i64| { let v = (4 * i * i).rem_euclid(257); if v > 128 { v - 257 } else { v } };
 //! assert_eq!(out[0], expect(1));

@@ -11,7 +11,7 @@
 //! | operation | scale of the result | level of the result |
 //! |---|---|---|
 //! | `add`, `sub` (ct or pt) | equal scales required | lower of the two |
-//! | `mul_plain`, `mul` | product of the scales | lower of the two |
+//! | `mul_plain`, `multiply`, `square` | product of the scales | lower of the two |
 //! | `mul_integer` | unchanged | unchanged |
 //! | `mul_real(c)` | `Δ·q_ℓ` (`c` encoded at scale `q_ℓ`, so `rescale` restores `Δ` exactly) | unchanged |
 //! | `rescale` | `Δ / q_ℓ` | `ℓ - 1` |
