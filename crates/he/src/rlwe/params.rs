@@ -19,6 +19,13 @@ use std::sync::Arc;
 /// standard stops at `n = 2^15`; the `n = 2^16` row (1772 bits) is the lattice-estimator
 /// value of the same model used by OpenFHE's default table (`HEStd_128_classic`, ternary) and
 /// by Lattigo's dense-secret bootstrapping sets (e.g. `N16QP1767H32768H32`, 1767 bits).
+///
+/// Source of the `n = 2^16` row: OpenFHE, `src/core/lib/lattice/stdlatticeparms.cpp`
+/// (openfhe-development, e.g. commit `0d4c01ef`), entry
+/// `StdLatticeParm(HEStd_ternary, 65536, HEStd_128_classic, 1772)`; the same file's ternary
+/// rows for `n = 2^10..2^15` (27, 54, 109, 218, 438, 881) are exactly the standard's Table 1
+/// rows used here, so the `2^16` row extends the same table with the same secret and error
+/// model. The engine does not re-run the estimator itself.
 pub const MAX_LOG_QP_128: [(u32, u32); 7] = [
     (10, 27),
     (11, 54),
