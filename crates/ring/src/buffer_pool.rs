@@ -12,8 +12,12 @@ use std::cell::RefCell;
 pub const MIN_WORDS: usize = 1 << 13;
 /// Most buffers kept per thread.
 pub const MAX_BUFFERS: usize = 64;
-/// Most bytes kept per thread.
-pub const MAX_BYTES: usize = 48 << 20;
+/// Most bytes kept per thread: enough for the temporaries of one key switch at the top of a
+/// `n = 2^16` bootstrapping chain (four ModUp digits and their Shoup companions of 32 limbs,
+/// 16 MiB each, plus the inner-product and ModDown buffers), which a smaller pool sent back
+/// to the allocator and the kernel on every rotation (page faults, zeroed pages and `munmap`
+/// were about a tenth of a bootstrap's profile with 48 MiB).
+pub const MAX_BYTES: usize = 256 << 20;
 
 thread_local! {
     static FREE: RefCell<(Vec<Vec<u64>>, usize)> = const { RefCell::new((Vec::new(), 0)) };
@@ -27,12 +31,13 @@ fn take_pooled(len: usize) -> Option<Vec<u64>> {
     FREE.try_with(|f| {
         let mut f = f.borrow_mut();
         let (list, bytes) = &mut *f;
-        // the smallest buffer that fits (it is at most a few times larger)
+        // the smallest buffer that fits (it is at most a few times larger), preferring one
+        // whose initialised length already covers `len` (no zero fill of a tail on reuse)
         let pos = list
             .iter()
             .enumerate()
             .filter(|(_, v)| v.capacity() >= len && v.capacity() <= 4 * len)
-            .min_by_key(|(_, v)| v.capacity())
+            .min_by_key(|(_, v)| (v.len() < len, v.capacity()))
             .map(|(i, _)| i)?;
         let v = list.swap_remove(pos);
         *bytes -= v.capacity() * 8;

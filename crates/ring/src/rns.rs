@@ -225,7 +225,8 @@ impl BaseConverter {
 
     fn scaled_residues(&self, input: &[u64]) -> Vec<u64> {
         let n = self.from.degree();
-        let mut y = crate::buffer_pool::take_zeroed(input.len());
+        // every word is written below: no zero fill
+        let mut y = crate::buffer_pool::take_for_overwrite(input.len());
         y.par_chunks_mut(n)
             .zip(input.par_chunks(n))
             .enumerate()
@@ -276,8 +277,15 @@ impl BaseConverter {
             return;
         }
         let k = self.from.len();
-        let mut y = crate::buffer_pool::take_zeroed(k * n);
-        let mut s = vec![0.0f64; n];
+        // every word of `y` is written by `scale_and_estimate`: no zero fill
+        let mut y = crate::buffer_pool::take_for_overwrite(k * n);
+        // the estimate buffer is reused per thread (taken out of the thread-local, so a
+        // nested call on a work-stealing thread simply allocates its own)
+        let mut s = ESTIMATES
+            .try_with(|e| std::mem::take(&mut *e.borrow_mut()))
+            .unwrap_or_default();
+        s.clear();
+        s.resize(n, 0.0);
         for (i, (yi, xi)) in y.chunks_mut(n).zip(input.chunks(n)).enumerate() {
             crate::simd::scale_and_estimate(
                 self.from.modulus(i),
@@ -289,8 +297,9 @@ impl BaseConverter {
             );
         }
         // `s >= 0`: truncation of `s + 1/2` rounds without a libm call.
-        let mut v = vec![0u64; n];
+        let mut v = crate::buffer_pool::take_for_overwrite(n);
         crate::simd::round_estimates(&s, &mut v);
+        let _ = ESTIMATES.try_with(|e| *e.borrow_mut() = s);
         output.par_chunks_mut(n).enumerate().for_each(|(j, out)| {
             // `v ∈ [0, k]`: subtract `[v·A]_{b_j}`.
             crate::simd::dot_constants_sub(
@@ -304,7 +313,13 @@ impl BaseConverter {
             );
         });
         crate::buffer_pool::give(y);
+        crate::buffer_pool::give(v);
     }
+}
+
+thread_local! {
+    /// Per-thread scratch for the overflow estimates of [`BaseConverter::convert_exact`].
+    static ESTIMATES: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 impl BaseConverter {

@@ -293,14 +293,15 @@ impl Evaluator {
             .polys
             .iter()
             .map(|c| {
-                let mut o = RnsPoly::zero(n, limbs, Form::Ntt);
-                o.data_mut()
-                    .par_chunks_mut(n)
+                // every word is written (each limb cleared in cache by `mul_into`)
+                let mut o = henn_ring::buffer_pool::take_for_overwrite(limbs * n);
+                o.par_chunks_mut(n)
                     .zip(c.data()[..limbs * n].par_chunks(n))
                     .zip(plain.par_chunks(n))
                     .enumerate()
-                    .for_each(|(j, ((o, x), y))| basis.ntt(j).mul_accumulate(o, x, y));
-                o
+                    .for_each(|(j, ((o, x), y))| basis.ntt(j).mul_into(o, x, y));
+                RnsPoly::from_reduced(n, limbs, Form::Ntt, o)
+                    .unwrap_or_else(|_| RnsPoly::zero(n, limbs, Form::Ntt))
             })
             .collect();
         Ok(Ciphertext {
