@@ -269,11 +269,19 @@ impl BaseConverter {
     /// lazy Shoup arithmetic with precomputed constants ([`crate::simd`], AVX-512 when
     /// available).
     pub fn convert_exact(&self, input: &[u64], output: &mut [u64]) {
+        self.convert_exact_split(input, output, &mut []);
+    }
+
+    /// [`convert_exact`](Self::convert_exact) with the output limbs in two pieces: the first
+    /// `lo.len()/n` target limbs into `lo`, the rest into `hi` (so a caller can write the
+    /// conversion around limbs it already holds, e.g. the ModUp digit's own limbs, without
+    /// moving them afterwards).
+    pub fn convert_exact_split(&self, input: &[u64], lo: &mut [u64], hi: &mut [u64]) {
         let n = self.from.degree();
         debug_assert_eq!(input.len(), self.from.len() * n);
-        debug_assert_eq!(output.len(), self.to.len() * n);
+        debug_assert_eq!(lo.len() + hi.len(), self.to.len() * n);
         if self.from.len() == 1 {
-            self.convert_exact_single(input, output);
+            self.convert_exact_single(input, lo, hi);
             return;
         }
         let k = self.from.len();
@@ -300,18 +308,21 @@ impl BaseConverter {
         let mut v = crate::buffer_pool::take_for_overwrite(n);
         crate::simd::round_estimates(&s, &mut v);
         let _ = ESTIMATES.try_with(|e| *e.borrow_mut() = s);
-        output.par_chunks_mut(n).enumerate().for_each(|(j, out)| {
-            // `v ∈ [0, k]`: subtract `[v·A]_{b_j}`.
-            crate::simd::dot_constants_sub(
-                self.to.modulus(j),
-                &y,
-                &self.punctured_mod_to_shoup[j],
-                &v,
-                k as u64,
-                self.product_mod_to_shoup[j],
-                out,
-            );
-        });
+        lo.par_chunks_mut(n)
+            .chain(hi.par_chunks_mut(n))
+            .enumerate()
+            .for_each(|(j, out)| {
+                // `v ∈ [0, k]`: subtract `[v·A]_{b_j}`.
+                crate::simd::dot_constants_sub(
+                    self.to.modulus(j),
+                    &y,
+                    &self.punctured_mod_to_shoup[j],
+                    &v,
+                    k as u64,
+                    self.product_mod_to_shoup[j],
+                    out,
+                );
+            });
         crate::buffer_pool::give(y);
         crate::buffer_pool::give(v);
     }
@@ -326,12 +337,21 @@ impl BaseConverter {
     /// [`BaseConverter::convert_exact`] from a single prime `a`: the centred representative is
     /// `x` if `x <= a/2`, else `x - a`; one reduction per output, no scaling and no floating
     /// point.
-    fn convert_exact_single(&self, input: &[u64], output: &mut [u64]) {
+    fn convert_exact_single(&self, input: &[u64], lo: &mut [u64], hi: &mut [u64]) {
         let n = self.from.degree();
         let half = self.from.modulus(0).value() / 2;
-        output.par_chunks_mut(n).enumerate().for_each(|(j, out)| {
-            crate::simd::centred_lift(self.to.modulus(j), input, half, self.product_mod_to[j], out);
-        });
+        lo.par_chunks_mut(n)
+            .chain(hi.par_chunks_mut(n))
+            .enumerate()
+            .for_each(|(j, out)| {
+                crate::simd::centred_lift(
+                    self.to.modulus(j),
+                    input,
+                    half,
+                    self.product_mod_to[j],
+                    out,
+                );
+            });
     }
 }
 

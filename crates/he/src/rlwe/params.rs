@@ -49,10 +49,9 @@ pub fn max_log_qp_128(log_n: u32) -> Option<u32> {
 pub(crate) struct DigitContext {
     /// The digit's primes: limbs `range` of `Q_ℓ`.
     pub range: Range<usize>,
-    /// Conversion from the digit's primes to all other primes of `Q_ℓ·P`.
+    /// Conversion from the digit's primes to all other primes of `Q_ℓ·P`, in limb order
+    /// (the limbs below the digit, then those above it).
     pub conv: BaseConverter,
-    /// For each output limb of `conv`, its limb index in `Q_ℓ·P`.
-    pub targets: Vec<usize>,
 }
 
 /// Key-switching precomputation at level `ℓ` (ciphertexts with `ℓ + 1` primes).
@@ -203,7 +202,6 @@ impl RlweParameters {
                 digits.push(DigitContext {
                     range: start..end,
                     conv: BaseConverter::new(&digit_basis, &to)?,
-                    targets,
                 });
                 start = end;
             }
