@@ -1,6 +1,8 @@
 //! Precision sweep of the logN16 chain at a smaller (insecure) ring, for choosing the
 //! message ratio and the EvalMod polynomial:
-//! `cargo run --release -p henn-he --example bootstrap_sweep -- <log_n> <ratio> [degree] [runs]`.
+//! `cargo run --release -p henn-he --example bootstrap_sweep -- <log_n> <ratio> [degree] [runs]
+//! [threads]` (`log_n = 16`, ratio 8, degree 30 is `BOOTSTRAP_128BIT_LOGN16` without the
+//! security check).
 //! Prints one JSON line per run (see `ckks::bootstrapping::bench`).
 
 use henn_he::ckks::bootstrapping::{
@@ -18,7 +20,7 @@ fn main() {
         secure: false,
         ..BOOTSTRAP_128BIT_LOGN16
     };
-    match run_bootstrap_bench(preset, 1, arg(4, 2)) {
+    match run_bootstrap_bench(preset, arg(5, 1), arg(4, 2)) {
         Ok(report) => println!("{}", report.to_json()),
         Err(e) => {
             eprintln!("bootstrap sweep failed: {e}");

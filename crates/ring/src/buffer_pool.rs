@@ -3,20 +3,41 @@
 //! memory instead of going back to the allocator, which on glibc returns large blocks to the
 //! kernel and page-faults them in again on the next operation (SEAL keeps a memory pool for
 //! the same reason). [`crate::RnsPoly`] takes its storage from here and gives it back on drop.
-//! Bounded: at most [`MAX_BUFFERS`] buffers and [`MAX_BYTES`] bytes per thread; buffers
-//! smaller than [`MIN_WORDS`] words go straight to the allocator.
+//! Bounded: at most [`MAX_BUFFERS`] buffers and [`MAX_BYTES`] bytes per thread and
+//! [`MAX_TOTAL_BYTES`] over all threads (so more threads do not multiply the memory kept);
+//! buffers smaller than [`MIN_WORDS`] words go straight to the allocator.
 
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Buffers below this many `u64` words are not pooled (the allocator handles them well).
 pub const MIN_WORDS: usize = 1 << 13;
 /// Most buffers kept per thread.
 pub const MAX_BUFFERS: usize = 64;
-/// Most bytes kept per thread.
-pub const MAX_BYTES: usize = 48 << 20;
+/// Most bytes kept per thread: enough for the temporaries of one key switch at the top of a
+/// `n = 2^16` bootstrapping chain (four ModUp digits and their Shoup companions of 32 limbs,
+/// 16 MiB each, plus the inner-product and ModDown buffers), which a smaller pool sent back
+/// to the allocator and the kernel on every rotation (page faults, zeroed pages and `munmap`
+/// were about a tenth of a bootstrap's profile with 48 MiB).
+pub const MAX_BYTES: usize = 256 << 20;
+/// Most bytes kept by all threads' pools together.
+pub const MAX_TOTAL_BYTES: usize = 256 << 20;
+
+/// Bytes currently kept by all pools.
+static TOTAL: AtomicUsize = AtomicUsize::new(0);
+
+/// One thread's free list and its byte count; its bytes leave [`TOTAL`] when the thread
+/// exits.
+struct Pool(Vec<Vec<u64>>, usize);
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        TOTAL.fetch_sub(self.1, Ordering::Relaxed);
+    }
+}
 
 thread_local! {
-    static FREE: RefCell<(Vec<Vec<u64>>, usize)> = const { RefCell::new((Vec::new(), 0)) };
+    static FREE: RefCell<Pool> = const { RefCell::new(Pool(Vec::new(), 0)) };
 }
 
 /// A pooled buffer of capacity at least `len` (at most a few times larger), if any.
@@ -26,16 +47,18 @@ fn take_pooled(len: usize) -> Option<Vec<u64>> {
     }
     FREE.try_with(|f| {
         let mut f = f.borrow_mut();
-        let (list, bytes) = &mut *f;
-        // the smallest buffer that fits (it is at most a few times larger)
+        let Pool(list, bytes) = &mut *f;
+        // the smallest buffer that fits (it is at most a few times larger), preferring one
+        // whose initialised length already covers `len` (no zero fill of a tail on reuse)
         let pos = list
             .iter()
             .enumerate()
             .filter(|(_, v)| v.capacity() >= len && v.capacity() <= 4 * len)
-            .min_by_key(|(_, v)| v.capacity())
+            .min_by_key(|(_, v)| (v.len() < len, v.capacity()))
             .map(|(i, _)| i)?;
         let v = list.swap_remove(pos);
         *bytes -= v.capacity() * 8;
+        TOTAL.fetch_sub(v.capacity() * 8, Ordering::Relaxed);
         Some(v)
     })
     .ok()
@@ -75,10 +98,17 @@ pub fn give(v: Vec<u64>) {
     }
     let _ = FREE.try_with(|f| {
         let mut f = f.borrow_mut();
-        let (list, bytes) = &mut *f;
-        if list.len() < MAX_BUFFERS && *bytes + cap * 8 <= MAX_BYTES {
-            *bytes += cap * 8;
-            list.push(v);
+        let Pool(list, bytes) = &mut *f;
+        let size = cap * 8;
+        if list.len() < MAX_BUFFERS && *bytes + size <= MAX_BYTES {
+            // reserve the bytes in the global budget, or free the buffer
+            let before = TOTAL.fetch_add(size, Ordering::Relaxed);
+            if before + size <= MAX_TOTAL_BYTES {
+                *bytes += size;
+                list.push(v);
+            } else {
+                TOTAL.fetch_sub(size, Ordering::Relaxed);
+            }
         }
     });
 }

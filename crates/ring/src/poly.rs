@@ -265,12 +265,19 @@ impl RnsPoly {
         self.check_same_shape(other);
         debug_assert_eq!(self.form, Form::Ntt);
         let n = self.n;
-        let mut out = Self::zero(n, self.limbs, self.form);
+        // Every word is written: no zero fill of the whole buffer up front (each limb is
+        // cleared just before its products, while it is in cache).
+        let mut out = Self {
+            n,
+            limbs: self.limbs,
+            form: self.form,
+            data: crate::buffer_pool::take_for_overwrite(n * self.limbs),
+        };
         out.data
             .par_chunks_mut(n)
             .zip(self.data.par_chunks(n).zip(other.data.par_chunks(n)))
             .enumerate()
-            .for_each(|(i, (o, (a, b)))| basis.ntt(i).mul_accumulate(o, a, b));
+            .for_each(|(i, (o, (a, b)))| basis.ntt(i).mul_into(o, a, b));
         out
     }
 

@@ -225,7 +225,8 @@ impl BaseConverter {
 
     fn scaled_residues(&self, input: &[u64]) -> Vec<u64> {
         let n = self.from.degree();
-        let mut y = crate::buffer_pool::take_zeroed(input.len());
+        // every word is written below: no zero fill
+        let mut y = crate::buffer_pool::take_for_overwrite(input.len());
         y.par_chunks_mut(n)
             .zip(input.par_chunks(n))
             .enumerate()
@@ -268,16 +269,31 @@ impl BaseConverter {
     /// lazy Shoup arithmetic with precomputed constants ([`crate::simd`], AVX-512 when
     /// available).
     pub fn convert_exact(&self, input: &[u64], output: &mut [u64]) {
+        self.convert_exact_split(input, output, &mut []);
+    }
+
+    /// [`convert_exact`](Self::convert_exact) with the output limbs in two pieces: the first
+    /// `lo.len()/n` target limbs into `lo`, the rest into `hi` (so a caller can write the
+    /// conversion around limbs it already holds, e.g. the ModUp digit's own limbs, without
+    /// moving them afterwards).
+    pub fn convert_exact_split(&self, input: &[u64], lo: &mut [u64], hi: &mut [u64]) {
         let n = self.from.degree();
         debug_assert_eq!(input.len(), self.from.len() * n);
-        debug_assert_eq!(output.len(), self.to.len() * n);
+        debug_assert_eq!(lo.len() + hi.len(), self.to.len() * n);
         if self.from.len() == 1 {
-            self.convert_exact_single(input, output);
+            self.convert_exact_single(input, lo, hi);
             return;
         }
         let k = self.from.len();
-        let mut y = crate::buffer_pool::take_zeroed(k * n);
-        let mut s = vec![0.0f64; n];
+        // every word of `y` is written by `scale_and_estimate`: no zero fill
+        let mut y = crate::buffer_pool::take_for_overwrite(k * n);
+        // the estimate buffer is reused per thread (taken out of the thread-local, so a
+        // nested call on a work-stealing thread simply allocates its own)
+        let mut s = ESTIMATES
+            .try_with(|e| std::mem::take(&mut *e.borrow_mut()))
+            .unwrap_or_default();
+        s.clear();
+        s.resize(n, 0.0);
         for (i, (yi, xi)) in y.chunks_mut(n).zip(input.chunks(n)).enumerate() {
             crate::simd::scale_and_estimate(
                 self.from.modulus(i),
@@ -289,34 +305,53 @@ impl BaseConverter {
             );
         }
         // `s >= 0`: truncation of `s + 1/2` rounds without a libm call.
-        let mut v = vec![0u64; n];
+        let mut v = crate::buffer_pool::take_for_overwrite(n);
         crate::simd::round_estimates(&s, &mut v);
-        output.par_chunks_mut(n).enumerate().for_each(|(j, out)| {
-            // `v ∈ [0, k]`: subtract `[v·A]_{b_j}`.
-            crate::simd::dot_constants_sub(
-                self.to.modulus(j),
-                &y,
-                &self.punctured_mod_to_shoup[j],
-                &v,
-                k as u64,
-                self.product_mod_to_shoup[j],
-                out,
-            );
-        });
+        let _ = ESTIMATES.try_with(|e| *e.borrow_mut() = s);
+        lo.par_chunks_mut(n)
+            .chain(hi.par_chunks_mut(n))
+            .enumerate()
+            .for_each(|(j, out)| {
+                // `v ∈ [0, k]`: subtract `[v·A]_{b_j}`.
+                crate::simd::dot_constants_sub(
+                    self.to.modulus(j),
+                    &y,
+                    &self.punctured_mod_to_shoup[j],
+                    &v,
+                    k as u64,
+                    self.product_mod_to_shoup[j],
+                    out,
+                );
+            });
         crate::buffer_pool::give(y);
+        crate::buffer_pool::give(v);
     }
+}
+
+thread_local! {
+    /// Per-thread scratch for the overflow estimates of [`BaseConverter::convert_exact`].
+    static ESTIMATES: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 impl BaseConverter {
     /// [`BaseConverter::convert_exact`] from a single prime `a`: the centred representative is
     /// `x` if `x <= a/2`, else `x - a`; one reduction per output, no scaling and no floating
     /// point.
-    fn convert_exact_single(&self, input: &[u64], output: &mut [u64]) {
+    fn convert_exact_single(&self, input: &[u64], lo: &mut [u64], hi: &mut [u64]) {
         let n = self.from.degree();
         let half = self.from.modulus(0).value() / 2;
-        output.par_chunks_mut(n).enumerate().for_each(|(j, out)| {
-            crate::simd::centred_lift(self.to.modulus(j), input, half, self.product_mod_to[j], out);
-        });
+        lo.par_chunks_mut(n)
+            .chain(hi.par_chunks_mut(n))
+            .enumerate()
+            .for_each(|(j, out)| {
+                crate::simd::centred_lift(
+                    self.to.modulus(j),
+                    input,
+                    half,
+                    self.product_mod_to[j],
+                    out,
+                );
+            });
     }
 }
 

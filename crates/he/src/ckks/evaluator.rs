@@ -89,6 +89,11 @@ impl Evaluator {
         }
     }
 
+    /// The parameters.
+    pub(crate) fn params(&self) -> &Arc<CkksParameters> {
+        &self.params
+    }
+
     fn basis(&self) -> &henn_ring::RnsBasis {
         self.params.rlwe().q_basis()
     }
@@ -350,14 +355,15 @@ impl Evaluator {
             .polys
             .iter()
             .map(|c| {
-                let mut o = RnsPoly::zero(n, limbs, Form::Ntt);
-                o.data_mut()
-                    .par_chunks_mut(n)
+                // every word is written (each limb cleared in cache by `mul_into`)
+                let mut o = henn_ring::buffer_pool::take_for_overwrite(limbs * n);
+                o.par_chunks_mut(n)
                     .zip(c.data()[..limbs * n].par_chunks(n))
                     .zip(plain.par_chunks(n))
                     .enumerate()
-                    .for_each(|(j, ((o, x), y))| basis.ntt(j).mul_accumulate(o, x, y));
-                o
+                    .for_each(|(j, ((o, x), y))| basis.ntt(j).mul_into(o, x, y));
+                RnsPoly::from_reduced(n, limbs, Form::Ntt, o)
+                    .unwrap_or_else(|_| RnsPoly::zero(n, limbs, Form::Ntt))
             })
             .collect();
         Ok(Ciphertext {
@@ -581,25 +587,53 @@ impl Evaluator {
     ) -> Result<Ciphertext, HeError> {
         self.check_relinearized("ciphertext product", a)?;
         self.check_relinearized("ciphertext product", b)?;
-        let (a, b) = self.aligned(a, b)?;
+        Ok(self.tensor_at(a, b, a.level().min(b.level())))
+    }
+
+    /// The tensor product of two relinearized ciphertexts at `level` (at most both levels),
+    /// reading the operands' first `level + 1` limbs in place (no level-drop copies) and
+    /// writing the three products limb by limb into fresh buffers (no zero fill, no operand
+    /// copy); a square takes `2·a_0·a_1` by a doubling instead of a second product.
+    pub(crate) fn tensor_at(&self, a: &Ciphertext, b: &Ciphertext, level: usize) -> Ciphertext {
         let basis = self.basis();
+        let n = self.params.degree();
+        let limbs = level + 1;
         let (a0, a1) = (&a.inner.polys[0], &a.inner.polys[1]);
         let (b0, b1) = (&b.inner.polys[0], &b.inner.polys[1]);
-        let mut d0 = a0.clone();
-        d0.mul_assign(b0, basis);
-        let mut d1 = a0.clone();
-        d1.mul_assign(b1, basis);
-        d1.mul_accumulate(a1, b0, basis);
-        let mut d2 = a1.clone();
-        d2.mul_assign(b1, basis);
-        let level = a.level();
-        Ok(Ciphertext {
+        let square = std::ptr::eq(a, b);
+        let mut d0 = henn_ring::buffer_pool::take_for_overwrite(limbs * n);
+        let mut d1 = henn_ring::buffer_pool::take_for_overwrite(limbs * n);
+        let mut d2 = henn_ring::buffer_pool::take_for_overwrite(limbs * n);
+        d0.par_chunks_mut(n)
+            .zip(d1.par_chunks_mut(n))
+            .zip(d2.par_chunks_mut(n))
+            .enumerate()
+            .for_each(|(j, ((o0, o1), o2))| {
+                let ntt = basis.ntt(j);
+                ntt.mul_into(o0, a0.limb(j), b0.limb(j));
+                ntt.mul_into(o1, a0.limb(j), b1.limb(j));
+                if square {
+                    let m = ntt.modulus();
+                    for x in o1.iter_mut() {
+                        *x = m.add(*x, *x);
+                    }
+                } else {
+                    ntt.mul_accumulate(o1, a1.limb(j), b0.limb(j));
+                }
+                ntt.mul_into(o2, a1.limb(j), b1.limb(j));
+            });
+        // the lengths are right by construction
+        let wrap = |d| {
+            RnsPoly::from_reduced(n, limbs, Form::Ntt, d)
+                .unwrap_or_else(|_| RnsPoly::zero(n, limbs, Form::Ntt))
+        };
+        Ciphertext {
             inner: rlwe::Ciphertext {
-                polys: vec![d0, d1, d2],
+                polys: vec![wrap(d0), wrap(d1), wrap(d2)],
                 level,
             },
             scale: a.scale * b.scale,
-        })
+        }
     }
 
     /// Relinearizes a three-polynomial ciphertext with the relinearization key (hybrid key
@@ -670,32 +704,51 @@ impl Evaluator {
         let last = basis.modulus(level);
         let q_last = last.value();
         let half = q_last >> 1;
-        let mut out = ct.clone();
-        for poly in out.inner.polys.iter_mut() {
-            let mut top = poly.limb(level).to_vec();
-            basis.ntt(level).backward(&mut top);
-            for x in top.iter_mut() {
-                *x = last.add(*x, half);
-            }
-            poly.data_mut()[..level * n]
-                .par_chunks_mut(n)
-                .enumerate()
-                .for_each(|(i, limb)| {
-                    let m = basis.modulus(i);
-                    let half_i = m.reduce(half);
-                    let mut t: Vec<u64> = top.iter().map(|&x| m.sub(m.reduce(x), half_i)).collect();
-                    basis.ntt(i).forward(&mut t);
-                    let w = context.q_last_inv[i];
-                    let ws = m.shoup(w);
-                    for (a, &b) in limb.iter_mut().zip(&t) {
-                        *a = m.mul_shoup(m.sub(*a, b), w, ws);
-                    }
-                });
-            poly.truncate_limbs(level);
-        }
-        out.inner.level = level - 1;
-        out.scale = ct.scale / q_last as f64;
-        Ok(out)
+        // The output limbs are written straight into fresh buffers (the input is not copied
+        // first), with pooled scratch limbs.
+        let polys = ct
+            .inner
+            .polys
+            .iter()
+            .map(|poly| {
+                let mut top = henn_ring::buffer_pool::take_for_overwrite(n);
+                top.copy_from_slice(poly.limb(level));
+                basis.ntt(level).backward(&mut top);
+                for x in top.iter_mut() {
+                    *x = last.add(*x, half);
+                }
+                let mut data = henn_ring::buffer_pool::take_for_overwrite(level * n);
+                data.par_chunks_mut(n)
+                    .zip(poly.data()[..level * n].par_chunks(n))
+                    .enumerate()
+                    .for_each(|(i, (out, limb))| {
+                        let m = basis.modulus(i);
+                        let half_i = m.reduce(half);
+                        let mut t = henn_ring::buffer_pool::take_for_overwrite(n);
+                        for (t, &x) in t.iter_mut().zip(&top) {
+                            *t = m.sub(m.reduce(x), half_i);
+                        }
+                        basis.ntt(i).forward(&mut t);
+                        let w = context.q_last_inv[i];
+                        let ws = m.shoup(w);
+                        for ((o, &a), &b) in out.iter_mut().zip(limb).zip(&t) {
+                            *o = m.mul_shoup(m.sub(a, b), w, ws);
+                        }
+                        henn_ring::buffer_pool::give(t);
+                    });
+                henn_ring::buffer_pool::give(top);
+                // the length is right by construction
+                RnsPoly::from_reduced(n, level, Form::Ntt, data)
+                    .unwrap_or_else(|_| RnsPoly::zero(n, level, Form::Ntt))
+            })
+            .collect();
+        Ok(Ciphertext {
+            inner: rlwe::Ciphertext {
+                polys,
+                level: level - 1,
+            },
+            scale: ct.scale / q_last as f64,
+        })
     }
 
     /// `a · b`, relinearized and rescaled: the usual multiplication step.

@@ -59,19 +59,18 @@ pub fn decompose(
         .map(|digit| {
             let limbs = ctx.qp.len();
             let input = &c_coeff.data()[digit.range.start * n..digit.range.end * n];
-            // One buffer: the converted limbs (targets are all limbs outside the digit, in
-            // order), then the digit's own NTT limbs spliced in at their position.
+            // One buffer: the digit's own NTT limbs copied to their position and the converted
+            // limbs (targets are all limbs outside the digit, in order) written around them
+            // (no insertion moving the tail afterwards).
             let mut data = henn_ring::buffer_pool::take_for_overwrite(limbs * n);
-            data.truncate(digit.targets.len() * n);
+            let (at, end) = (digit.range.start * n, digit.range.end * n);
+            let (lo, rest) = data.split_at_mut(at);
+            let (own, hi) = rest.split_at_mut(end - at);
+            own.copy_from_slice(&c_ntt.data()[at..end]);
             // Centred lift: the digit is raised from its representative in (-Q_j/2, Q_j/2], so
             // automorphisms (sign flips) keep it centred and the hoisted inner product carries no
             // `Q_j·e_j/P` term from a [0, Q_j) representative.
-            digit.conv.convert_exact(input, &mut data);
-            let at = digit.range.start * n;
-            data.splice(
-                at..at,
-                c_ntt.data()[at..digit.range.end * n].iter().copied(),
-            );
+            digit.conv.convert_exact_split(input, lo, hi);
             data.par_chunks_mut(n).enumerate().for_each(|(i, limb)| {
                 if !digit.range.contains(&i) {
                     ctx.qp.ntt(i).forward(limb);

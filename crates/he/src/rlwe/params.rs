@@ -19,6 +19,13 @@ use std::sync::Arc;
 /// standard stops at `n = 2^15`; the `n = 2^16` row (1772 bits) is the lattice-estimator
 /// value of the same model used by OpenFHE's default table (`HEStd_128_classic`, ternary) and
 /// by Lattigo's dense-secret bootstrapping sets (e.g. `N16QP1767H32768H32`, 1767 bits).
+///
+/// Source of the `n = 2^16` row: OpenFHE, `src/core/lib/lattice/stdlatticeparms.cpp`
+/// (openfhe-development, e.g. commit `0d4c01ef`), entry
+/// `StdLatticeParm(HEStd_ternary, 65536, HEStd_128_classic, 1772)`; the same file's ternary
+/// rows for `n = 2^10..2^15` (27, 54, 109, 218, 438, 881) are exactly the standard's Table 1
+/// rows used here, so the `2^16` row extends the same table with the same secret and error
+/// model. The engine does not re-run the estimator itself.
 pub const MAX_LOG_QP_128: [(u32, u32); 7] = [
     (10, 27),
     (11, 54),
@@ -42,10 +49,9 @@ pub fn max_log_qp_128(log_n: u32) -> Option<u32> {
 pub(crate) struct DigitContext {
     /// The digit's primes: limbs `range` of `Q_ℓ`.
     pub range: Range<usize>,
-    /// Conversion from the digit's primes to all other primes of `Q_ℓ·P`.
+    /// Conversion from the digit's primes to all other primes of `Q_ℓ·P`, in limb order
+    /// (the limbs below the digit, then those above it).
     pub conv: BaseConverter,
-    /// For each output limb of `conv`, its limb index in `Q_ℓ·P`.
-    pub targets: Vec<usize>,
 }
 
 /// Key-switching precomputation at level `ℓ` (ciphertexts with `ℓ + 1` primes).
@@ -196,7 +202,6 @@ impl RlweParameters {
                 digits.push(DigitContext {
                     range: start..end,
                     conv: BaseConverter::new(&digit_basis, &to)?,
-                    targets,
                 });
                 start = end;
             }

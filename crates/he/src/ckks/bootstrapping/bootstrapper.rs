@@ -241,8 +241,12 @@ impl Bootstrapper {
         let eval_scale = self.params.ckks().q_moduli()[self.params.eval_mod_start_level()] as f64;
         let mut ct = raised.clone();
         ct.set_scale(eval_scale)?;
+        // Single hoisting (a full key switch per giant step): measured faster at n = 2^16
+        // than accumulating the giant steps modulo Q·P (`bootstrap_phases`, same process,
+        // CPU time of the first factor: 0.74-0.94 s against 0.83-1.11 s), with equal
+        // results; see `EncodedLinearTransform::evaluate_single_hoisted`.
         for t in &self.transforms.cts {
-            ct = t.evaluate(&self.eval, &ct, &self.keys.galois)?;
+            ct = t.evaluate_single_hoisted(&self.eval, &ct, &self.keys.galois)?;
         }
         let conj = self.eval.conjugate(&ct, &self.keys.galois)?;
         let re = self.eval.add(&ct, &conj)?;
@@ -267,7 +271,7 @@ impl Bootstrapper {
         let im = self.times_i(im)?;
         let mut ct = self.eval.add(re, &im)?;
         for t in &self.transforms.stc {
-            ct = t.evaluate(&self.eval, &ct, &self.keys.galois)?;
+            ct = t.evaluate_single_hoisted(&self.eval, &ct, &self.keys.galois)?;
         }
         ct.set_scale(self.params.ckks().default_scale())?;
         Ok(ct)

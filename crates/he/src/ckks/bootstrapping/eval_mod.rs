@@ -16,10 +16,70 @@
 //! equal scale (leaves multiply each `T_k` by its coefficient encoded at
 //! `τ·q_ℓ/scale(T_k)`).
 
+use crate::ckks::crt::reduce_f64;
 use crate::ckks::{Ciphertext, CkksParameters, Evaluator};
 use crate::rlwe::RelinearizationKey;
 use crate::HeError;
+use henn_ring::{Form, RnsBasis, RnsPoly};
+use rayon::prelude::*;
 use std::f64::consts::PI;
+
+/// `round(c)` modulo each of the first `limbs` primes of `basis`, with Shoup companions.
+fn constants(c: f64, basis: &RnsBasis, limbs: usize) -> Result<Vec<(u64, u64)>, HeError> {
+    let r = c.round();
+    if !r.is_finite() {
+        return Err(HeError::InvalidConstant {
+            value: c,
+            reason: "not finite after scaling",
+        });
+    }
+    Ok((0..limbs)
+        .map(|i| {
+            let m = basis.modulus(i);
+            let v = reduce_f64(r, m.value());
+            (v, m.shoup(v))
+        })
+        .collect())
+}
+
+/// In place: `ct ← 2·ct - K·sub + c` limb-wise, for the integer constant `K` (per-limb
+/// residues `k`, if `sub` is given; `sub` at `ct`'s level or above, read without a copy) and
+/// the constant `round(c)` added to the first polynomial. The step `T_{a+b} = 2T_aT_b -
+/// T_{a-b}` (and `2T_a² - 1`, `2c² - 1`) in one pass instead of a scalar product, a level
+/// drop, a scalar product and a subtraction, each on a copy.
+fn double_sub_add(
+    ct: &mut Ciphertext,
+    sub: Option<(&Ciphertext, &[(u64, u64)])>,
+    c: &[(u64, u64)],
+    basis: &RnsBasis,
+) {
+    let n = ct.inner.polys[0].degree();
+    let limbs = ct.level() + 1;
+    for (p, poly) in ct.inner.polys.iter_mut().enumerate() {
+        let other = sub.map(|(s, k)| (&s.inner.polys[p], k));
+        poly.data_mut()[..limbs * n]
+            .par_chunks_mut(n)
+            .enumerate()
+            .for_each(|(i, limb)| {
+                let m = basis.modulus(i);
+                let add = if p == 0 { c[i].0 } else { 0 };
+                match other {
+                    Some((s, k)) => {
+                        let (w, ws) = k[i];
+                        for (x, &y) in limb.iter_mut().zip(s.limb(i)) {
+                            let d = m.sub(m.add(*x, *x), m.mul_shoup(y, w, ws));
+                            *x = m.add(d, add);
+                        }
+                    }
+                    None => {
+                        for x in limb.iter_mut() {
+                            *x = m.add(m.add(*x, *x), add);
+                        }
+                    }
+                }
+            });
+    }
+}
 
 fn ceil_log2(k: usize) -> usize {
     if k <= 1 {
@@ -153,10 +213,11 @@ impl EvalModPolynomial {
         let basis = Basis::new(self, eval, rlk, ct)?;
         let q = params.q_moduli();
         let mut out = self.evaluate_node(&self.coeffs, ct.scale(), &basis, eval, rlk, &q)?;
+        let basis = params.rlwe().q_basis();
         for _ in 0..self.double_angle {
-            let sq = eval.square(&out, rlk)?;
-            let sq = eval.mul_integer(&sq, 2)?;
-            let sq = eval.add_real(&sq, -1.0)?;
+            let mut sq = eval.square(&out, rlk)?;
+            let minus_one = constants(-sq.scale(), basis, sq.level() + 1)?;
+            double_sub_add(&mut sq, None, &minus_one, basis);
             out = eval.rescale(&sq)?;
         }
         Ok(out)
@@ -172,26 +233,17 @@ impl EvalModPolynomial {
         q: &[u64],
     ) -> Result<Ciphertext, HeError> {
         let level_of_t = |k: usize| basis.get(k).map(|t| t.level()).unwrap_or(0);
+        let params = eval.params();
         if c.len() <= self.baby {
             let level = self.node_level(c.len(), &level_of_t) + 1;
             let top = q[level] as f64;
-            let mut acc: Option<Ciphertext> = None;
-            for (k, &ck) in c.iter().enumerate().skip(1) {
-                let t = eval.drop_to_level(basis.get(k)?, level)?;
-                let term = eval.mul_real_with_scale(&t, ck, tau * top / t.scale())?;
-                match acc.as_mut() {
-                    None => acc = Some(term),
-                    Some(a) => eval.add_assign(a, &term)?,
-                }
-            }
-            let acc = match acc {
-                Some(a) => a,
-                None => {
-                    let t = eval.drop_to_level(basis.get(1)?, level)?;
-                    eval.mul_real_with_scale(&t, 0.0, tau * top / t.scale())?
-                }
+            let acc = if c.len() > 1 {
+                leaf_sum(c, tau * top, basis, level, params.rlwe().q_basis())?
+            } else {
+                let t = eval.drop_to_level(basis.get(1)?, level)?;
+                let zero = eval.mul_real_with_scale(&t, 0.0, tau * top / t.scale())?;
+                eval.add_real(&zero, c[0])?
             };
-            let acc = eval.add_real(&acc, c[0])?;
             return eval.rescale(&acc);
         }
         let g = self.split_at(c.len());
@@ -206,21 +258,81 @@ impl EvalModPolynomial {
         let level = self.node_level(qc.len(), &level_of_t).min(tg.level());
         let tau_q = tau * q[level] as f64 / tg.scale();
         let qct = self.evaluate_node(&qc, tau_q, basis, eval, rlk, q)?;
-        let prod = eval.multiply(
-            &eval.drop_to_level(&qct, level)?,
-            &eval.drop_to_level(tg, level)?,
-            rlk,
-        )?;
+        if qct.level() < level || qct.len() != 2 {
+            return Err(HeError::InvalidParameters(
+                "EvalMod: quotient below its level".into(),
+            ));
+        }
+        // the product at `level`, reading both operands in place (no level-drop copies)
+        let prod = eval.relinearize(&eval.tensor_at(&qct, tg, level), rlk)?;
+        drop(qct);
         let prod = eval.rescale(&prod)?;
         let rct = self.evaluate_node(&rc, tau, basis, eval, rlk, q)?;
-        let mut prod = prod;
         // equal scales up to rounding of the bookkeeping: align the label exactly
         let level = prod.level().min(rct.level());
-        let mut prod_l = eval.drop_to_level(&prod, level)?;
-        prod_l.set_scale(rct.scale())?;
-        prod = prod_l;
-        eval.add(&prod, &rct)
+        let mut prod = if prod.level() > level {
+            eval.drop_to_level(&prod, level)?
+        } else {
+            prod
+        };
+        prod.set_scale(rct.scale())?;
+        let rct = if rct.level() > level {
+            eval.drop_to_level(&rct, level)?
+        } else {
+            rct
+        };
+        eval.add_assign(&mut prod, &rct)?;
+        Ok(prod)
     }
+}
+
+/// A leaf of the recursion at `level`: `Σ_{k>=1} c_k·T_k + c_0` at scale `scale`, each
+/// `T_k` multiplied by the integer `round(c_k·scale/Δ_k)` and read in place at its own level
+/// (at or above `level`), all terms summed limb by limb in one pass (no per-term copy,
+/// level drop or accumulator pass).
+fn leaf_sum(
+    c: &[f64],
+    scale: f64,
+    powers: &Basis,
+    level: usize,
+    qb: &RnsBasis,
+) -> Result<Ciphertext, HeError> {
+    let limbs = level + 1;
+    let mut terms: Vec<(&Ciphertext, Vec<(u64, u64)>)> = Vec::with_capacity(c.len());
+    for (k, &ck) in c.iter().enumerate().skip(1) {
+        let t = powers.get(k)?;
+        if t.level() < level || t.len() != 2 {
+            return Err(HeError::InvalidParameters(
+                "EvalMod: Chebyshev power below its leaf".into(),
+            ));
+        }
+        terms.push((t, constants(ck * scale / t.scale(), qb, limbs)?));
+    }
+    let c0 = constants(c[0] * scale, qb, limbs)?;
+    let n = qb.degree();
+    let mut polys = Vec::with_capacity(2);
+    for p in 0..2 {
+        let mut data = henn_ring::buffer_pool::take_for_overwrite(limbs * n);
+        data.par_chunks_mut(n).enumerate().for_each(|(i, out)| {
+            let m = qb.modulus(i);
+            out.fill(if p == 0 { c0[i].0 } else { 0 });
+            for (t, k) in &terms {
+                let (w, ws) = k[i];
+                for (o, &x) in out.iter_mut().zip(t.inner.polys[p].limb(i)) {
+                    *o = m.add(*o, m.mul_shoup(x, w, ws));
+                }
+            }
+        });
+        // the length is right by construction
+        polys.push(
+            RnsPoly::from_reduced(n, limbs, Form::Ntt, data)
+                .unwrap_or_else(|_| RnsPoly::zero(n, limbs, Form::Ntt)),
+        );
+    }
+    Ok(Ciphertext {
+        inner: crate::rlwe::Ciphertext { polys, level },
+        scale,
+    })
 }
 
 /// The Chebyshev powers `T_1..T_g` and `T_{2g}, T_{4g}, …` of one ciphertext.
@@ -255,20 +367,26 @@ impl Basis {
             let tb = powers[b]
                 .as_ref()
                 .ok_or(HeError::InvalidParameters("Chebyshev basis order".into()))?;
-            let prod = eval.multiply(ta, tb, rlk)?;
-            let prod = eval.mul_integer(&prod, 2)?;
-            let prod = if a == b {
-                eval.add_real(&prod, -1.0)?
+            let mut prod = eval.multiply(ta, tb, rlk)?;
+            let limbs = prod.level() + 1;
+            let qb = eval.params().rlwe().q_basis();
+            if a == b {
+                // 2·T_a² - 1
+                let minus_one = constants(-prod.scale(), qb, limbs)?;
+                double_sub_add(&mut prod, None, &minus_one, qb);
             } else {
+                // 2·T_a·T_b - T_{a-b}, with T_{a-b} (a lower power: at the product's level
+                // or above) times the integer round(Δ_prod/Δ_{a-b})
                 let td = powers[a - b]
                     .as_ref()
                     .ok_or(HeError::InvalidParameters("Chebyshev basis order".into()))?;
-                let td = eval.drop_to_level(td, td.level().min(prod.level()))?;
-                let sub = eval.mul_real_with_scale(&td, 1.0, prod.scale() / td.scale())?;
-                let mut sub = sub;
-                sub.set_scale(prod.scale())?;
-                eval.sub(&prod, &sub)?
-            };
+                if td.level() < prod.level() || td.len() != 2 {
+                    return Err(HeError::InvalidParameters("Chebyshev basis order".into()));
+                }
+                let k = constants(prod.scale() / td.scale(), qb, limbs)?;
+                let zero = vec![(0, 0); limbs];
+                double_sub_add(&mut prod, Some((td, &k)), &zero, qb);
+            }
             powers[k] = Some(eval.rescale(&prod)?);
         }
         Ok(Self { powers })

@@ -55,15 +55,19 @@
 //!
 //! # Cost (profile at `n = 2^16`, one thread)
 //!
-//! Stage shares of one bootstrap (`bootstrap_phases` example, commit 190244f plus profiling
-//! code, load 10-11, so only the ratios count): ModRaise 2 %, CoeffsToSlots 41 %, EvalMod
-//! 45 % (two polynomials of 14 relinearizations each), SlotsToCoeffs 13 %. By kernel
-//! (`perf`, bootstrapping only): base conversion of ModUp/ModDown 10 %, key-switching inner
-//! product 9 %, tfhe-ntt kernels 15 % and other pulp-dispatched SIMD kernels (pointwise
-//! products, NTT parts) 17 %, and about a quarter in memory traffic
-//! (`memset` 10 %, `memmove` 8 %, page faults 7 %: copies and zero fills of temporaries and
-//! buffers beyond the ring's 48 MiB per-thread pool). Key switching as a whole (ModUp,
-//! inner products, ModDown) is most of both linear transforms and of EvalMod.
+//! Stage shares of one bootstrap (`bootstrap_sweep 16 8 30 2`, i.e.
+//! [`BOOTSTRAP_128BIT_LOGN16`] without the security check; commit 2f58836, 2026-12-04, load
+//! average 11-12 on the 2-core machine, so only ratios count): ModRaise 3 %,
+//! CoeffsToSlots 46 %, EvalMod 34 % (two polynomials of 14 relinearizations each),
+//! SlotsToCoeffs 17 %. By kernel (`perf record` started after key generation and setup,
+//! commit 14311f9, before the larger buffer pool): the exact base conversions of ModUp/ModDown
+//! (`dot_constants_sub`) 13 %, the key-switching inner product 10 %, tfhe-ntt kernels 16 %,
+//! other pulp-dispatched SIMD kernels (pointwise products) 17 %, `memset` 6 % and the
+//! kernel's page-fault / `munmap` paths about 12 %: temporaries beyond the ring's per-thread
+//! buffer pool, which is why the pool now holds 256 MiB (one top-level key switch).
+//! Same-run alternation against main (34dd5c0), `B, N, B, N`: CPU time per bootstrap
+//! 9.45 / 8.99 s → 7.04 / 6.74 s (−25 %), wall 28.8 / 27.2 s → 21.3 / 20.4 s at that load,
+//! precision unchanged (25.1 / 22.0 bits), peak 8967 → 9093 MiB.
 
 pub mod bench;
 pub mod bootstrapper;

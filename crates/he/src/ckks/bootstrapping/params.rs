@@ -70,6 +70,12 @@ pub struct BootstrappingPreset {
 /// same keys and diagonals; latency 17.1 s and 21.8 s (CPU 17.5 s) at load 2.5, so no
 /// measurable speed-up over 190244f yet (see `bootstrap_phases` for the stage profile).
 ///
+/// 2026-12-04, commit 2f58836 against main 34dd5c0 in the same run (`bootstrap_sweep 16 8 30
+/// 2`, this chain without the security check, alternated `B, N, B, N`, load average 11-12.7):
+/// **6.7-7.0 s of CPU per bootstrap on one thread** (main: 9.0-9.5 s), wall 20.4-21.3 s
+/// (main: 27.2-28.8 s) because the process had about a third of the machine; 25.1 / 22.0-22.1
+/// bits; 9093 MiB peak (`VmHWM`; main 8967 MiB: the larger buffer pool).
+///
 /// Failure: `|I_j| >= K = 12` for a sum of 33 independent uniforms on `[-1/2, 1/2]` (32
 /// sparse-secret terms and `c_0`) has probability `2^-45.1` per coefficient, `2^-29.1` per
 /// bootstrap by the union bound over `2^16` coefficients (`K = 16`, Lattigo's choice, gives
