@@ -154,6 +154,42 @@ impl PhaseStats {
     }
 }
 
+/// Wall-clock seconds one party spent on one op of the network, per phase, summed over the
+/// predictions of a session (the per-layer breakdown of `henn bench 2pc`). The client's time of
+/// an op includes waiting for the server's part of it (HE evaluation offline); online, the
+/// server's local linear layers show in the server's column only.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct OpTiming {
+    /// The op: a linear layer's name, or `relu`, `square`, `avgpool`, `save`, `add`.
+    pub op: String,
+    /// Output values of the op.
+    pub len: usize,
+    /// Seconds in offline phases.
+    pub offline_s: f64,
+    /// Seconds in online phases.
+    pub online_s: f64,
+}
+
+/// One zeroed [`OpTiming`] per op of `ops` (`lens` the ops' output lengths).
+pub(crate) fn op_timings(ops: &[crate::network::PublicOp], lens: &[usize]) -> Vec<OpTiming> {
+    use crate::network::PublicOp;
+    ops.iter()
+        .zip(lens)
+        .map(|(op, &len)| OpTiming {
+            op: match op {
+                PublicOp::Linear { name, .. } => name.clone(),
+                PublicOp::AvgPool { .. } => "avgpool".into(),
+                PublicOp::SaveShortcut => "save".into(),
+                PublicOp::AddShortcut { .. } => "add".into(),
+                PublicOp::Relu { .. } => "relu".into(),
+                PublicOp::Square => "square".into(),
+            },
+            len,
+            ..OpTiming::default()
+        })
+        .collect()
+}
+
 /// Measures a phase on a channel: wall time and the counter difference.
 pub(crate) struct PhaseMeter {
     start: Instant,
