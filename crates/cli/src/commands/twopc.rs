@@ -607,7 +607,11 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         for (i, l) in report.layers.iter().enumerate() {
             println!(
                 "{i:>3} {:<10} {:>8} {:>10.4} {:>10.4} {:>10.4} {:>10.4}",
-                l.op, l.len, l.client_offline_s, l.server_offline_s, l.client_online_s,
+                l.op,
+                l.len,
+                l.client_offline_s,
+                l.server_offline_s,
+                l.client_online_s,
                 l.server_online_s
             );
         }

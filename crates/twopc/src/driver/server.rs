@@ -15,8 +15,7 @@ use super::relu::{ReluCosts, ServerRelu, ServerReluPrepared};
 use super::spec::ServerModel;
 use super::{
     decode_elements, encode_elements, local, op_timings, recv_elements, OpTiming, PhaseMeter,
-    PhaseStats, CMD_BYE,
-    CMD_OFFLINE, CMD_ONLINE, DRIVER_VERSION, HELLO_MAGIC, MAX_OFFLINE_BATCH,
+    PhaseStats, CMD_BYE, CMD_OFFLINE, CMD_ONLINE, DRIVER_VERSION, HELLO_MAGIC, MAX_OFFLINE_BATCH,
 };
 use crate::beaver::{square_finish, square_open, BeaverServer, Party, TripleRequest, TripleShares};
 use crate::channel::{Channel, ChannelConfig, MessageType, PayloadReader, Phase};

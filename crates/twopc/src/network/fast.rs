@@ -217,7 +217,13 @@ mod tests {
                     Kernel::Dense(d) => (d.inputs, d.outputs),
                 };
                 let x: Vec<u64> = (0..inputs)
-                    .map(|i| if i % 3 == 0 { p / 2 } else { rng.next_u64() % p })
+                    .map(|i| {
+                        if i % 3 == 0 {
+                            p / 2
+                        } else {
+                            rng.next_u64() % p
+                        }
+                    })
                     .collect();
                 let add: Vec<u64> = (0..outputs).map(|_| rng.next_u64() % p).collect();
                 assert_eq!(
