@@ -208,6 +208,12 @@ impl<S: Read + Write> Client<S> {
         let ops = self.spec.public.ops.clone();
         for (oi, (op, &len)) in ops.iter().zip(&self.spec.lens).enumerate() {
             let started = Instant::now();
+            if local::apply(&field, op, &mut c, &mut stack)? {
+                if let Some(t) = self.op_times.get_mut(oi) {
+                    t.offline_s += started.elapsed().as_secs_f64();
+                }
+                continue;
+            }
             c = match op {
                 PublicOp::Linear { .. } => {
                     let ctx = &self.spec.contexts[li];
@@ -221,27 +227,6 @@ impl<S: Read + Write> Client<S> {
                     let out = self.linear[li].finish(&c, &resp)?;
                     li += 1;
                     out
-                }
-                &PublicOp::AvgPool {
-                    channels,
-                    height,
-                    width,
-                    window,
-                    stride,
-                    multiplier,
-                } => local::pool(
-                    &field,
-                    &c,
-                    (channels, height, width, window, stride),
-                    multiplier,
-                ),
-                PublicOp::SaveShortcut => {
-                    stack.push(c.clone());
-                    c
-                }
-                &PublicOp::AddShortcut { shift, from, to } => {
-                    let saved = stack.pop().unwrap_or_default();
-                    local::add_shortcut(&field, &c, &saved, shift, from, to)
                 }
                 PublicOp::Relu { frac_bits } => {
                     let i = self.spec.relu_index(*frac_bits)?;
@@ -281,6 +266,7 @@ impl<S: Read + Write> Client<S> {
                     p.squares.push((shares, c, next.clone()));
                     next
                 }
+                _ => c,
             };
             if let Some(t) = self.op_times.get_mut(oi) {
                 t.offline_s += started.elapsed().as_secs_f64();

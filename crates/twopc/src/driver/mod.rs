@@ -284,10 +284,40 @@ pub(crate) fn recv_elements<S: std::io::Read + std::io::Write>(
 
 /// Local (public) linear ops on one party's share over `Z_p`.
 pub(crate) mod local {
-    use crate::network::{avg_pool, shortcut};
+    use crate::error::TwoPcError;
+    use crate::network::{avg_pool, shortcut, PublicOp};
     use crate::share::ShareField;
 
-    pub(crate) fn pool(
+    /// Applies `op` to the share `x` in place if it is local (average pooling, saving or adding
+    /// a shortcut: the same on either party's share); returns whether it was.
+    pub(crate) fn apply(
+        f: &ShareField,
+        op: &PublicOp,
+        x: &mut Vec<u64>,
+        stack: &mut Vec<Vec<u64>>,
+    ) -> Result<bool, TwoPcError> {
+        match *op {
+            PublicOp::AvgPool {
+                channels,
+                height,
+                width,
+                window,
+                stride,
+                multiplier,
+            } => *x = pool(f, x, (channels, height, width, window, stride), multiplier),
+            PublicOp::SaveShortcut => stack.push(x.clone()),
+            PublicOp::AddShortcut { shift, from, to } => {
+                let saved = stack.pop().ok_or_else(|| {
+                    TwoPcError::Config("shortcut without a saved activation".into())
+                })?;
+                *x = add_shortcut(f, x, &saved, shift, from, to);
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    fn pool(
         f: &ShareField,
         x: &[u64],
         dims: (usize, usize, usize, usize, usize),
@@ -297,7 +327,7 @@ pub(crate) mod local {
         avg_pool(x, dims, 0u64, |a, b| f.add(a, b), |a| f.mul(a, m))
     }
 
-    pub(crate) fn add_shortcut(
+    fn add_shortcut(
         f: &ShareField,
         x: &[u64],
         saved: &[u64],

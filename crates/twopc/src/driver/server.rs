@@ -290,30 +290,16 @@ impl<S: Read + Write> Server<S> {
         let missing = || TwoPcError::Config("preprocessing does not match the network".into());
         for (oi, (op, &len)) in model.network.ops.iter().zip(&spec.lens).enumerate() {
             let started = Instant::now();
+            let public = spec.public.ops.get(oi).ok_or_else(missing)?;
+            if local::apply(&field, public, &mut x, &mut stack)? {
+                if let Some(t) = self.summary.op_times.get_mut(oi) {
+                    t.online_s += started.elapsed().as_secs_f64();
+                }
+                continue;
+            }
             x = match op {
                 Op::Linear { layer, .. } => {
                     linear_online(&field, layer, &x, &masks.next().ok_or_else(missing)?)
-                }
-                &Op::AvgPool {
-                    channels,
-                    height,
-                    width,
-                    window,
-                    stride,
-                    multiplier,
-                } => local::pool(
-                    &field,
-                    &x,
-                    (channels, height, width, window, stride),
-                    multiplier,
-                ),
-                Op::SaveShortcut => {
-                    stack.push(x.clone());
-                    x
-                }
-                &Op::AddShortcut { shift, from, to } => {
-                    let saved = stack.pop().ok_or_else(missing)?;
-                    local::add_shortcut(&field, &x, &saved, shift, from, to)
                 }
                 Op::Relu { frac_bits } => {
                     let (prep, r) = relus.next().ok_or_else(missing)?;
@@ -338,6 +324,7 @@ impl<S: Read + Write> Server<S> {
                     let z = square_finish(&field, Party::Server, &e_s, &e_c, &t)?;
                     z.iter().zip(&m).map(|(&a, &b)| field.add(a, b)).collect()
                 }
+                _ => return Err(missing()),
             };
             if let Some(t) = self.summary.op_times.get_mut(oi) {
                 t.online_s += started.elapsed().as_secs_f64();
