@@ -163,6 +163,37 @@ pub fn tccr(x: Block, tweak: Block) -> Block {
     a[0]
 }
 
+/// [`tccr_many`] with the tweaks `first, first + 1, …` (the IKNP OT index), computed on the fly:
+/// no tweak vector and no scratch allocation, eight blocks through the AES pipeline at a time.
+pub fn tccr_indexed(xs: &mut [Block], first: u128) {
+    const CHUNK: usize = 8;
+    let aes = fixed_aes();
+    let mut a = [aes::Block::default(); CHUNK];
+    let mut b = [aes::Block::default(); CHUNK];
+    let mut tweak = first;
+    for chunk in xs.chunks_mut(CHUNK) {
+        let n = chunk.len();
+        for (g, x) in a.iter_mut().zip(chunk.iter()) {
+            *g = x.0.to_le_bytes().into();
+        }
+        aes.encrypt_blocks(&mut a[..n]);
+        for (g, pa) in b.iter_mut().zip(a.iter()).take(n) {
+            let v = u128::from_le_bytes(pa.as_slice().try_into().unwrap_or([0; 16])) ^ tweak;
+            *g = v.to_le_bytes().into();
+            tweak = tweak.wrapping_add(1);
+        }
+        aes.encrypt_blocks(&mut b[..n]);
+        for ((x, pa), pb) in chunk.iter_mut().zip(a.iter()).zip(b.iter()) {
+            let va = u128::from_le_bytes(pa.as_slice().try_into().unwrap_or([0; 16]));
+            let vb = u128::from_le_bytes(pb.as_slice().try_into().unwrap_or([0; 16]));
+            x.0 = va ^ vb;
+        }
+    }
+    for g in a.iter_mut().chain(b.iter_mut()) {
+        g.as_mut_slice().zeroize();
+    }
+}
+
 /// A pseudorandom generator: AES-128 in counter mode keyed by a secret 128-bit seed. The
 /// counter persists, so successive calls continue the same stream.
 pub struct Prg {
@@ -190,15 +221,25 @@ impl Prg {
     /// Fill `out` (a multiple of 16 bytes) with the next bytes of the stream.
     pub fn fill(&mut self, out: &mut [u8]) {
         debug_assert_eq!(out.len() % 16, 0);
-        let mut blocks: Vec<Block> = (0..out.len() as u128 / 16)
-            .map(|k| Block(self.counter + k))
-            .collect();
-        self.counter += blocks.len() as u128;
-        encrypt_in_place(&self.aes, &mut blocks);
-        for (o, b) in out.chunks_exact_mut(16).zip(blocks.iter_mut()) {
-            o.copy_from_slice(&b.to_bytes());
-            b.zeroize();
+        let mut buf = [Block::ZERO; 8];
+        for chunk in out.chunks_mut(16 * buf.len()) {
+            let n = chunk.len() / 16;
+            self.fill_blocks(&mut buf[..n]);
+            for (o, b) in chunk.chunks_exact_mut(16).zip(buf.iter()) {
+                o.copy_from_slice(&b.to_bytes());
+            }
         }
+        buf.zeroize();
+    }
+
+    /// Fill `out` with the next blocks of the stream (the same stream as [`Prg::fill`], block
+    /// `i` being bytes `16i..16i+16`), in place, without allocating.
+    pub fn fill_blocks(&mut self, out: &mut [Block]) {
+        for (k, b) in out.iter_mut().enumerate() {
+            *b = Block(self.counter.wrapping_add(k as u128));
+        }
+        self.counter = self.counter.wrapping_add(out.len() as u128);
+        encrypt_in_place(&self.aes, out);
     }
 }
 
@@ -237,6 +278,24 @@ mod tests {
         let singles: Vec<Block> = xs.iter().zip(&ts).map(|(&x, &t)| tccr(x, t)).collect();
         tccr_many(&mut xs, &ts);
         assert_eq!(xs, singles);
+        // The indexed variant is the same hash with tweaks 9, 10, …
+        let mut ys: Vec<Block> = (0..100).map(|i| Block(i * 0x1234567)).collect();
+        tccr_indexed(&mut ys, 9);
+        assert_eq!(ys, singles);
+    }
+
+    #[test]
+    fn prg_blocks_and_bytes_are_one_stream() {
+        let mut a = Prg::new(Block(11));
+        let mut b = Prg::new(Block(11));
+        let mut bytes = [0u8; 16 * 19];
+        a.fill(&mut bytes);
+        let mut blocks = [Block::ZERO; 19];
+        b.fill_blocks(&mut blocks[..5]);
+        b.fill_blocks(&mut blocks[5..]);
+        let mut flat = Vec::new();
+        blocks_to_bytes(&blocks, &mut flat);
+        assert_eq!(flat, bytes.to_vec());
     }
 
     #[test]

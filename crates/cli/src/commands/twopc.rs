@@ -436,6 +436,39 @@ struct BenchReport {
     matches_reference: usize,
     correct: Option<usize>,
     load_average: Option<String>,
+    /// Per op of the network, seconds per image of each party in each phase.
+    layers: Vec<LayerTimes>,
+}
+
+/// One op's seconds per image: the client's (offline including its wait for the server's HE
+/// work) and the server's, per phase.
+#[derive(Serialize)]
+struct LayerTimes {
+    op: String,
+    len: usize,
+    client_offline_s: f64,
+    server_offline_s: f64,
+    client_online_s: f64,
+    server_online_s: f64,
+}
+
+fn layer_table(
+    client: &[henn_twopc::driver::OpTiming],
+    server: &[henn_twopc::driver::OpTiming],
+    n: f64,
+) -> Vec<LayerTimes> {
+    client
+        .iter()
+        .zip(server)
+        .map(|(c, s)| LayerTimes {
+            op: c.op.clone(),
+            len: c.len,
+            client_offline_s: c.offline_s / n,
+            server_offline_s: s.offline_s / n,
+            client_online_s: c.online_s / n,
+            server_online_s: s.online_s / n,
+        })
+        .collect()
 }
 
 fn peak_memory_mb() -> Option<f64> {
@@ -563,8 +596,26 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         load_average: std::fs::read_to_string("/proc/loadavg")
             .ok()
             .map(|s| s.trim().to_string()),
+        layers: layer_table(&r.client_op_times, &r.server.op_times, n),
     };
     print_report(&report, args.json)?;
+    if !args.json {
+        println!(
+            "{:>3} {:<10} {:>8} {:>10} {:>10} {:>10} {:>10}",
+            "#", "op", "len", "c.off s", "s.off s", "c.on s", "s.on s"
+        );
+        for (i, l) in report.layers.iter().enumerate() {
+            println!(
+                "{i:>3} {:<10} {:>8} {:>10.4} {:>10.4} {:>10.4} {:>10.4}",
+                l.op,
+                l.len,
+                l.client_offline_s,
+                l.server_offline_s,
+                l.client_online_s,
+                l.server_online_s
+            );
+        }
+    }
     if matches != inputs.len() {
         bail!(
             "{} of {} two-party outputs differ from the quantized model",

@@ -2,6 +2,7 @@
 
 use std::collections::VecDeque;
 use std::io::{Read, Write};
+use std::time::Instant;
 
 use henn_he::serialization::HeSerialize;
 use henn_ring::sampler::os_rng;
@@ -10,8 +11,8 @@ use serde::Serialize;
 use super::relu::{ClientRelu, ClientReluPrepared};
 use super::spec::ProtocolSpec;
 use super::{
-    encode_elements, local, recv_elements, PhaseMeter, PhaseStats, CMD_BYE, CMD_OFFLINE,
-    CMD_ONLINE, DRIVER_VERSION, HELLO_MAGIC,
+    encode_elements, local, op_timings, recv_elements, OpTiming, PhaseMeter, PhaseStats, CMD_BYE,
+    CMD_OFFLINE, CMD_ONLINE, DRIVER_VERSION, HELLO_MAGIC,
 };
 use crate::beaver::{
     square_finish, square_open, BeaverClient, Party, TripleResponse, TripleShares,
@@ -57,6 +58,7 @@ pub struct Client<S: Read + Write> {
     beaver: Option<BeaverClient>,
     pool: VecDeque<Prepared>,
     setup: PhaseStats,
+    op_times: Vec<OpTiming>,
 }
 
 impl<S: Read + Write> Client<S> {
@@ -132,8 +134,10 @@ impl<S: Read + Write> Client<S> {
             )?);
         }
         let setup = meter.finish(&ch);
+        let op_times = op_timings(&spec.public.ops, &spec.lens);
         Ok(Self {
             ch,
+            op_times,
             spec,
             linear,
             relus,
@@ -151,6 +155,12 @@ impl<S: Read + Write> Client<S> {
     /// Setup cost (hello, keys, base OTs).
     pub fn setup_stats(&self) -> PhaseStats {
         self.setup
+    }
+
+    /// The client's seconds per op of the network, per phase, summed over the session's
+    /// preprocessings and predictions (offline: including the wait for the server's HE work).
+    pub fn op_times(&self) -> &[OpTiming] {
+        &self.op_times
     }
 
     /// Preprocessings waiting in the pool.
@@ -196,7 +206,14 @@ impl<S: Read + Write> Client<S> {
         let mut stack: Vec<Vec<u64>> = Vec::new();
         let mut li = 0;
         let ops = self.spec.public.ops.clone();
-        for (op, &len) in ops.iter().zip(&self.spec.lens) {
+        for (oi, (op, &len)) in ops.iter().zip(&self.spec.lens).enumerate() {
+            let started = Instant::now();
+            if local::apply(&field, op, &mut c, &mut stack)? {
+                if let Some(t) = self.op_times.get_mut(oi) {
+                    t.offline_s += started.elapsed().as_secs_f64();
+                }
+                continue;
+            }
             c = match op {
                 PublicOp::Linear { .. } => {
                     let ctx = &self.spec.contexts[li];
@@ -210,27 +227,6 @@ impl<S: Read + Write> Client<S> {
                     let out = self.linear[li].finish(&c, &resp)?;
                     li += 1;
                     out
-                }
-                &PublicOp::AvgPool {
-                    channels,
-                    height,
-                    width,
-                    window,
-                    stride,
-                    multiplier,
-                } => local::pool(
-                    &field,
-                    &c,
-                    (channels, height, width, window, stride),
-                    multiplier,
-                ),
-                PublicOp::SaveShortcut => {
-                    stack.push(c.clone());
-                    c
-                }
-                &PublicOp::AddShortcut { shift, from, to } => {
-                    let saved = stack.pop().unwrap_or_default();
-                    local::add_shortcut(&field, &c, &saved, shift, from, to)
                 }
                 PublicOp::Relu { frac_bits } => {
                     let i = self.spec.relu_index(*frac_bits)?;
@@ -270,7 +266,11 @@ impl<S: Read + Write> Client<S> {
                     p.squares.push((shares, c, next.clone()));
                     next
                 }
+                _ => c,
             };
+            if let Some(t) = self.op_times.get_mut(oi) {
+                t.offline_s += started.elapsed().as_secs_f64();
+            }
         }
         p.output = c;
         Ok(p)
@@ -355,7 +355,8 @@ impl<S: Read + Write> Client<S> {
         let mut squares = squares.into_iter();
         let missing = || TwoPcError::Config("preprocessing does not match the network".into());
         let ops = self.spec.public.ops.clone();
-        for (op, &len) in ops.iter().zip(&self.spec.lens) {
+        for (oi, (op, &len)) in ops.iter().zip(&self.spec.lens).enumerate() {
+            let started = Instant::now();
             match op {
                 PublicOp::Relu { frac_bits } => {
                     let (prep, next) = relus.next().ok_or_else(missing)?;
@@ -390,6 +391,9 @@ impl<S: Read + Write> Client<S> {
                         .send(MessageType::DRIVER_SQUARE_OPEN_CLIENT, &payload)?;
                 }
                 _ => {}
+            }
+            if let Some(t) = self.op_times.get_mut(oi) {
+                t.online_s += started.elapsed().as_secs_f64();
             }
         }
         let out_len = self

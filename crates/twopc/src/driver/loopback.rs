@@ -27,6 +27,8 @@ pub struct LoopbackReport {
     pub server: SessionSummary,
     /// AND gates per ReLU and OTs per ReLU of the ReLU protocol.
     pub relu_costs: super::ReluCosts,
+    /// The client's seconds per op and phase (the server's are in `server.op_times`).
+    pub client_op_times: Vec<super::OpTiming>,
 }
 
 /// Runs `inputs` (quantized) through the protocol on loopback. With `ahead`, all offline
@@ -63,13 +65,14 @@ pub fn run_loopback(
             predictions.push(p);
         }
         let setup = c.setup_stats();
+        let times = c.op_times().to_vec();
         c.close()?;
-        Ok((predictions, setup, offline))
+        Ok((predictions, setup, offline, times))
     })();
     let server = server
         .join()
         .map_err(|_| TwoPcError::Config("server thread panicked".into()))?;
-    let (predictions, setup, offline) = client?;
+    let (predictions, setup, offline, client_op_times) = client?;
     let server = server?;
     let mut online = PhaseStats::default();
     for p in &predictions {
@@ -82,5 +85,6 @@ pub fn run_loopback(
         online,
         server,
         relu_costs: rx.recv().unwrap_or_default(),
+        client_op_times,
     })
 }

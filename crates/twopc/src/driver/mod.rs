@@ -154,6 +154,42 @@ impl PhaseStats {
     }
 }
 
+/// Wall-clock seconds one party spent on one op of the network, per phase, summed over the
+/// predictions of a session (the per-layer breakdown of `henn bench 2pc`). The client's time of
+/// an op includes waiting for the server's part of it (HE evaluation offline); online, the
+/// server's local linear layers show in the server's column only.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct OpTiming {
+    /// The op: a linear layer's name, or `relu`, `square`, `avgpool`, `save`, `add`.
+    pub op: String,
+    /// Output values of the op.
+    pub len: usize,
+    /// Seconds in offline phases.
+    pub offline_s: f64,
+    /// Seconds in online phases.
+    pub online_s: f64,
+}
+
+/// One zeroed [`OpTiming`] per op of `ops` (`lens` the ops' output lengths).
+pub(crate) fn op_timings(ops: &[crate::network::PublicOp], lens: &[usize]) -> Vec<OpTiming> {
+    use crate::network::PublicOp;
+    ops.iter()
+        .zip(lens)
+        .map(|(op, &len)| OpTiming {
+            op: match op {
+                PublicOp::Linear { name, .. } => name.clone(),
+                PublicOp::AvgPool { .. } => "avgpool".into(),
+                PublicOp::SaveShortcut => "save".into(),
+                PublicOp::AddShortcut { .. } => "add".into(),
+                PublicOp::Relu { .. } => "relu".into(),
+                PublicOp::Square => "square".into(),
+            },
+            len,
+            ..OpTiming::default()
+        })
+        .collect()
+}
+
 /// Measures a phase on a channel: wall time and the counter difference.
 pub(crate) struct PhaseMeter {
     start: Instant,
@@ -248,10 +284,40 @@ pub(crate) fn recv_elements<S: std::io::Read + std::io::Write>(
 
 /// Local (public) linear ops on one party's share over `Z_p`.
 pub(crate) mod local {
-    use crate::network::{avg_pool, shortcut};
+    use crate::error::TwoPcError;
+    use crate::network::{avg_pool, shortcut, PublicOp};
     use crate::share::ShareField;
 
-    pub(crate) fn pool(
+    /// Applies `op` to the share `x` in place if it is local (average pooling, saving or adding
+    /// a shortcut: the same on either party's share); returns whether it was.
+    pub(crate) fn apply(
+        f: &ShareField,
+        op: &PublicOp,
+        x: &mut Vec<u64>,
+        stack: &mut Vec<Vec<u64>>,
+    ) -> Result<bool, TwoPcError> {
+        match *op {
+            PublicOp::AvgPool {
+                channels,
+                height,
+                width,
+                window,
+                stride,
+                multiplier,
+            } => *x = pool(f, x, (channels, height, width, window, stride), multiplier),
+            PublicOp::SaveShortcut => stack.push(x.clone()),
+            PublicOp::AddShortcut { shift, from, to } => {
+                let saved = stack.pop().ok_or_else(|| {
+                    TwoPcError::Config("shortcut without a saved activation".into())
+                })?;
+                *x = add_shortcut(f, x, &saved, shift, from, to);
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    fn pool(
         f: &ShareField,
         x: &[u64],
         dims: (usize, usize, usize, usize, usize),
@@ -261,7 +327,7 @@ pub(crate) mod local {
         avg_pool(x, dims, 0u64, |a, b| f.add(a, b), |a| f.mul(a, m))
     }
 
-    pub(crate) fn add_shortcut(
+    fn add_shortcut(
         f: &ShareField,
         x: &[u64],
         saved: &[u64],

@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use henn_he::rlwe::PublicKey;
 use henn_he::serialization::HeSerialize;
@@ -14,8 +14,8 @@ use henn_ring::sampler::os_rng;
 use super::relu::{ReluCosts, ServerRelu, ServerReluPrepared};
 use super::spec::ServerModel;
 use super::{
-    decode_elements, encode_elements, local, recv_elements, PhaseMeter, PhaseStats, CMD_BYE,
-    CMD_OFFLINE, CMD_ONLINE, DRIVER_VERSION, HELLO_MAGIC, MAX_OFFLINE_BATCH,
+    decode_elements, encode_elements, local, op_timings, recv_elements, OpTiming, PhaseMeter,
+    PhaseStats, CMD_BYE, CMD_OFFLINE, CMD_ONLINE, DRIVER_VERSION, HELLO_MAGIC, MAX_OFFLINE_BATCH,
 };
 use crate::beaver::{square_finish, square_open, BeaverServer, Party, TripleRequest, TripleShares};
 use crate::channel::{Channel, ChannelConfig, MessageType, PayloadReader, Phase};
@@ -29,7 +29,7 @@ use crate::share::ShareField;
 pub const MAX_POOL: usize = 64;
 
 /// What a finished session did.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct SessionSummary {
     /// Predictions run.
     pub predictions: usize,
@@ -41,6 +41,8 @@ pub struct SessionSummary {
     pub offline: PhaseStats,
     /// All online phases.
     pub online: PhaseStats,
+    /// The server's seconds per op of the network, per phase (summed over the session).
+    pub op_times: Vec<OpTiming>,
 }
 
 /// The server's offline state of one prediction.
@@ -61,16 +63,10 @@ pub struct Server<S: Read + Write> {
     summary: SessionSummary,
 }
 
-/// `M·x + b + s` over `Z_p` for the server's share `x` (exact integer products on the signed
-/// representatives, one reduction per output).
+/// `M·x + b + s` over `Z_p` for the server's share `x` (`i64` products with delayed
+/// reduction, [`crate::network::fast`]).
 fn linear_online(field: &ShareField, layer: &LinearLayer, x: &[u64], s: &[u64]) -> Vec<u64> {
-    let signed: Vec<i128> = x.iter().map(|&v| field.to_signed(v) as i128).collect();
-    let p = field.modulus() as i128;
-    crate::network::linear_i128(layer, &signed)
-        .into_iter()
-        .zip(s)
-        .map(|(v, &m)| field.add(v.rem_euclid(p) as u64, m))
-        .collect()
+    crate::network::fast::linear_mod(field, layer, x, s)
 }
 
 impl<S: Read + Write> Server<S> {
@@ -138,6 +134,7 @@ impl<S: Read + Write> Server<S> {
         }
         let summary = SessionSummary {
             setup: meter.finish(&ch),
+            op_times: op_timings(&spec.public.ops, &spec.lens),
             ..SessionSummary::default()
         };
         Ok(Self {
@@ -218,7 +215,8 @@ impl<S: Read + Write> Server<S> {
             squares: Vec::new(),
         };
         let mut li = 0;
-        for (op, &len) in model.network.ops.iter().zip(&spec.lens) {
+        for (oi, (op, &len)) in model.network.ops.iter().zip(&spec.lens).enumerate() {
+            let started = Instant::now();
             match op {
                 Op::Linear { .. } => {
                     let ctx = &spec.contexts[li];
@@ -268,6 +266,9 @@ impl<S: Read + Write> Server<S> {
                 }
                 _ => {}
             }
+            if let Some(t) = self.summary.op_times.get_mut(oi) {
+                t.offline_s += started.elapsed().as_secs_f64();
+            }
         }
         Ok(p)
     }
@@ -287,31 +288,18 @@ impl<S: Read + Write> Server<S> {
         let mut squares = p.squares.into_iter();
         let mut stack: Vec<Vec<u64>> = Vec::new();
         let missing = || TwoPcError::Config("preprocessing does not match the network".into());
-        for (op, &len) in model.network.ops.iter().zip(&spec.lens) {
+        for (oi, (op, &len)) in model.network.ops.iter().zip(&spec.lens).enumerate() {
+            let started = Instant::now();
+            let public = spec.public.ops.get(oi).ok_or_else(missing)?;
+            if local::apply(&field, public, &mut x, &mut stack)? {
+                if let Some(t) = self.summary.op_times.get_mut(oi) {
+                    t.online_s += started.elapsed().as_secs_f64();
+                }
+                continue;
+            }
             x = match op {
                 Op::Linear { layer, .. } => {
                     linear_online(&field, layer, &x, &masks.next().ok_or_else(missing)?)
-                }
-                &Op::AvgPool {
-                    channels,
-                    height,
-                    width,
-                    window,
-                    stride,
-                    multiplier,
-                } => local::pool(
-                    &field,
-                    &x,
-                    (channels, height, width, window, stride),
-                    multiplier,
-                ),
-                Op::SaveShortcut => {
-                    stack.push(x.clone());
-                    x
-                }
-                &Op::AddShortcut { shift, from, to } => {
-                    let saved = stack.pop().ok_or_else(missing)?;
-                    local::add_shortcut(&field, &x, &saved, shift, from, to)
                 }
                 Op::Relu { frac_bits } => {
                     let (prep, r) = relus.next().ok_or_else(missing)?;
@@ -336,7 +324,11 @@ impl<S: Read + Write> Server<S> {
                     let z = square_finish(&field, Party::Server, &e_s, &e_c, &t)?;
                     z.iter().zip(&m).map(|(&a, &b)| field.add(a, b)).collect()
                 }
+                _ => return Err(missing()),
             };
+            if let Some(t) = self.summary.op_times.get_mut(oi) {
+                t.online_s += started.elapsed().as_secs_f64();
+            }
         }
         self.ch
             .send(MessageType::DRIVER_OUTPUT, &encode_elements(&x))

@@ -28,6 +28,7 @@
 //! range by interval arithmetic; for the shipped `relu-cnn` this static bound is below `p/2`,
 //! so no input can wrap.
 
+pub(crate) mod fast;
 pub mod quantize;
 pub mod zoo;
 

@@ -1,5 +1,6 @@
 //! The IKNP OT extension (Ishai, Kilian, Nissim, Petrank, CRYPTO 2003) with the
-//! correlation-robust hash of [`crate::block::tccr_many`], semi-honest.
+//! correlation-robust hash of [`crate::block::tccr_many`] (tweaked by the OT index,
+//! [`crate::block::tccr_indexed`]), semi-honest.
 //!
 //! Roles are reversed in the base OTs: the extension *receiver* is the base-OT sender with
 //! seed pairs `(k_{j,0}, k_{j,1})`, `j < 128`; the extension *sender* picks `s ∈ {0,1}^128` and
@@ -30,22 +31,20 @@ use zeroize::Zeroize;
 
 use super::base::{base_ot_receive, base_ot_send};
 use super::transpose::columns_to_rows;
-use crate::block::{blocks_from_bytes, blocks_to_bytes, tccr_many, Block, Csprng, Prg};
+use crate::block::{blocks_from_bytes, blocks_to_bytes, tccr_indexed, Block, Csprng, Prg};
 use crate::channel::{Channel, MessageType, PayloadReader};
 use crate::error::TwoPcError;
 
 /// Base OTs per session (the computational security parameter κ).
 pub const BASE_OTS: usize = 128;
 
-/// OTs extended per message (bounds both parties' memory: 16 MiB of columns).
-pub const EXTENSION_CHUNK: usize = 1 << 20;
+/// OTs extended per message: 1 MiB of columns, so a party's matrix stays in cache, and a
+/// receiver of random OTs generates the next message while the sender processes this one (the
+/// two parties work in parallel instead of in turn).
+pub const EXTENSION_CHUNK: usize = 1 << 16;
 
 fn padded(m: usize) -> usize {
     m.div_ceil(128) * 128
-}
-
-fn tweaks(index: u64, n: usize) -> Vec<Block> {
-    (0..n as u128).map(|i| Block(index as u128 + i)).collect()
 }
 
 /// The extension sender (in DELPHI's ReLU protocol: the garbler, handing out input labels).
@@ -109,8 +108,8 @@ impl OtSender {
         m: usize,
     ) -> Result<(Vec<Block>, u64), TwoPcError> {
         let mp = padded(m);
-        let bytes = mp / 8;
-        let payload = ch.recv_exact(MessageType::OT_EXT_COLUMNS, 8 + BASE_OTS * bytes)?;
+        let nb = mp / 128;
+        let payload = ch.recv_exact(MessageType::OT_EXT_COLUMNS, 8 + BASE_OTS * 16 * nb)?;
         let mut r = PayloadReader::new(&payload);
         let announced = r.u64()?;
         if announced != mp as u64 {
@@ -118,23 +117,20 @@ impl OtSender {
                 "OT extension: peer extends {announced} OTs, expected {mp}"
             )));
         }
-        let mut cols = Vec::with_capacity(BASE_OTS);
-        for (j, prg) in self.prgs.iter_mut().enumerate() {
-            let mut q = vec![0u8; bytes];
-            prg.fill(&mut q);
-            let u = r.take(bytes)?;
+        // Column j (one PRG stream per base OT) at q[j·nb..(j+1)·nb].
+        let mut q = vec![Block::ZERO; BASE_OTS * nb];
+        for (j, (prg, qj)) in self.prgs.iter_mut().zip(q.chunks_exact_mut(nb)).enumerate() {
+            prg.fill_blocks(qj);
+            let u = r.take(16 * nb)?;
             if (self.s.0 >> j) & 1 == 1 {
-                for (a, b) in q.iter_mut().zip(u) {
-                    *a ^= b;
+                for (a, c) in qj.iter_mut().zip(u.chunks_exact(16)) {
+                    *a ^= Block::from_slice(c);
                 }
             }
-            cols.push(q);
         }
         r.finish()?;
-        let mut rows: Vec<Block> = columns_to_rows(&cols).into_iter().map(Block).collect();
-        for c in cols.iter_mut() {
-            c.zeroize();
-        }
+        let mut rows = columns_to_rows(&q, nb);
+        q.zeroize();
         rows.truncate(m);
         let first = self.index;
         self.index += mp as u64;
@@ -149,10 +145,9 @@ impl OtSender {
         n: usize,
     ) -> Result<(Vec<Block>, Vec<Block>), TwoPcError> {
         let (mut x0, first) = self.extend(ch, n)?;
-        let t = tweaks(first, n);
         let mut x1: Vec<Block> = x0.iter().map(|&q| q ^ self.s).collect();
-        tccr_many(&mut x0, &t);
-        tccr_many(&mut x1, &t);
+        tccr_indexed(&mut x0, first as u128);
+        tccr_indexed(&mut x1, first as u128);
         Ok((x0, x1))
     }
 
@@ -242,27 +237,29 @@ impl OtReceiver {
     ) -> Result<(Vec<Block>, u64), TwoPcError> {
         let m = choices.len();
         let mp = padded(m);
-        let bytes = mp / 8;
-        let mut r = vec![0u8; bytes];
-        for (i, &c) in choices.iter().enumerate() {
-            r[i / 8] |= (c as u8) << (i % 8);
+        let nb = mp / 128;
+        // The choice column, bit i of the column at bit i % 128 of block i / 128.
+        let mut r = vec![Block::ZERO; nb];
+        for (rb, cs) in r.iter_mut().zip(choices.chunks(128)) {
+            for (i, &c) in cs.iter().enumerate() {
+                rb.0 |= (c as u128) << i;
+            }
         }
-        let mut payload = Vec::with_capacity(8 + BASE_OTS * bytes);
+        let mut payload = Vec::with_capacity(8 + BASE_OTS * 16 * nb);
         payload.extend_from_slice(&(mp as u64).to_le_bytes());
-        let mut cols = Vec::with_capacity(BASE_OTS);
-        let mut g = vec![0u8; bytes];
-        for (p0, p1) in self.prgs.iter_mut() {
-            let mut t = vec![0u8; bytes];
-            p0.fill(&mut t);
-            p1.fill(&mut g);
-            payload.extend(t.iter().zip(&g).zip(&r).map(|((a, b), c)| a ^ b ^ c));
-            cols.push(t);
+        // Column j at t[j·nb..(j+1)·nb]; u_j = t_j ⊕ G(k_{j,1}) ⊕ r on the wire.
+        let mut t = vec![Block::ZERO; BASE_OTS * nb];
+        let mut g = vec![Block::ZERO; nb];
+        for ((p0, p1), tj) in self.prgs.iter_mut().zip(t.chunks_exact_mut(nb)) {
+            p0.fill_blocks(tj);
+            p1.fill_blocks(&mut g);
+            for ((&a, &b), &c) in tj.iter().zip(&g).zip(&r) {
+                payload.extend_from_slice(&(a ^ b ^ c).to_bytes());
+            }
         }
         ch.send(MessageType::OT_EXT_COLUMNS, &payload)?;
-        let mut rows: Vec<Block> = columns_to_rows(&cols).into_iter().map(Block).collect();
-        for c in cols.iter_mut() {
-            c.zeroize();
-        }
+        let mut rows = columns_to_rows(&t, nb);
+        t.zeroize();
         r.zeroize();
         g.zeroize();
         rows.truncate(m);
@@ -280,7 +277,7 @@ impl OtReceiver {
         let mut out = Vec::with_capacity(choices.len());
         for chunk in choices.chunks(EXTENSION_CHUNK) {
             let (mut t, first) = self.extend(ch, chunk)?;
-            tccr_many(&mut t, &tweaks(first, chunk.len()));
+            tccr_indexed(&mut t, first as u128);
             out.extend(t);
         }
         Ok(out)
@@ -295,7 +292,7 @@ impl OtReceiver {
         let mut out = Vec::with_capacity(choices.len());
         for chunk in choices.chunks(EXTENSION_CHUNK) {
             let (mut t, first) = self.extend(ch, chunk)?;
-            tccr_many(&mut t, &tweaks(first, chunk.len()));
+            tccr_indexed(&mut t, first as u128);
             let payload = ch.recv_exact(MessageType::OT_CHOSEN_CIPHERTEXTS, 32 * chunk.len())?;
             let y = blocks_from_bytes(&payload)?;
             for (i, (&c, h)) in chunk.iter().zip(t).enumerate() {
@@ -314,7 +311,7 @@ impl OtReceiver {
         let mut out = Vec::with_capacity(choices.len());
         for chunk in choices.chunks(EXTENSION_CHUNK) {
             let (mut t, first) = self.extend(ch, chunk)?;
-            tccr_many(&mut t, &tweaks(first, chunk.len()));
+            tccr_indexed(&mut t, first as u128);
             let payload = ch.recv_exact(MessageType::OT_CORRELATION, 16 * chunk.len())?;
             let d = blocks_from_bytes(&payload)?;
             out.extend(
