@@ -91,7 +91,10 @@ fn serve(store: &Path, model: &str, extra: &[&str]) -> Server {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(url) = line.split_whitespace().find(|w| w.starts_with("http://")) {
+            if let Some(url) = line
+                .split_whitespace()
+                .find(|w| w.starts_with("http://") || w.starts_with("https://"))
+            {
                 let _ = tx.send(url.to_string());
             }
         }
@@ -137,6 +140,15 @@ fn predictions(json: &str) -> Vec<serde_json::Value> {
 }
 
 fn serve_keygen_predict(model: &str, extra: &[&str]) -> Vec<serde_json::Value> {
+    serve_keygen_predict_with(model, extra, &[])
+}
+
+/// As [`serve_keygen_predict`], with `client_extra` passed to `keygen` and `predict`.
+fn serve_keygen_predict_with(
+    model: &str,
+    extra: &[&str],
+    client_extra: &[&str],
+) -> Vec<serde_json::Value> {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut server = serve(&dir.path().join("keys.redb"), model, extra);
     std::thread::sleep(Duration::from_millis(300));
@@ -144,38 +156,46 @@ fn serve_keygen_predict(model: &str, extra: &[&str]) -> Vec<serde_json::Value> {
     let keys = dir.path().join("keys");
     let keys_s = keys.display().to_string();
     let limit = Duration::from_secs(300);
-    henn(
-        &[
-            "keygen",
-            "--server",
-            &server.url,
-            "--model",
-            model,
-            "--out",
-            &keys_s,
-        ],
-        limit,
-    );
+    let with = |args: &[&str]| -> Vec<String> {
+        args.iter()
+            .chain(client_extra)
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let run = |args: Vec<String>| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        henn(&args, limit)
+    };
+    run(with(&[
+        "keygen",
+        "--server",
+        &server.url,
+        "--model",
+        model,
+        "--out",
+        &keys_s,
+    ]));
     server.assert_running("after keygen");
-    let first = predictions(&henn(
-        &[
-            "predict",
-            "--server",
-            &server.url,
-            "--keys",
-            &keys_s,
-            "--mnist-test",
-            "0",
-            "1",
-            "--json",
-        ],
-        limit,
-    ));
+    let first = predictions(&run(with(&[
+        "predict",
+        "--server",
+        &server.url,
+        "--keys",
+        &keys_s,
+        "--mnist-test",
+        "0",
+        "1",
+        "--json",
+    ])));
     server.assert_running("after the first predict");
-    let second = predictions(&henn(
-        &["predict", "--keys", &keys_s, "--mnist-test", "2", "--json"],
-        limit,
-    ));
+    let second = predictions(&run(with(&[
+        "predict",
+        "--keys",
+        &keys_s,
+        "--mnist-test",
+        "2",
+        "--json",
+    ])));
     server.terminate();
     first.into_iter().chain(second).collect()
 }
@@ -293,4 +313,86 @@ fn a_zero_key_ttl_is_refused() {
     std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut err)
         .expect("stderr");
     assert!(err.contains("key-ttl-hours"), "{err}");
+}
+
+/// Runs a `henn` command that must fail within `limit`; returns its stderr.
+fn henn_fails(args: &[&str], limit: Duration) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_henn"))
+        .current_dir(root())
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting henn");
+    let mut err = child.stderr.take().expect("stderr");
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut err, &mut s);
+        s
+    });
+    let status = wait_with_deadline(&mut child, limit, &format!("henn {}", args.join(" ")));
+    let stderr = reader.join().expect("stderr reader");
+    assert!(!status.success(), "henn {} succeeded", args.join(" "));
+    stderr
+}
+
+/// `henn serve --tls-cert --tls-key` with a self-signed certificate made here (rcgen, for
+/// 127.0.0.1): `keygen` and `predict` with `--ca-cert` over `https://` give the plaintext
+/// model's classes; without `--ca-cert` (web PKI roots) the certificate is refused, and a
+/// plain-HTTP request to the TLS port gets no answer; the server exits 0 on SIGTERM.
+#[test]
+fn tls_serve_keygen_predict_as_processes() {
+    let pki = tempfile::tempdir().expect("temp dir");
+    let ck =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+            .expect("self-signed certificate");
+    let cert = pki.path().join("cert.pem");
+    let key = pki.path().join("key.pem");
+    std::fs::write(&cert, ck.cert.pem()).expect("write cert");
+    std::fs::write(&key, ck.key_pair.serialize_pem()).expect("write key");
+    let (cert_s, key_s) = (cert.display().to_string(), key.display().to_string());
+
+    // refusals first, against their own server
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = serve(
+        &dir.path().join("keys.redb"),
+        "lola-small",
+        &["--tls-cert", &cert_s, "--tls-key", &key_s],
+    );
+    assert!(
+        server.url.starts_with("https://127.0.0.1:"),
+        "{}",
+        server.url
+    );
+    let out = dir.path().join("untrusted");
+    let err = henn_fails(
+        &[
+            "keygen",
+            "--server",
+            &server.url,
+            "--model",
+            "lola-small",
+            "--out",
+            &out.display().to_string(),
+        ],
+        Duration::from_secs(60),
+    );
+    assert!(
+        err.to_lowercase().contains("certificate") || err.to_lowercase().contains("tls"),
+        "keygen without --ca-cert must fail on the certificate: {err}"
+    );
+    let plain = server.url.replacen("https://", "http://", 1);
+    let client = henn_serve::Client::new(&plain, Duration::from_secs(20));
+    assert!(
+        client.raw("GET", "/health", &[], None).is_err(),
+        "plain HTTP to the TLS port must not be answered"
+    );
+    server.terminate();
+
+    let preds = serve_keygen_predict_with(
+        "lola-small",
+        &["--tls-cert", &cert_s, "--tls-key", &key_s],
+        &["--ca-cert", &cert_s],
+    );
+    check_classes("lola-small", &preds);
 }

@@ -126,6 +126,29 @@ pub fn choose_bfv<V: SlotValue>(
     strategies: &[Strategy],
     presets: Option<&[Preset]>,
     safety_bits: f64,
+    costs: impl FnMut(&Preset) -> InferResult<OpCosts>,
+) -> InferResult<BfvChoice> {
+    choose_bfv_with_room(
+        net,
+        output_bits,
+        strategies,
+        presets,
+        safety_bits,
+        |_, _| 0.0,
+        costs,
+    )
+}
+
+/// [`choose_bfv`] requiring `room(log_n, primes)` bits of estimated budget beyond
+/// `safety_bits` (the compile step's room for flooding the outputs, see
+/// [`crate::session::compile`]).
+pub fn choose_bfv_with_room<V: SlotValue>(
+    net: &IntNetwork<V>,
+    output_bits: u32,
+    strategies: &[Strategy],
+    presets: Option<&[Preset]>,
+    safety_bits: f64,
+    room: impl Fn(u32, usize) -> f64,
     mut costs: impl FnMut(&Preset) -> InferResult<OpCosts>,
 ) -> InferResult<BfvChoice> {
     let mut presets = presets.unwrap_or(&PRESETS).to_vec();
@@ -163,7 +186,7 @@ pub fn choose_bfv<V: SlotValue>(
             };
             for primes in prime_candidates(output_bits, n) {
                 let (budget, steps) = estimate_budget(net, &p, noise_parameters(preset, &primes))?;
-                if budget < safety_bits {
+                if budget < safety_bits + room(preset.log_n, primes.len()) {
                     continue;
                 }
                 if preset_costs.is_none() {

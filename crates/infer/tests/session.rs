@@ -29,6 +29,8 @@ fn compiled(scheme: SchemeChoice) -> (Model, Vec<f32>, Arc<CompiledModel>) {
     let calibration = Calibration::from_flat(&images[784 * 3..], 784, 30).expect("calibration");
     let options = CompileOptions {
         scheme,
+        // CKKS has no room for circuit privacy (see henn_infer::session::compile)
+        circuit_privacy: scheme != SchemeChoice::Ckks,
         ..CompileOptions::default()
     };
     let c = compile(&model, "lola-small", &calibration, &options).expect("compile");
@@ -134,4 +136,99 @@ fn auto_picks_a_scheme_and_wrong_keys_or_inputs_are_refused() {
     assert!(EncryptedInput::from_bytes(ctx, c.public(), &up[..20]).is_err());
     // An input of the wrong length is refused by the client.
     assert!(client.encrypt(&images[..100]).is_err());
+}
+
+/// Circuit privacy (on by default for BFV): two runs on the very same encrypted input return
+/// different ciphertexts (re-randomized and flooded: without it the evaluation is a
+/// deterministic function of the input and the weights) that decrypt to the same exact
+/// logits; the upload carries the public key (its layout size included), an upload without it
+/// is refused; with circuit privacy off the two answers are byte-identical.
+#[test]
+fn bfv_outputs_are_rerandomized_and_still_exact() {
+    let (_, images, c) = compiled(SchemeChoice::Bfv);
+    let privacy = c.public().output_privacy.expect("privacy on by default");
+    assert_eq!(privacy.stat_bits, 40);
+    assert!(privacy.flood_bits >= 40, "{privacy:?}");
+    let client = ClientSession::new(c.public().clone()).expect("client");
+    let keys = client.evaluation_keys().expect("keys");
+    assert!(keys.public.is_some());
+    let bytes = keys.to_bytes(c.context(), c.public());
+    let layout =
+        henn_infer::session::KeyUploadLayout::new(c.context(), c.public()).expect("layout");
+    assert_eq!(layout.total_bytes(), bytes.len() as u64);
+    layout
+        .check_prefix(&bytes)
+        .expect("a valid upload fits its layout");
+    let mut without = keys.clone();
+    without.public = None;
+    assert!(ServerSession::new(c.clone(), without).is_err());
+    let server = ServerSession::new(c.clone(), keys).expect("server");
+    let x = &images[..784];
+    let up = client.encrypt_bytes(x).expect("encrypt");
+    let a = server.run_bytes(&up).expect("run");
+    let b = server.run_bytes(&up).expect("run");
+    assert_ne!(a, b, "two answers to one input must differ (re-randomized)");
+    let want = c
+        .reference_integer_logits(x)
+        .expect("reference")
+        .expect("bfv");
+    for down in [&a, &b] {
+        let p = client.decrypt_bytes(down).expect("decrypt");
+        assert_eq!(p.integer_logits.as_ref(), Some(&want));
+    }
+
+    // off: deterministic answers, no public key in the upload
+    let (model, images) = setup();
+    let calibration = Calibration::from_flat(&images[784 * 3..], 784, 30).expect("calibration");
+    let plain = Arc::new(
+        compile(
+            &model,
+            "lola-small",
+            &calibration,
+            &CompileOptions {
+                scheme: SchemeChoice::Bfv,
+                circuit_privacy: false,
+                ..CompileOptions::default()
+            },
+        )
+        .expect("compile"),
+    );
+    assert!(plain.public().output_privacy.is_none());
+    let client = ClientSession::new(plain.public().clone()).expect("client");
+    let keys = client.evaluation_keys().expect("keys");
+    assert!(keys.public.is_none());
+    let server = ServerSession::new(plain.clone(), keys).expect("server");
+    let up = client.encrypt_bytes(x).expect("encrypt");
+    assert_eq!(
+        server.run_bytes(&up).expect("run"),
+        server.run_bytes(&up).expect("run")
+    );
+}
+
+/// CKKS has no room for flooding at these chains: compiling CKKS with circuit privacy on is
+/// refused with an explanation, and `Auto` then picks BFV.
+#[test]
+fn ckks_with_circuit_privacy_is_refused_and_auto_picks_bfv() {
+    let (model, images) = setup();
+    let calibration = Calibration::from_flat(&images[784 * 3..], 784, 30).expect("calibration");
+    let err = compile(
+        &model,
+        "lola-small",
+        &calibration,
+        &CompileOptions {
+            scheme: SchemeChoice::Ckks,
+            ..CompileOptions::default()
+        },
+    )
+    .expect_err("CKKS with circuit privacy");
+    assert!(err.to_string().contains("circuit privacy"), "{err}");
+    let auto = compile(
+        &model,
+        "lola-small",
+        &calibration,
+        &CompileOptions::default(),
+    )
+    .expect("auto");
+    assert_eq!(auto.public().parameters.name(), "bfv");
+    assert!(auto.public().output_privacy.is_some());
 }

@@ -55,6 +55,50 @@ impl Client {
         }
     }
 
+    /// As [`Client::new`]; for `https://` URLs the server's certificate must chain to one of
+    /// the certificates in the PEM file `ca_cert` (a self-signed server certificate itself,
+    /// or its CA) when given, else to the bundled web PKI roots (rustls, ring provider).
+    pub fn with_ca_cert(
+        base_url: &str,
+        timeout: Duration,
+        ca_cert: Option<&Path>,
+    ) -> ServeResult<Self> {
+        let Some(path) = ca_cert else {
+            return Ok(Self::new(base_url, timeout));
+        };
+        let pem = fs::read(path).map_err(|e| ServeError::Io {
+            path: path.display().to_string(),
+            source: e,
+        })?;
+        let certs = ureq::tls::parse_pem(&pem)
+            .filter_map(|item| match item {
+                Ok(ureq::tls::PemItem::Certificate(c)) => Some(Ok(c)),
+                Ok(_) => None,
+                Err(e) => Some(Err(e)),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ServeError::Client(format!("{}: {e}", path.display())))?;
+        if certs.is_empty() {
+            return Err(ServeError::Client(format!(
+                "{}: no certificate in the file",
+                path.display()
+            )));
+        }
+        let tls = ureq::tls::TlsConfig::builder()
+            .provider(ureq::tls::TlsProvider::Rustls)
+            .root_certs(ureq::tls::RootCerts::new_with_certs(&certs))
+            .build();
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(timeout))
+            .tls_config(tls)
+            .build();
+        Ok(Self {
+            base: base_url.trim_end_matches('/').to_string(),
+            agent: config.into(),
+        })
+    }
+
     /// The base URL.
     pub fn base_url(&self) -> &str {
         &self.base

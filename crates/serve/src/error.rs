@@ -78,6 +78,9 @@ pub enum ServeError {
         /// The server's `error` message.
         message: String,
     },
+    /// A configuration the server cannot start with (e.g. unreadable TLS files).
+    #[error("{0}")]
+    Config(String),
     /// File input/output.
     #[error("{path}: {source}")]
     Io {

@@ -123,6 +123,51 @@ pub struct ServerConfig {
     /// Stop on Ctrl-C / SIGTERM (the `henn serve` command); in-process servers stop by
     /// [`RunningServer::shutdown`].
     pub stop_on_signal: bool,
+    /// Serve HTTPS with this certificate chain and key (PEM files); `None`: plain HTTP.
+    pub tls: Option<TlsFiles>,
+}
+
+/// The PEM files of [`ServerConfig::tls`]: the certificate chain (leaf first) and its private
+/// key (PKCS#8, PKCS#1 or SEC1).
+#[derive(Clone, Debug)]
+pub struct TlsFiles {
+    /// Certificate chain.
+    pub cert: PathBuf,
+    /// Private key.
+    pub key: PathBuf,
+}
+
+/// A rustls server configuration (TLS 1.2 and 1.3, the ring provider's safe defaults, ALPN
+/// `http/1.1`) from the PEM files.
+fn tls_acceptor(files: &TlsFiles) -> ServeResult<tokio_rustls::TlsAcceptor> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    use tokio_rustls::rustls;
+    let bad = |what: &str, path: &std::path::Path, e: &dyn std::fmt::Display| {
+        ServeError::Config(format!("TLS {what} {}: {e}", path.display()))
+    };
+    let certs = CertificateDer::pem_file_iter(&files.cert)
+        .map_err(|e| bad("certificate", &files.cert, &e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad("certificate", &files.cert, &e))?;
+    if certs.is_empty() {
+        return Err(bad(
+            "certificate",
+            &files.cert,
+            &"no certificate in the file",
+        ));
+    }
+    let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|e| bad("key", &files.key, &e))?;
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| ServeError::Config(format!("TLS: {e}")))?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .map_err(|e| bad("certificate and key", &files.cert, &e))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
 impl ServerConfig {
@@ -154,6 +199,7 @@ impl ServerConfig {
             queue_capacity: 16,
             backend_cache: None,
             stop_on_signal: false,
+            tls: None,
         }
     }
 }
@@ -949,6 +995,8 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     /// Its metrics.
     pub metrics: Arc<Metrics>,
+    /// `"http"` or `"https"`.
+    scheme: &'static str,
     shutdown: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<ServeResult<()>>>,
 }
@@ -962,9 +1010,9 @@ impl std::fmt::Debug for RunningServer {
 }
 
 impl RunningServer {
-    /// The base URL, e.g. `http://127.0.0.1:40123`.
+    /// The base URL, e.g. `http://127.0.0.1:40123` (`https://` with TLS).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// Graceful shutdown: stop accepting, finish running requests (within the grace period),
@@ -1034,11 +1082,14 @@ async fn stop_signal(rx: oneshot::Receiver<()>, on_signal: bool) {
 }
 
 /// Connection-level settings of [`serve_connections`].
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone)]
 struct ConnectionLimits {
     header_timeout: Duration,
     max_connections: usize,
     grace: Duration,
+    /// TLS: every accepted connection completes its handshake within `header_timeout`
+    /// (or is closed) before hyper reads a request from it.
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 /// hyper's read buffer per connection (bounds a request head; the service refuses headers
@@ -1090,16 +1141,32 @@ async fn serve_connections(
                         Ok::<_, Infallible>(resp)
                     }
                 });
-                let conn = hyper::server::conn::http1::Builder::new()
-                    .timer(TokioTimer::new())
+                let mut http = hyper::server::conn::http1::Builder::new();
+                http.timer(TokioTimer::new())
                     .header_read_timeout(limits.header_timeout)
-                    .max_buf_size(MAX_BUF_BYTES)
-                    .serve_connection(TokioIo::new(stream), service);
-                let conn = graceful.watch(conn);
+                    .max_buf_size(MAX_BUF_BYTES);
+                let watcher = graceful.watcher();
                 let metrics = metrics.clone();
                 metrics.connections.fetch_add(1, Ordering::Relaxed);
+                let tls = limits.tls.clone();
+                let handshake_limit = limits.header_timeout;
                 tasks.spawn(async move {
-                    let _ = conn.await;
+                    match tls {
+                        None => {
+                            let conn = http.serve_connection(TokioIo::new(stream), service);
+                            let _ = watcher.watch(conn).await;
+                        }
+                        Some(acceptor) => {
+                            match tokio::time::timeout(handshake_limit, acceptor.accept(stream)).await {
+                                Ok(Ok(tls_stream)) => {
+                                    let conn = http.serve_connection(TokioIo::new(tls_stream), service);
+                                    let _ = watcher.watch(conn).await;
+                                }
+                                Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                                Err(_) => tracing::debug!("TLS handshake timed out"),
+                            }
+                        }
+                    }
                     metrics.connections.fetch_sub(1, Ordering::Relaxed);
                     drop(slot);
                 });
@@ -1182,6 +1249,12 @@ pub fn start_with_models(
         header_timeout: config.header_timeout,
         max_connections: config.max_connections,
         grace: config.shutdown_grace,
+        tls: config.tls.as_ref().map(tls_acceptor).transpose()?,
+    };
+    let scheme = if limits.tls.is_some() {
+        "https"
+    } else {
+        "http"
     };
     let conn_metrics = metrics.clone();
     let thread = std::thread::Builder::new()
@@ -1216,9 +1289,10 @@ pub fn start_with_models(
             })
         })
         .map_err(io)?;
-    tracing::info!(%addr, "listening");
+    tracing::info!(%addr, scheme, "listening");
     Ok(RunningServer {
         addr,
+        scheme,
         metrics,
         shutdown: Some(stop_tx),
         thread: Some(thread),

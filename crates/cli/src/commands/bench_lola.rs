@@ -167,6 +167,10 @@ pub struct LolaArgs {
     /// Safety margin on the largest calibration logit, in bits.
     #[arg(long, default_value_t = 4)]
     margin_bits: u32,
+    /// Compile without circuit privacy (outputs returned as evaluated: no re-randomization,
+    /// no flooding).
+    #[arg(long)]
+    pub(crate) no_circuit_privacy: bool,
     /// Training images used to calibrate the logit range.
     #[arg(long, default_value_t = 1000)]
     calibration: usize,

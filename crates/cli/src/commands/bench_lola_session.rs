@@ -105,6 +105,7 @@ pub fn run(args: &LolaArgs) -> Result<SessionReport> {
             ..QuantConfig::default()
         },
         margin_bits: args.margin_bits,
+        circuit_privacy: !args.no_circuit_privacy,
         ..CompileOptions::default()
     };
     if args.log_n.is_some() || args.max_prime_bits.is_some() {

@@ -48,6 +48,19 @@ pub struct ServeBenchArgs {
     /// Print one JSON object on stdout.
     #[arg(long)]
     pub(crate) json: bool,
+    /// Compile without circuit privacy (outputs returned as evaluated).
+    #[arg(long)]
+    pub(crate) no_circuit_privacy: bool,
+    /// Serve the load test over HTTPS with this PEM certificate chain (with --tls-key and
+    /// --ca-cert).
+    #[arg(long, requires_all = ["tls_key", "ca_cert"])]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub(crate) tls_key: Option<PathBuf>,
+    /// PEM certificate(s) the clients trust for --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub(crate) ca_cert: Option<PathBuf>,
     /// Soak for this many seconds instead: valid, garbage, slow and key-churn clients
     /// against a `henn serve` child process (see `henn bench serve --help`).
     #[arg(long)]
@@ -103,10 +116,21 @@ pub fn run(args: ServeBenchArgs) -> Result<()> {
     config.max_requests_per_client = args.clients + 1;
     config.store_limits.max_keys_per_client = args.clients;
     config.request_timeout = Duration::from_secs(args.time_limit);
+    config.compile_options.circuit_privacy = !args.no_circuit_privacy;
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        config.tls = Some(henn_serve::server::TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+        });
+    }
     let models = load_models(&config)?;
     let model = models[&args.model].clone();
     let server = start_with_models(config, models)?;
-    let client = Client::new(&server.url(), Duration::from_secs(args.time_limit));
+    let client = Client::with_ca_cert(
+        &server.url(),
+        Duration::from_secs(args.time_limit),
+        args.ca_cert.as_deref(),
+    )?;
     let plan = client.public_model(&args.model)?;
 
     let test = load_mnist(&args.data, Split::Test)

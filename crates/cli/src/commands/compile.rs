@@ -57,6 +57,10 @@ pub struct CompileFlags {
     /// Margin on the largest calibration value, bits.
     #[arg(long, default_value_t = 4)]
     pub margin_bits: u32,
+    /// Return the outputs as evaluated, without re-randomizing and flooding them (circuit
+    /// privacy of the model is on by default; CKKS needs this flag, see the README).
+    #[arg(long)]
+    pub no_circuit_privacy: bool,
 }
 
 impl CompileFlags {
@@ -75,6 +79,7 @@ impl CompileFlags {
                 StrategyFlag::LolaDense => Some(vec![Strategy::LoLaDense]),
             },
             margin_bits: self.margin_bits,
+            circuit_privacy: !self.no_circuit_privacy,
             ..CompileOptions::default()
         }
     }

@@ -30,6 +30,10 @@ pub struct KeygenArgs {
     /// Print one JSON object on stdout.
     #[arg(long)]
     json: bool,
+    /// PEM file of the certificate(s) an `https://` server's certificate must chain to (e.g.
+    /// the server's self-signed certificate); default: the web PKI roots.
+    #[arg(long)]
+    ca_cert: Option<PathBuf>,
 }
 
 #[derive(Serialize)]
@@ -70,7 +74,11 @@ fn check_out_dir(out: &Path, force: bool) -> Result<()> {
 /// Runs `henn keygen`.
 pub fn run(args: &KeygenArgs) -> Result<()> {
     check_out_dir(&args.out, args.force)?;
-    let client = Client::new(&args.server, Duration::from_secs(600));
+    let client = Client::with_ca_cert(
+        &args.server,
+        Duration::from_secs(600),
+        args.ca_cert.as_deref(),
+    )?;
     let plan = client.public_model(&args.model).with_context(|| {
         format!(
             "fetching the public model of {} from {}",

@@ -31,6 +31,10 @@ pub struct PredictArgs {
     /// Print one JSON object on stdout.
     #[arg(long)]
     json: bool,
+    /// PEM file of the certificate(s) an `https://` server's certificate must chain to (e.g.
+    /// the server's self-signed certificate); default: the web PKI roots.
+    #[arg(long)]
+    ca_cert: Option<PathBuf>,
 }
 
 #[derive(Serialize)]
@@ -151,7 +155,7 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     let keys = ClientKeys::load(&args.keys)
         .with_context(|| format!("loading keys from {}", args.keys.display()))?;
     let server = args.server.clone().unwrap_or(keys.file.server.clone());
-    let client = Client::new(&server, Duration::from_secs(600));
+    let client = Client::with_ca_cert(&server, Duration::from_secs(600), args.ca_cert.as_deref())?;
     let shape = keys.file.public.input.shape.clone();
     let mut inputs: Vec<(String, Option<u8>, Vec<f32>)> = Vec::new();
     if let (Some(p), Some(image)) = (&args.image, image) {

@@ -79,6 +79,12 @@ pub struct ServeArgs {
     /// memory (a quarter of it, over twice the model's key size; 1 to 64).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub backend_cache: Option<u64>,
+    /// Serve HTTPS (rustls): PEM certificate chain, leaf first (with --tls-key).
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -107,6 +113,13 @@ impl ServeArgs {
         c.backend_cache = self.backend_cache.map(|n| n as usize);
         c.workers = self.workers;
         c.queue_capacity = self.queue;
+        c.tls = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some(henn_serve::server::TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            _ => None,
+        };
         c
     }
 }

@@ -5,6 +5,7 @@
 pub mod automorphism;
 pub mod ciphertext;
 pub mod encryption;
+pub mod flood;
 pub mod keys;
 pub mod keyswitch;
 pub mod params;

@@ -107,25 +107,29 @@ impl ClientSession {
         &self.ctx
     }
 
-    /// Exactly the evaluation keys the plan needs.
+    /// Exactly the evaluation keys the plan needs (and the public key when the model's outputs
+    /// are re-randomized, [`super::public::OutputPrivacy`]).
     pub fn evaluation_keys(&self) -> InferResult<EvaluationKeys> {
         let spec = self.public.keys.to_key_spec();
         let mut rng = sampler::os_rng();
-        Ok(match &self.backend {
+        let (relinearization, galois) = match &self.backend {
             ClientBackend::Bfv(b) => {
                 let k = b.make_evaluation_keys(&self.sk, &spec, &mut rng)?;
-                EvaluationKeys {
-                    relinearization: k.relinearization,
-                    galois: k.galois,
-                }
+                (k.relinearization, k.galois)
             }
             ClientBackend::Ckks(b) => {
                 let k = b.make_evaluation_keys(&self.sk, &spec, &mut rng)?;
-                EvaluationKeys {
-                    relinearization: k.relinearization,
-                    galois: k.galois,
-                }
+                (k.relinearization, k.galois)
             }
+        };
+        let public = self
+            .public
+            .output_privacy
+            .map(|_| henn_he::rlwe::PublicKey::generate(&self.sk, &mut rng));
+        Ok(EvaluationKeys {
+            relinearization,
+            galois,
+            public,
         })
     }
 

@@ -13,6 +13,25 @@
 //!   128-bit chain by each plan's depth with `margin_bits + 2` bits of headroom and ranks by
 //!   measured costs. Outputs are dropped to level 0 (they only need `q_0`).
 //! * **Auto** compiles both and keeps the one with the smaller estimated latency.
+//!
+//! **Circuit privacy** ([`CompileOptions::circuit_privacy`], on by default; issue 12): the
+//! server re-randomizes and floods every returned ciphertext at the output level
+//! ([`henn_he::rlwe::flood`]: uniform noise of width `F = ⌈log2 B⌉ + κ + ⌈log2 N⌉` over the
+//! `N` returned coefficients, `κ = 40`, statistical distance `≤ 2^(−κ)` from an answer whose
+//! noise depends only on the result). The compile step reserves the room:
+//! * BFV: the chooser asks for `κ + ⌈log2(n·2·primes)⌉ + 2` bits of estimated budget beyond
+//!   `safety_bits` (two output messages assumed), and the output level is the lowest whose
+//!   estimated budget *after* re-randomization and flooding is still `≥ safety_bits`, so the
+//!   results stay bit-exact.
+//! * CKKS: the flooding noise is added to the message itself (CKKS decrypts `Δ·m + e`), so it
+//!   costs precision, not modulus: with noise of at least one unit, `2^F ≥ 2^(κ + log2 n)`,
+//!   which perturbs each slot by about `2^F·√(n/3)/Δ`. Keeping that `2^(margin_bits)` below
+//!   the logits needs `log2 Δ ≥ κ + 1.5·log2 n + margin_bits` (> 63 bits for `n ≥ 2^13`),
+//!   which no 128-bit chain of [`crate::backend::ckks::chain_for_depth`] has (scales ≤ 2^50).
+//!   CKKS is therefore refused while circuit privacy is on (the Gaussian flooding of
+//!   Li–Micciancio–Schultz–Sorrell, CRYPTO 2022, with its `κ/2` bit-security argument would
+//!   still need `≈ κ/2 + log2 n` more bits of precision than the ≈ 10 bits these chains give);
+//!   `Auto` then picks BFV.
 
 use henn_nn::model::Model;
 use henn_nn::quant::{QuantConfig, QuantizedModel};
@@ -23,7 +42,7 @@ use crate::calibrate::{layer_maxima, normalize_with_maxima};
 use crate::error::{InferError, InferResult};
 use crate::from_nn::{quantize_model, real_network};
 use crate::network::IntNetwork;
-use crate::params::{choose_bfv, choose_ckks};
+use crate::params::{choose_bfv_with_room, choose_ckks};
 use crate::plan::Strategy;
 
 /// Which scheme to compile for.
@@ -53,12 +72,15 @@ pub struct CompileOptions {
     pub safety_bits: f64,
     /// Ring degrees (`log2 n`) CKKS may use.
     pub ckks_log_ns: Vec<u32>,
+    /// Re-randomize and flood the returned ciphertexts (circuit privacy of the model, see the
+    /// module docs).
+    pub circuit_privacy: bool,
 }
 
 impl Default for CompileOptions {
     /// Auto scheme, LoLa and BSGS strategies, default quantization (4-bit inputs, 6-bit
     /// weights), 4 bits of margin, 4 bits of noise-budget safety, CKKS at `n = 8192` or
-    /// `16384`.
+    /// `16384`, circuit privacy on.
     fn default() -> Self {
         Self {
             scheme: SchemeChoice::Auto,
@@ -67,6 +89,7 @@ impl Default for CompileOptions {
             margin_bits: 4,
             safety_bits: 4.0,
             ckks_log_ns: vec![13, 14],
+            circuit_privacy: true,
         }
     }
 }
@@ -148,6 +171,22 @@ pub fn max_abs_logit(
     Ok(max)
 }
 
+/// The CKKS check of the module docs: flooding the outputs needs a scale of at least
+/// `κ + 1.5·log_n + margin_bits` bits (a lower bound: noise of one unit, one message).
+pub fn ckks_privacy_room(log_n: u32, log_scale: u32, margin_bits: u32) -> InferResult<()> {
+    let kappa = henn_he::rlwe::flood::FLOOD_STAT_BITS;
+    let need = f64::from(kappa + log_n + margin_bits) + f64::from(log_n) / 2.0;
+    if f64::from(log_scale) < need {
+        return Err(InferError::DoesNotFit(format!(
+            "circuit privacy of CKKS outputs: flooding by κ = {kappa} bits over 2^{log_n} \
+             coefficients needs a scale of at least 2^{need:.1} to keep {margin_bits} bits of \
+             margin on the logits; the chain's scale is 2^{log_scale} (use BFV, or turn \
+             circuit privacy off)"
+        )));
+    }
+    Ok(())
+}
+
 /// Compiles `model` (see the module docs); `name` is the model's public name.
 pub fn compile(
     model: &Model,
@@ -194,7 +233,26 @@ fn compile_bfv(
         max_abs_logit(&q, &net, calibration)? as f64,
         options.margin_bits,
     );
-    let choice = choose_bfv(&net, bits, strategies, None, options.safety_bits, bfv_costs)?;
+    let privacy = options.circuit_privacy;
+    // room for flooding (module docs): κ + ⌈log2(n · 2 messages · primes)⌉ + 2 bits
+    let room = |log_n: u32, primes: usize| -> f64 {
+        if privacy {
+            f64::from(henn_he::rlwe::flood::FLOOD_STAT_BITS + log_n + 1)
+                + (primes.max(1) as f64).log2().ceil()
+                + 2.0
+        } else {
+            0.0
+        }
+    };
+    let choice = choose_bfv_with_room(
+        &net,
+        bits,
+        strategies,
+        None,
+        options.safety_bits,
+        room,
+        bfv_costs,
+    )?;
     CompiledModel::assemble_bfv(
         name,
         model,
@@ -202,7 +260,12 @@ fn compile_bfv(
         net,
         &choice,
         options.safety_bits,
-        Recipe::bfv(&options.quant, choice.plan.strategy, choice.preset.name),
+        Recipe::bfv(
+            &options.quant,
+            choice.plan.strategy,
+            choice.preset.name,
+            privacy,
+        ),
     )
 }
 
@@ -230,6 +293,9 @@ fn compile_ckks(
         headroom,
         ckks_costs,
     )?;
+    if options.circuit_privacy {
+        ckks_privacy_room(choice.log_n, choice.chain.log_scale, options.margin_bits)?;
+    }
     CompiledModel::assemble_ckks(
         name,
         model,

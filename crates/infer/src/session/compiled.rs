@@ -20,8 +20,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::public::{
-    InputEncoding, InputLayout, OutputLayout, PublicKeySpec, PublicModel, SchemeContext,
-    SchemeParameters, PUBLIC_MODEL_VERSION,
+    InputEncoding, InputLayout, OutputLayout, OutputPrivacy, PublicKeySpec, PublicModel,
+    SchemeContext, SchemeParameters, PUBLIC_MODEL_VERSION,
 };
 use crate::backend::bfv::BfvCrtBackend;
 use crate::backend::ckks::{parameters_for_chain, CkksBackend, CkksChain};
@@ -67,6 +67,9 @@ pub enum Recipe {
         preset: String,
         /// Quantization.
         quant: QuantRecipe,
+        /// Circuit privacy of the outputs (absent in files written before it: off).
+        #[serde(default)]
+        circuit_privacy: bool,
     },
     /// CKKS: strategy and the calibration's per-layer maxima.
     Ckks {
@@ -108,8 +111,14 @@ pub fn parse_strategy(s: &str) -> InferResult<Strategy> {
 }
 
 impl Recipe {
-    pub(crate) fn bfv(quant: &QuantConfig, strategy: Strategy, preset: &str) -> Self {
+    pub(crate) fn bfv(
+        quant: &QuantConfig,
+        strategy: Strategy,
+        preset: &str,
+        circuit_privacy: bool,
+    ) -> Self {
         Recipe::Bfv {
+            circuit_privacy,
             strategy: strategy_name(strategy).into(),
             preset: preset.into(),
             quant: QuantRecipe {
@@ -282,32 +291,117 @@ fn layouts<V: SlotValue>(net: &IntNetwork<V>, plan: &Plan, levels: usize) -> Inf
     Ok((out.repr.clone(), plan.input.placements(&g), slots, keys))
 }
 
-/// The lowest level the BFV outputs can be modulus-switched to with an estimated budget of
-/// at least `safety_bits` (noise estimate on the [`NoiseBackend`]).
-fn bfv_output_level(
+/// Circuit privacy of BFV outputs of invariant noise `2^log2_v` (worst output ciphertext) at
+/// `level`, over `coefficients` flooded coefficients (`n` × messages × plaintext primes): the
+/// flooding width `F = ⌈log2 B⌉ + κ + ⌈log2 N⌉` ([`henn_he::rlwe::flood::uniform_flood_bits`],
+/// `κ` = [`henn_he::rlwe::flood::FLOOD_STAT_BITS`]) on the absolute noise `B = v·Q_ℓ/t`, and
+/// the estimated budget left after re-randomization (`+ 19·(2n+1)`) and flooding (`+ 2^F`):
+/// `−log2(2·(2^F + B + B_pk)·t/Q_ℓ)`.
+fn bfv_flooding(
+    params: &crate::backend::noise::NoiseParameters,
+    level: usize,
+    log2_v: f64,
+    coefficients: usize,
+) -> (OutputPrivacy, f64) {
+    use henn_he::rlwe::flood::{pk_noise_bits, uniform_flood_bits, FLOOD_STAT_BITS};
+    let log_q: f64 = params.q_bits.iter().take(level + 1).sum();
+    let log_b = log2_v + log_q - params.t_bits;
+    let flood_bits = uniform_flood_bits(log_b, coefficients, FLOOD_STAT_BITS);
+    let n = 1usize << params.log_n;
+    let total = (f64::from(flood_bits).exp2() + log_b.exp2() + pk_noise_bits(n).exp2()).log2();
+    let budget = -(total + params.t_bits - log_q) - 1.0;
+    (
+        OutputPrivacy {
+            stat_bits: FLOOD_STAT_BITS,
+            flood_bits,
+        },
+        budget,
+    )
+}
+
+/// The BFV outputs' estimated noise ([`NoiseBackend`]): the noise parameters, the number of
+/// returned coefficients (`n` × messages × plaintext primes) and, for every level `ℓ` from 0
+/// to the top, `log2` of the worst output's invariant noise after switching to `ℓ`.
+fn bfv_output_noise(
     net: &IntNetwork<i128>,
     plan: &Plan,
-    choice_preset: &henn_he::bfv::Preset,
+    preset: &henn_he::bfv::Preset,
     primes: &[u64],
-    safety_bits: f64,
-) -> InferResult<usize> {
-    let b = NoiseBackend::<i128>::new(noise_parameters(choice_preset, primes))?;
+) -> InferResult<(crate::backend::noise::NoiseParameters, usize, Vec<f64>)> {
+    let np = noise_parameters(preset, primes);
+    let b = NoiseBackend::<i128>::new(np.clone())?;
     let x = encrypt_vector(&b, plan.input.clone(), &vec![0; net.input_len])?;
     let y = execute(&b, net, plan, x, |_, _, _, _| {})?;
     let top = y.cts.first().map_or(0, |c| b.level(c));
-    for level in 0..top {
-        let min = y
-            .cts
-            .iter()
-            .map(|c| b.drop_level(c, top - level).map(|d| d.budget()))
-            .collect::<Result<Vec<_>, _>>()?
-            .into_iter()
-            .fold(f64::INFINITY, f64::min);
-        if min >= safety_bits {
-            return Ok(level);
+    let coefficients = (1usize << np.log_n) * y.cts.len().max(1) * primes.len().max(1);
+    let per_level = (0..=top)
+        .map(|level| {
+            Ok(y.cts
+                .iter()
+                .map(|c| b.drop_level(c, top - level))
+                .collect::<Result<Vec<_>, _>>()?
+                .into_iter()
+                .fold(f64::NEG_INFINITY, |m, d| m.max(d.log2_v)))
+        })
+        .collect::<InferResult<Vec<f64>>>()?;
+    Ok((np, coefficients, per_level))
+}
+
+/// The lowest level the BFV outputs can be modulus-switched to with an estimated budget of
+/// at least `safety_bits` (noise estimate on the [`NoiseBackend`]) — after re-randomization
+/// and flooding when `privacy` ([`bfv_flooding`]) — and the privacy parameters at that level.
+/// Errors when even the top level has no room for the flooding.
+fn bfv_output_level(
+    net: &IntNetwork<i128>,
+    plan: &Plan,
+    preset: &henn_he::bfv::Preset,
+    primes: &[u64],
+    safety_bits: f64,
+    privacy: bool,
+) -> InferResult<(usize, Option<OutputPrivacy>)> {
+    let (np, coefficients, per_level) = bfv_output_noise(net, plan, preset, primes)?;
+    let at = |level: usize| -> (f64, Option<OutputPrivacy>) {
+        let worst = per_level[level];
+        if privacy {
+            let (p, after) = bfv_flooding(&np, level, worst, coefficients);
+            (after, Some(p))
+        } else {
+            (-worst - 1.0, None)
+        }
+    };
+    for level in 0..per_level.len() {
+        let (budget, p) = at(level);
+        if budget >= safety_bits {
+            return Ok((level, p));
         }
     }
-    Ok(top)
+    let top = per_level.len().saturating_sub(1);
+    if privacy {
+        let (budget, p) = at(top);
+        return Err(InferError::DoesNotFit(format!(
+            "flooding the BFV outputs (2^{} for κ = {} bits) leaves an estimated budget of \
+             {budget:.1} bits, below the {safety_bits} bits of safety",
+            p.map_or(0, |p| p.flood_bits),
+            henn_he::rlwe::flood::FLOOD_STAT_BITS
+        )));
+    }
+    Ok((top, None))
+}
+
+/// The privacy parameters of BFV outputs at a recorded output level ([`bfv_flooding`]).
+fn bfv_privacy_at(
+    net: &IntNetwork<i128>,
+    plan: &Plan,
+    preset: &henn_he::bfv::Preset,
+    primes: &[u64],
+    level: usize,
+) -> InferResult<OutputPrivacy> {
+    let (np, coefficients, per_level) = bfv_output_noise(net, plan, preset, primes)?;
+    let worst = per_level
+        .get(level)
+        .copied()
+        .ok_or_else(|| malformed(format!("output level {level} above the plan's top level")))?;
+    Ok(bfv_flooding(&np, level, worst, coefficients).0)
 }
 
 impl CompiledModel {
@@ -320,12 +414,20 @@ impl CompiledModel {
         safety_bits: f64,
         recipe: Recipe,
     ) -> InferResult<Self> {
-        let output_level = bfv_output_level(
+        let privacy = matches!(
+            recipe,
+            Recipe::Bfv {
+                circuit_privacy: true,
+                ..
+            }
+        );
+        let (output_level, output_privacy) = bfv_output_level(
             &net,
             &choice.plan,
             &choice.preset,
             &choice.primes,
             safety_bits,
+            privacy,
         )?;
         Self::build_bfv(
             name,
@@ -335,6 +437,7 @@ impl CompiledModel {
             &choice.preset,
             &choice.primes,
             output_level,
+            output_privacy,
             choice.estimated_ms,
             recipe,
         )
@@ -349,6 +452,7 @@ impl CompiledModel {
         preset: &henn_he::bfv::Preset,
         primes: &[u64],
         output_level: usize,
+        output_privacy: Option<OutputPrivacy>,
         estimated_ms: f64,
         recipe: Recipe,
     ) -> InferResult<Self> {
@@ -388,6 +492,7 @@ impl CompiledModel {
                 scale: quantized.output_scale(),
             },
             estimated_ms,
+            output_privacy,
         };
         let ctx = public.validate()?;
         Ok(Self {
@@ -462,6 +567,7 @@ impl CompiledModel {
                 scale: 1.0 / factor,
             },
             estimated_ms,
+            output_privacy: None,
         };
         let ctx = public.validate()?;
         Ok(Self {
@@ -659,6 +765,7 @@ impl CompiledModel {
                 strategy,
                 preset,
                 quant,
+                circuit_privacy,
             } => {
                 let SchemeParameters::Bfv {
                     plaintext_primes,
@@ -689,6 +796,19 @@ impl CompiledModel {
                     parse_strategy(strategy)?,
                 )?;
                 p.rescale = false;
+                // the privacy parameters are recomputed from the noise estimate (never read
+                // from the file), so the comparison below checks them too
+                let output_privacy = if *circuit_privacy {
+                    Some(bfv_privacy_at(
+                        &net,
+                        &p,
+                        preset,
+                        plaintext_primes,
+                        *output_level,
+                    )?)
+                } else {
+                    None
+                };
                 Self::build_bfv(
                     &b.public.model,
                     q,
@@ -697,6 +817,7 @@ impl CompiledModel {
                     preset,
                     plaintext_primes,
                     *output_level,
+                    output_privacy,
                     b.public.estimated_ms,
                     b.recipe.clone(),
                 )?

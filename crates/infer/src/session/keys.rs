@@ -1,9 +1,12 @@
 //! The evaluation keys a client uploads for a compiled model: the relinearization key when the
 //! plan multiplies ciphertexts, and exactly the Galois keys of the plan's rotations. Keys are
 //! scheme-independent RLWE objects; the server refuses a key set that differs from the plan's
-//! requirements (a missing key, or one the plan never uses).
+//! requirements (a missing key, or one the plan never uses). When the compiled model has
+//! [`super::public::OutputPrivacy`] the upload also carries the client's **public key**: the
+//! server's only use of it is re-randomizing the outputs with fresh encryptions of zero
+//! ([`henn_he::rlwe::flood`]).
 
-use henn_he::rlwe::{GaloisKeys, RelinearizationKey};
+use henn_he::rlwe::{GaloisKeys, PublicKey, RelinearizationKey};
 use henn_he::serialization::HeSerialize;
 
 use super::public::{PublicModel, SchemeContext};
@@ -19,6 +22,13 @@ pub struct EvaluationKeys {
     pub relinearization: Option<RelinearizationKey>,
     /// Galois keys of the plan's rotations (and the BFV row swap).
     pub galois: GaloisKeys,
+    /// The public key, when the model's outputs are re-randomized (circuit privacy).
+    pub public: Option<PublicKey>,
+}
+
+/// Flag bits of an upload: bit 0 relinearization key, bit 1 public key.
+fn upload_flags(relinearization: bool, public_key: bool) -> u8 {
+    u8::from(relinearization) | (u8::from(public_key) << 1)
 }
 
 /// The Galois elements `public`'s plan needs, sorted.
@@ -46,21 +56,29 @@ impl EvaluationKeys {
         let mut w = Writer::new(WireKind::EvaluationKeys, scheme);
         w.name(&public.model);
         w.u64(fingerprint);
-        w.u8(u8::from(self.relinearization.is_some()));
-        let (rlk, gk) = match ctx {
+        w.u8(upload_flags(
+            self.relinearization.is_some(),
+            self.public.is_some(),
+        ));
+        let (rlk, gk, pk) = match ctx {
             SchemeContext::Bfv(p) => (
                 self.relinearization.as_ref().map(|r| r.to_bytes(&p[0])),
                 self.galois.to_bytes(&p[0]),
+                self.public.as_ref().map(|k| k.to_bytes(&p[0])),
             ),
             SchemeContext::Ckks(p) => (
                 self.relinearization.as_ref().map(|r| r.to_bytes(p)),
                 self.galois.to_bytes(p),
+                self.public.as_ref().map(|k| k.to_bytes(p)),
             ),
         };
         if let Some(r) = rlk {
             w.blob_u64(&r);
         }
         w.blob_u64(&gk);
+        if let Some(k) = pk {
+            w.blob_u64(&k);
+        }
         w.buf
     }
 
@@ -98,8 +116,16 @@ impl EvaluationKeys {
             )));
         }
         let flags = r.u8()?;
-        if flags > 1 {
+        if flags > 3 {
             return Err(r.err(format!("unknown flags {flags:#04x}")));
+        }
+        let privacy = public.output_privacy.is_some();
+        if (flags & 2 == 2) != privacy {
+            return Err(r.err(if privacy {
+                "the model's outputs are re-randomized: the upload needs the public key"
+            } else {
+                "the model takes no public key"
+            }));
         }
         if (flags & 1 == 1) != public.keys.relinearization {
             return Err(r.err(if public.keys.relinearization {
@@ -121,7 +147,15 @@ impl EvaluationKeys {
             None
         };
         let b = r.blob_u64()?;
+        let pk_bytes = if privacy { Some(r.blob_u64()?) } else { None };
         r.finish()?;
+        let public_key = pk_bytes
+            .map(|k| match ctx {
+                SchemeContext::Bfv(p) => PublicKey::from_bytes(&p[0], k),
+                SchemeContext::Ckks(p) => PublicKey::from_bytes(p, k),
+            })
+            .transpose()
+            .map_err(|e| r.err(format!("public key: {e}")))?;
         let required = required_elements(ctx, public)?;
         // The engine's Galois-key payload starts after its 16-byte header with a u32 count:
         // refuse a set of the wrong size before decoding (and allocating) any key.
@@ -152,6 +186,7 @@ impl EvaluationKeys {
         Ok(Self {
             relinearization,
             galois,
+            public: public_key,
         })
     }
 }
@@ -179,6 +214,20 @@ const ENGINE_HEADER: u64 = 16;
 /// Engine kind tags of the two key objects of an upload.
 const ENGINE_KIND_RELINEARIZATION: u8 = 7;
 const ENGINE_KIND_GALOIS: u8 = 8;
+const ENGINE_KIND_PUBLIC: u8 = 6;
+
+/// Bytes of one serialized public key: engine header, the 32-byte seed of `a`, then `b` at
+/// the top level, every residue bit-packed at its prime's bit size.
+fn public_key_bytes(rl: &henn_he::rlwe::RlweParameters) -> u64 {
+    let n = rl.degree() as u64;
+    let poly: u64 = rl
+        .q_basis()
+        .moduli()
+        .into_iter()
+        .map(|m| (n * u64::from(64 - m.leading_zeros())).div_ceil(8))
+        .sum();
+    ENGINE_HEADER + 32 + poly
+}
 
 /// The exact shape of a valid evaluation-key upload for one compiled model, known before a
 /// byte arrives: its total length and where every header field and Galois element sits. A
@@ -199,6 +248,8 @@ pub struct KeyUploadLayout {
     ksk: u64,
     /// The Galois elements, ascending (the order the client writes them in).
     elements: Vec<u64>,
+    /// Bytes of the public-key object, when the outputs are re-randomized.
+    public_key: Option<u64>,
 }
 
 impl KeyUploadLayout {
@@ -212,7 +263,10 @@ impl KeyUploadLayout {
         let mut w = Writer::new(WireKind::EvaluationKeys, scheme);
         w.name(&public.model);
         w.u64(fingerprint);
-        w.u8(u8::from(public.keys.relinearization));
+        w.u8(upload_flags(
+            public.keys.relinearization,
+            public.output_privacy.is_some(),
+        ));
         let ksk = key_switching_key_bytes(rl);
         Ok(Self {
             header: w.buf,
@@ -223,6 +277,7 @@ impl KeyUploadLayout {
                 .into_iter()
                 .map(|e| e as u64)
                 .collect(),
+            public_key: public.output_privacy.map(|_| public_key_bytes(rl)),
         })
     }
 
@@ -236,9 +291,14 @@ impl KeyUploadLayout {
         self.header.len() as u64 + self.relinearization.map_or(0, |r| 8 + r)
     }
 
+    /// Offset of the public-key object's length field (after the Galois keys).
+    fn public_key_start(&self) -> u64 {
+        self.galois_start() + 8 + self.galois_bytes()
+    }
+
     /// The exact length of a valid upload.
     pub fn total_bytes(&self) -> u64 {
-        self.galois_start() + 8 + self.galois_bytes()
+        self.public_key_start() + self.public_key.map_or(0, |k| 8 + k)
     }
 
     /// The Galois elements the upload must carry, ascending.
@@ -283,8 +343,12 @@ impl KeyUploadLayout {
                 7 => "keys for another scheme",
                 _ if i + 9 < h.len() => "keys for another model",
                 _ if i + 1 < h.len() => "keys made for other parameters (fingerprint)",
-                _ if self.relinearization.is_some() => "the plan needs a relinearization key",
-                _ => "the plan needs no relinearization key",
+                _ => match (self.relinearization.is_some(), self.public_key.is_some()) {
+                    (true, true) => "the plan needs a relinearization key and the public key",
+                    (true, false) => "the plan needs a relinearization key and no public key",
+                    (false, true) => "the plan needs no relinearization key but the public key",
+                    (false, false) => "the plan needs no relinearization key and no public key",
+                },
             };
             return Err(err(format!("{field} (byte {i})")));
         }
@@ -333,6 +397,9 @@ impl KeyUploadLayout {
         }
         let gs = self.galois_start();
         object(gs, self.galois_bytes(), ENGINE_KIND_GALOIS, "Galois keys")?;
+        if let Some(k) = self.public_key {
+            object(self.public_key_start(), k, ENGINE_KIND_PUBLIC, "public key")?;
+        }
         let count_at = gs + 8 + ENGINE_HEADER;
         if let Some(c) = prefix
             .get(count_at as usize..count_at as usize + 4)

@@ -296,6 +296,21 @@ pub struct OutputLayout {
     pub scale: f64,
 }
 
+/// Circuit privacy of the returned ciphertexts (issue 12): the server re-randomizes every
+/// output ciphertext at the output level with a fresh encryption of zero under the client's
+/// public key (uploaded with the evaluation keys) and floods `c_0` with uniform noise in
+/// `[−2^flood_bits, 2^flood_bits)` ([`henn_he::rlwe::flood`]), so the returned noise is within
+/// statistical distance `2^(−stat_bits)` of one that depends only on the result. The compile
+/// step reserved the room for it (see [`crate::session::compile`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputPrivacy {
+    /// Statistical parameter `κ` (bits).
+    pub stat_bits: u32,
+    /// Flooding width `F` (bits, absolute, on the phase at the output level).
+    pub flood_bits: u32,
+}
+
 /// The public part of a compiled model (see the module docs).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PublicModel {
@@ -318,6 +333,10 @@ pub struct PublicModel {
     /// The planner's single-thread latency estimate, milliseconds (from operation costs
     /// measured on this engine at compile time).
     pub estimated_ms: f64,
+    /// Circuit privacy of the outputs (`None`: outputs are returned as evaluated; the key
+    /// upload then carries no public key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_privacy: Option<OutputPrivacy>,
 }
 
 impl PublicModel {
@@ -380,6 +399,11 @@ impl PublicModel {
         }
         if self.keys.row_swap && matches!(ctx, SchemeContext::Ckks(_)) {
             return Err(bad("CKKS has no row swap".into()));
+        }
+        if let Some(p) = self.output_privacy {
+            if p.stat_bits == 0 || p.stat_bits > 128 || p.flood_bits > 1024 {
+                return Err(bad("output privacy parameters out of range".into()));
+            }
         }
         Ok(ctx)
     }

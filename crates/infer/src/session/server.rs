@@ -7,22 +7,26 @@
 //!   operations.
 //! * **Outputs** are modulus-switched (BFV) or dropped (CKKS) to the compiled model's output
 //!   level before they are returned: smaller downloads, and the returned ciphertexts carry no
-//!   more modulus than decryption needs. Noise flooding is not applied (see the README's threat
-//!   model: the semi-honest client learns the logits; their ciphertext noise is not
-//!   re-randomised).
+//!   more modulus than decryption needs.
+//! * **Circuit privacy** (when the compiled model has [`OutputPrivacy`], the default): every
+//!   returned ciphertext is then, at the output level, re-randomized with a fresh encryption of
+//!   zero under the client's public key and flooded with uniform noise of the compiled width
+//!   ([`henn_he::rlwe::flood`]), so its `c_1` and its noise do not depend on the weights beyond
+//!   what the result reveals (statistical distance `2^(−κ)`).
 
 use std::sync::Arc;
 
 use super::ciphertexts::{EncryptedInput, EncryptedOutput};
 use super::compiled::{CompiledModel, CompiledNetwork, Prepared};
 use super::keys::EvaluationKeys;
-use super::public::SchemeContext;
+use super::public::{OutputPrivacy, SchemeContext};
 use crate::backend::bfv::{self, BfvCrtBackend, PlaintextCache};
 use crate::backend::ckks::{CkksBackend, CkksEvaluationKeys};
 use crate::backend::SlotBackend;
 use crate::encrypted::EncryptedVector;
 use crate::error::{InferError, InferResult};
 use crate::plan::{execute, Step};
+use henn_he::rlwe::{PublicKey, RlweParameters};
 
 enum ServerBackend {
     Bfv(Arc<BfvCrtBackend>),
@@ -33,6 +37,8 @@ enum ServerBackend {
 pub struct ServerSession {
     model: Arc<CompiledModel>,
     backend: ServerBackend,
+    /// The client's public key and the flooding parameters, when outputs are protected.
+    privacy: Option<(PublicKey, OutputPrivacy)>,
 }
 
 impl std::fmt::Debug for ServerSession {
@@ -46,6 +52,15 @@ impl std::fmt::Debug for ServerSession {
 impl ServerSession {
     /// A session of `model` with a client's (validated) evaluation keys.
     pub fn new(model: Arc<CompiledModel>, keys: EvaluationKeys) -> InferResult<Self> {
+        let privacy =
+            match (model.public().output_privacy, keys.public) {
+                (Some(p), Some(pk)) => Some((pk, p)),
+                (None, _) => None,
+                (Some(_), None) => return Err(InferError::InvalidInput(
+                    "the model's outputs are re-randomized: the keys need the client's public key"
+                        .into(),
+                )),
+            };
         let prepared = model.prepared.lock().unwrap_or_else(|e| e.into_inner());
         let backend = match model.context() {
             SchemeContext::Bfv(params) => {
@@ -80,7 +95,11 @@ impl ServerSession {
             }
         };
         drop(prepared);
-        Ok(Self { model, backend })
+        Ok(Self {
+            model,
+            backend,
+            privacy,
+        })
     }
 
     /// Decodes a key-upload message for `model` and opens a session with it.
@@ -114,6 +133,10 @@ impl ServerSession {
             )));
         }
         let level = m.public().parameters.output_level();
+        let rlwe = match m.context() {
+            SchemeContext::Bfv(p) => p[0].rlwe(),
+            SchemeContext::Ckks(p) => p.rlwe(),
+        };
         let out = match (&self.backend, input, m.network()) {
             (
                 ServerBackend::Bfv(b),
@@ -136,6 +159,15 @@ impl ServerSession {
                         b.drop_level(c, top.saturating_sub(level)).map(|c| c.parts)
                     })
                     .collect::<Result<Vec<_>, _>>()?;
+                let outs = outs
+                    .into_iter()
+                    .map(|parts| {
+                        parts
+                            .into_iter()
+                            .map(|c| self.protect(rlwe, c))
+                            .collect::<InferResult<Vec<_>>>()
+                    })
+                    .collect::<InferResult<Vec<_>>>()?;
                 EncryptedOutput::Bfv(outs)
             }
             (
@@ -159,6 +191,14 @@ impl ServerSession {
                         b.drop_level(c, top.saturating_sub(level))
                     })
                     .collect::<Result<Vec<_>, _>>()?;
+                let outs = outs
+                    .into_iter()
+                    .map(|c| {
+                        let scale = c.scale();
+                        let inner = self.protect(rlwe, c.rlwe().clone())?;
+                        henn_he::ckks::Ciphertext::from_rlwe(inner, scale).map_err(he)
+                    })
+                    .collect::<InferResult<Vec<_>>>()?;
                 EncryptedOutput::Ckks(outs)
             }
             _ => {
@@ -175,6 +215,21 @@ impl ServerSession {
         let m = &self.model;
         let input = EncryptedInput::from_bytes(m.context(), m.public(), bytes)?;
         self.run(&input)?.to_bytes(m.context())
+    }
+
+    /// Re-randomizes and floods one returned ciphertext (at its output level) when the model's
+    /// outputs are protected; otherwise returns it unchanged.
+    fn protect(
+        &self,
+        rlwe: &RlweParameters,
+        ct: henn_he::rlwe::Ciphertext,
+    ) -> InferResult<henn_he::rlwe::Ciphertext> {
+        let Some((pk, p)) = &self.privacy else {
+            return Ok(ct);
+        };
+        let mut rng = henn_ring::sampler::os_rng();
+        let ct = henn_he::rlwe::flood::rerandomize(rlwe, pk, &ct, &mut rng).map_err(he)?;
+        henn_he::rlwe::flood::add_flooding_noise(rlwe, &ct, p.flood_bits, &mut rng).map_err(he)
     }
 
     fn check_output(&self, repr: &crate::representation::Representation) -> InferResult<()> {
@@ -202,4 +257,8 @@ impl ServerSession {
             *slot = Some(prepared());
         }
     }
+}
+
+fn he(e: henn_he::HeError) -> InferError {
+    InferError::from(crate::backend::BackendError::Engine(Box::new(e)))
 }

@@ -10,7 +10,8 @@
 //! then switched to the lowest level `ℓ` with
 //! `(2^(F+1) + B_pk)·Q_ℓ/Q_L + (L−ℓ)·(n+1)/2 < Q_ℓ/(4p)` (each switch adds at most `(n+1)/2`
 //! rounding noise); switching is a public function of the flooded ciphertext, so it keeps
-//! the statistical guarantee.
+//! the statistical guarantee. The flooding noise itself and the width formula are the engine's
+//! ([`henn_he::rlwe::flood`], shared with the prediction service's outputs).
 
 use super::params::{log2_sum, FLOOD_STAT_BITS};
 use super::slot::he;
@@ -18,8 +19,6 @@ use crate::error::TwoPcError;
 use henn_he::bfv::{BfvParameters, Encryptor, Evaluator, Plaintext};
 use henn_he::rlwe::Ciphertext;
 use henn_ring::sampler::Csprng;
-use henn_ring::{Form, RnsPoly};
-use rand_chacha::rand_core::RngCore;
 
 /// `(F, output level)` for answers of `cts` ciphertexts whose noise is at most `2^noise_bits`;
 /// an error if the flooded noise does not fit the top level.
@@ -30,14 +29,13 @@ pub fn flooding_plan(
 ) -> Result<(u32, usize), TwoPcError> {
     let n = params.degree();
     let top = params.max_level();
-    let flood_bits = noise_bits.max(0.0).ceil() as u32
-        + FLOOD_STAT_BITS
-        + ((n * cts.max(1)) as f64).log2().ceil() as u32;
+    let flood_bits =
+        henn_he::rlwe::flood::uniform_flood_bits(noise_bits, n * cts.max(1), FLOOD_STAT_BITS);
     let q = params.rlwe().q_basis();
     let log_q_level =
         |l: usize| -> f64 { (0..=l).map(|i| (q.modulus(i).value() as f64).log2()).sum() };
     let log_t = (params.plaintext_modulus() as f64).log2();
-    let b_pk = (19.0 * (2.0 * n as f64 + 1.0)).log2();
+    let b_pk = henn_he::rlwe::flood::pk_noise_bits(n);
     let total = log2_sum(flood_bits as f64 + 1.0, b_pk);
     let room_top = log_q_level(top) - log_t - 1.0;
     if total >= room_top {
@@ -76,52 +74,5 @@ pub fn flood(
     eval.drop_to_level_assign(&mut zero_ct, ct.level())
         .map_err(he)?;
     let ct = eval.add(&ct, &zero_ct).map_err(he)?;
-    let level = ct.level();
-    let q = params.rlwe().q_basis().prefix(level + 1);
-    let n = params.degree();
-    let bits = flood_bits as usize + 1; // magnitude in [0, 2^(F+1)), minus 2^F
-    let words = bits.div_ceil(64);
-    let top_mask = if bits.is_multiple_of(64) {
-        u64::MAX
-    } else {
-        (1u64 << (bits % 64)) - 1
-    };
-    let moduli: Vec<u64> = q.moduli();
-    // 2^F mod q_i
-    let offset: Vec<u64> = moduli
-        .iter()
-        .map(|&m| {
-            let mut x = 1u128;
-            for _ in 0..flood_bits {
-                x = (x * 2) % m as u128;
-            }
-            x as u64
-        })
-        .collect();
-    let mut data = vec![0u64; n * (level + 1)];
-    let mut w = vec![0u64; words];
-    for c in 0..n {
-        for (k, x) in w.iter_mut().enumerate() {
-            *x = rng.next_u64();
-            if k == words - 1 {
-                *x &= top_mask;
-            }
-        }
-        for (i, &m) in moduli.iter().enumerate() {
-            let m128 = m as u128;
-            let mut acc = 0u128;
-            for &x in w.iter().rev() {
-                acc = ((acc << 64) | x as u128) % m128;
-            }
-            let v = (acc + m128 - offset[i] as u128) % m128;
-            data[i * n + c] = v as u64;
-        }
-    }
-    let mut noise = RnsPoly::from_reduced(n, level + 1, Form::Coefficient, data)
-        .map_err(|e| TwoPcError::Config(format!("flooding polynomial: {e}")))?;
-    noise.ntt_forward(&q);
-    let mut polys = ct.polys().to_vec();
-    polys[0].add_assign(&noise, &q);
-    w.iter_mut().for_each(|x| *x = 0);
-    Ciphertext::from_polys(params.rlwe(), polys, level).map_err(he)
+    henn_he::rlwe::flood::add_flooding_noise(params.rlwe(), &ct, flood_bits, rng).map_err(he)
 }

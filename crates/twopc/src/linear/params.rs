@@ -37,8 +37,9 @@ use henn_he::bfv::{BfvParameters, BfvParametersBuilder};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-/// Statistical security parameter `κ` of noise flooding (bits).
-pub const FLOOD_STAT_BITS: u32 = 40;
+/// Statistical security parameter `κ` of noise flooding (bits): the engine's
+/// [`henn_he::rlwe::flood::FLOOD_STAT_BITS`].
+pub use henn_he::rlwe::flood::FLOOD_STAT_BITS;
 
 /// How a layer's values are packed into plaintexts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
