@@ -41,13 +41,22 @@ fn plan_json(scheme: &str) -> serde_json::Value {
 fn plans_lola_small_on_bfv_and_ckks() {
     for scheme in ["bfv", "ckks"] {
         let v = plan_json(scheme);
-        assert_eq!(v["log_n"], 13, "{scheme}: {v}");
+        // BFV with circuit privacy (default) needs n = 2^14 for the flooding room; CKKS runs
+        // without it at n = 2^13
+        let want = if scheme == "bfv" { 14 } else { 13 };
+        assert_eq!(v["log_n"], want, "{scheme}: {v}");
         let steps = v["steps"].as_array().expect("steps");
         assert!(steps[0]["operation"]
             .as_str()
             .is_some_and(|s| s.contains("stacked convolution")));
         let keys = v["evaluation_key_bytes"].as_u64().expect("key bytes");
-        assert!(keys > 0 && keys < 30_000_000, "{scheme}: {keys}");
+        // (BFV at n = 2^14 for the flooding room: 43 MB)
+        let most = if scheme == "bfv" {
+            60_000_000
+        } else {
+            30_000_000
+        };
+        assert!(keys > 0 && keys < most, "{scheme}: {keys}");
         assert!(v["estimated_ms"].as_f64().is_some_and(|t| t > 0.0));
         match scheme {
             "bfv" => assert!(!v["plaintext_primes"].as_array().expect("primes").is_empty()),
