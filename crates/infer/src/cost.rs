@@ -9,7 +9,7 @@
 //! measurements do not cover are 0, so the presets give lower bounds.
 
 use crate::backend::clear::{ClearBackend, OpCounts, OpKind};
-use crate::backend::{SlotBackend, SlotValue};
+use crate::backend::{SlotEncryptor, SlotEvaluator, SlotValue};
 use crate::error::{InferError, InferResult};
 use crate::network::IntNetwork;
 use crate::plan::{plan, profile, Plan, Strategy};
@@ -54,20 +54,25 @@ impl OpCosts {
         }
     }
 
-    /// Latencies of `b`'s own operations, measured now on the calling thread pool: medians of
+    /// Latencies of the evaluator `b`'s own operations (`client` encrypts the operand),
+    /// measured now on the calling thread pool: medians of
     /// `reps` runs of each operation on a fresh encryption at the top level (so an upper bound
     /// for lower levels, where ciphertexts have fewer primes). Hoisted rotations are split into
     /// the decomposition ([`OpKind::HoistedBatch`]) and the per-rotation part
     /// ([`OpKind::HoistedRotate`]) from batches of one and eight steps. `b` needs Galois keys
     /// for the steps `1..=8` and a relinearization key.
-    pub fn measure<B: SlotBackend>(b: &B, reps: usize) -> InferResult<Self> {
+    pub fn measure<B, C>(client: &C, b: &B, reps: usize) -> InferResult<Self>
+    where
+        B: SlotEvaluator,
+        C: SlotEncryptor<Value = B::Value, Ciphertext = B::Ciphertext, Plaintext = B::Plaintext>,
+    {
         let reps = reps.max(1);
         let level = b.max_level();
         let values: Vec<B::Value> = (0..b.slots())
             .map(|i| B::Value::from_i64((i % 7) as i64 - 3))
             .collect();
         let pt = b.encode(&values, level)?;
-        let ct = b.encrypt(&pt)?;
+        let ct = client.encrypt(&client.encode(&values, level)?)?;
         let time = |f: &mut dyn FnMut() -> InferResult<()>| -> InferResult<f64> {
             let mut t = Vec::with_capacity(reps);
             for _ in 0..reps {

@@ -1,6 +1,6 @@
 //! An encrypted vector: ciphertexts plus the representation that says where each element is.
 
-use crate::backend::SlotBackend;
+use crate::backend::SlotEncryptor;
 use crate::error::{InferError, InferResult};
 use crate::representation::{Representation, SlotGeometry};
 
@@ -33,7 +33,7 @@ impl<C> EncryptedVector<C> {
 }
 
 /// Client side: encodes `v` in `repr` and encrypts every message.
-pub fn encrypt_vector<B: SlotBackend>(
+pub fn encrypt_vector<B: SlotEncryptor>(
     b: &B,
     repr: Representation,
     v: &[B::Value],
@@ -48,7 +48,7 @@ pub fn encrypt_vector<B: SlotBackend>(
 }
 
 /// Client side: decrypts every message and reads the vector out of its representation.
-pub fn decrypt_vector<B: SlotBackend>(
+pub fn decrypt_vector<B: SlotEncryptor>(
     b: &B,
     x: &EncryptedVector<B::Ciphertext>,
 ) -> InferResult<Vec<B::Value>> {
@@ -62,7 +62,7 @@ pub fn decrypt_vector<B: SlotBackend>(
 }
 
 /// Client side, SIMD: encrypts a batch of records (CryptoNets, one record per slot).
-pub fn encrypt_batch<B: SlotBackend>(
+pub fn encrypt_batch<B: SlotEncryptor>(
     b: &B,
     features: usize,
     batch: &[Vec<B::Value>],
@@ -78,7 +78,7 @@ pub fn encrypt_batch<B: SlotBackend>(
 }
 
 /// Client side, SIMD: decrypts the first `records` records.
-pub fn decrypt_batch<B: SlotBackend>(
+pub fn decrypt_batch<B: SlotEncryptor>(
     b: &B,
     x: &EncryptedVector<B::Ciphertext>,
     records: usize,

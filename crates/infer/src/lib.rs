@@ -6,7 +6,7 @@
 //!
 //! | module | what |
 //! |---|---|
-//! | [`backend`] | [`backend::SlotBackend`] (BFV `2 × n/2` / CKKS `1 × n/2` slot geometry, hoisted rotations, levels) and the counting [`backend::clear::ClearBackend`] |
+//! | [`backend`] | [`backend::SlotEvaluator`] (server) / [`backend::SlotEncryptor`] (client) over [`backend::SlotEncoding`] (BFV `2 × n/2` / CKKS `1 × n/2` slot geometry, hoisted rotations, levels) and the counting [`backend::clear::ClearBackend`] |
 //! | [`backend::ckks`] | CKKS backend (real slots, lazy per-scale encodings, seeded encryption) and 128-bit chains sized by depth |
 //! | [`calibrate`] | range normalisation of real networks for CKKS (argmax-preserving) |
 //! | [`representation`] | dense, sparse, stacked, interleaved, convolution, SIMD layouts; client encode/decode |
@@ -21,6 +21,7 @@
 //! | [`zoo`] | LoLa's MNIST, MNIST-small and CIFAR networks with synthetic weights |
 //! | [`from_nn`] | `henn_nn` models to quantized (BFV) or float (CKKS) networks |
 //! | [`session`] | `compile` → `CompiledModel` (public part: `PublicModel`), `ClientSession`, `ServerSession`, their wire formats |
+//! | [`bench`] | end-to-end benchmarks on real data (`henn bench lola`): sessions, the CryptoNets batch baseline, CIFAR-10 on CKKS |
 //! | [`error`] | [`error::InferError`] |
 //!
 //! Example: `cargo run --release -p henn-infer --example lola_plans` prints the profile of
@@ -29,6 +30,7 @@
 #![deny(missing_docs)]
 
 pub mod backend;
+pub mod bench;
 pub mod calibrate;
 pub mod conv;
 pub mod cost;

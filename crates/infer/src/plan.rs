@@ -8,14 +8,16 @@
 //! the same with baby-step giant-step diagonal products for dense layers, or CryptoNets' SIMD
 //! baseline. A cost-driven planner can replace [`plan`] later: plans are plain data.
 //!
-//! The executor runs a plan with any [`SlotBackend`]; [`profile`] runs it on the clear backend
+//! The executor runs a plan with any [`SlotEvaluator`] (the server's side; every weight it
+//! encodes is keyed by (step, ordinal), [`crate::backend::steps`]); [`profile`] runs it on the clear backend
 //! and reports operation counts, levels, value ranges and the rotation steps (Galois keys)
 //! step by step — the reproduction of the paper's Table 1.
 
 use std::fmt;
 
 use crate::backend::clear::{ClearBackend, OpCounts, OpKind};
-use crate::backend::{SlotBackend, SlotValue};
+use crate::backend::steps::StepEvaluator;
+use crate::backend::{SlotEncoding, SlotEvaluator, SlotValue};
 use crate::encrypted::{decrypt_vector, encrypt_vector, EncryptedVector};
 use crate::error::{InferError, InferResult};
 use crate::kernels::{
@@ -423,19 +425,19 @@ pub fn plan<V: SlotValue>(
 
 /// Runs a plan on encrypted input (server side). `observe(i, step, input_repr, output)` is
 /// called after every step (the clear backend's profiler uses it).
-pub fn execute<B: SlotBackend>(
-    b: &B,
+pub fn execute<B: SlotEvaluator>(
+    evaluator: &B,
     net: &IntNetwork<B::Value>,
     plan: &Plan,
     x: EncryptedVector<B::Ciphertext>,
     mut observe: impl FnMut(usize, &Step, &Representation, &EncryptedVector<B::Ciphertext>),
 ) -> InferResult<EncryptedVector<B::Ciphertext>> {
     net.validate()?;
-    if plan.geometry != SlotGeometry::of(b) {
+    if plan.geometry != SlotGeometry::of(evaluator) {
         return Err(InferError::DoesNotFit(format!(
             "plan made for {:?}, backend is {:?}",
             plan.geometry,
-            SlotGeometry::of(b)
+            SlotGeometry::of(evaluator)
         )));
     }
     if x.repr != plan.input {
@@ -453,6 +455,7 @@ pub fn execute<B: SlotBackend>(
     let mut matrices: Vec<Option<Matrix<B::Value>>> = vec![None; net.layers.len()];
     let mut x = x;
     for (idx, step) in plan.steps.iter().enumerate() {
+        let b = &StepEvaluator::new(evaluator, idx);
         let input_repr = x.repr.clone();
         let mut multiplied = step.multiplies();
         let y = match step {

@@ -26,7 +26,7 @@ pub struct SlotGeometry {
 
 impl SlotGeometry {
     /// The geometry of a backend.
-    pub fn of<B: crate::backend::SlotBackend + ?Sized>(b: &B) -> Self {
+    pub fn of<B: crate::backend::SlotEncoding + ?Sized>(b: &B) -> Self {
         Self {
             rows: b.rows(),
             row_len: b.row_len(),

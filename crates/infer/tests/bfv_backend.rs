@@ -4,7 +4,7 @@
 use henn_he::bfv::BfvParametersBuilder;
 use henn_he::rlwe::RlweParameters;
 use henn_infer::backend::bfv::{plaintext_primes, BfvCrtBackend, KeySpec, PlaintextCache};
-use henn_infer::backend::SlotBackend;
+use henn_infer::backend::{SlotEncoding, SlotEncryptor, SlotEvaluator};
 use henn_infer::conv::{Conv2dGeometry, Padding};
 use henn_infer::encrypted::{decrypt_vector, encrypt_vector};
 use henn_infer::matrix::Matrix;
@@ -94,11 +94,12 @@ fn run(strategy: Strategy, seed: u64) {
     };
     let b = BfvCrtBackend::generate(&rlwe, &primes(), &spec).expect("backend");
     // Prepare: record the weight plaintexts with a zero input, then freeze.
-    b.set_plaintext_cache(PlaintextCache::Record);
-    let zero = encrypt_vector(&b, p.input.clone(), &vec![0i128; net.input_len]).expect("enc");
-    execute(&b, &net, &p, zero, |_, _, _, _| {}).expect("prepare");
-    b.set_plaintext_cache(PlaintextCache::Frozen);
-    let prepared = b.cached_plaintexts();
+    b.evaluator.set_plaintext_cache(PlaintextCache::Record);
+    let zero =
+        encrypt_vector(&b.encryptor, p.input.clone(), &vec![0i128; net.input_len]).expect("enc");
+    execute(&b.evaluator, &net, &p, zero, |_, _, _, _| {}).expect("prepare");
+    b.evaluator.set_plaintext_cache(PlaintextCache::Frozen);
+    let prepared = b.evaluator.cached_plaintexts();
     assert!(prepared > 0);
 
     let mut rng = SmallInts::new(seed + 100);
@@ -106,17 +107,18 @@ fn run(strategy: Strategy, seed: u64) {
         let x: Vec<i128> = rng.vec(64, 4);
         let want = net.forward(&x).expect("forward");
         assert!(
-            want.iter().all(|v| 2 * v.abs() < b.plaintext_modulus()),
+            want.iter()
+                .all(|v| 2 * v.abs() < b.evaluator.plaintext_modulus()),
             "test network must fit T"
         );
-        let ct = encrypt_vector(&b, p.input.clone(), &x).expect("encrypt");
-        let out = execute(&b, &net, &p, ct, |_, _, _, _| {}).expect("execute");
-        assert!(b.noise_budget(&out.cts[0]).unwrap() > 0);
-        let got = decrypt_vector(&b, &out).expect("decrypt");
+        let ct = encrypt_vector(&b.encryptor, p.input.clone(), &x).expect("encrypt");
+        let out = execute(&b.evaluator, &net, &p, ct, |_, _, _, _| {}).expect("execute");
+        assert!(b.encryptor.noise_budget(&out.cts[0]).unwrap() > 0);
+        let got = decrypt_vector(&b.encryptor, &out).expect("decrypt");
         assert_eq!(got, want, "{strategy:?}");
     }
     // Serving never adds client inputs to the prepared plaintexts.
-    assert_eq!(b.cached_plaintexts(), prepared);
+    assert_eq!(b.evaluator.cached_plaintexts(), prepared);
 }
 
 #[test]
@@ -138,29 +140,45 @@ fn crt_decoding_covers_values_beyond_one_prime() {
         relinearization: true,
     };
     let b = BfvCrtBackend::generate(&rlwe, &primes(), &spec).expect("backend");
-    let big = b.plaintext_modulus() / 2 - 5;
-    let x: Vec<i128> = (0..b.slots() as i128).map(|i| (i - 100) * 1000).collect();
+    let big = b.evaluator.plaintext_modulus() / 2 - 5;
+    let x: Vec<i128> = (0..b.encryptor.slots() as i128)
+        .map(|i| (i - 100) * 1000)
+        .collect();
     let ct = b
-        .encrypt(&b.encode(&x, b.max_level()).expect("encode"))
+        .encryptor
+        .encrypt(
+            &b.encryptor
+                .encode(&x, b.encryptor.max_level())
+                .expect("encode"),
+        )
         .expect("enc");
     // x² exceeds each prime but stays inside T/2.
-    let sq = b.square(&ct).expect("square");
-    let y = b.decode(&b.decrypt(&sq).expect("dec")).expect("decode");
+    let sq = b.evaluator.square(&ct).expect("square");
+    let y = b
+        .encryptor
+        .decode(&b.encryptor.decrypt(&sq).expect("dec"))
+        .expect("decode");
     for (a, v) in x.iter().zip(&y) {
         assert!(a * a < big);
         assert_eq!(*v, a * a);
     }
     // Rotation by one to the left, row swap.
-    let r = b.rotate(&ct, 1).expect("rotate");
-    let y = b.decode(&b.decrypt(&r).expect("dec")).expect("decode");
-    let half = b.row_len();
+    let r = b.evaluator.rotate(&ct, 1).expect("rotate");
+    let y = b
+        .encryptor
+        .decode(&b.encryptor.decrypt(&r).expect("dec"))
+        .expect("decode");
+    let half = b.encryptor.row_len();
     assert_eq!(y[0], x[1]);
     assert_eq!(y[half - 1], x[0]);
-    let s = b.swap_rows(&ct).expect("swap");
-    let y = b.decode(&b.decrypt(&s).expect("dec")).expect("decode");
+    let s = b.evaluator.swap_rows(&ct).expect("swap");
+    let y = b
+        .encryptor
+        .decode(&b.encryptor.decrypt(&s).expect("dec"))
+        .expect("decode");
     assert_eq!(y[0], x[half]);
     // A missing Galois key is an engine error, not a panic.
-    assert!(b.rotate(&ct, 3).is_err());
+    assert!(b.evaluator.rotate(&ct, 3).is_err());
 }
 
 /// The noise estimate refuses what fails and accepts what works, on real BFV: the tiny
@@ -208,15 +226,15 @@ fn noise_estimate_refuses_failing_plan_and_accepts_working_one() {
         let b = BfvCrtBackend::generate(&rlwe, &primes, &spec).expect("backend");
         let x: Vec<i128> = SmallInts::new(9).vec(64, 4);
         let want = net.forward(&x).expect("forward");
-        let ct = encrypt_vector(&b, p.input.clone(), &x).expect("encrypt");
-        let out = execute(&b, &net, &p, ct, |_, _, _, _| {}).expect("execute");
+        let ct = encrypt_vector(&b.encryptor, p.input.clone(), &x).expect("encrypt");
+        let out = execute(&b.evaluator, &net, &p, ct, |_, _, _, _| {}).expect("execute");
         let measured = out
             .cts
             .iter()
-            .map(|c| b.noise_budget(c).unwrap())
+            .map(|c| b.encryptor.noise_budget(c).unwrap())
             .min()
             .unwrap_or(0);
-        let got = decrypt_vector(&b, &out).expect("decrypt");
+        let got = decrypt_vector(&b.encryptor, &out).expect("decrypt");
         if limbs == 1 {
             assert!(estimate < 0.0, "estimate {estimate} should refuse one limb");
             assert_eq!(measured, 0);
@@ -250,13 +268,24 @@ fn concurrent_encryptions_complete_and_decrypt() {
             let b = b.clone();
             std::thread::spawn(move || {
                 (0..16i128).all(|k| {
-                    let x: Vec<i128> = (0..b.slots() as i128).map(|i| i * j - k).collect();
-                    let pt = b.encode(&x, b.max_level()).expect("encode");
-                    let ct = b.encrypt(&pt).expect("encrypt");
-                    let seeded = b.expand_seeded(&b.encrypt_seeded(&pt).expect("seeded"));
-                    let y = b.decode(&b.decrypt(&ct).expect("dec")).expect("decode");
+                    let x: Vec<i128> = (0..b.encryptor.slots() as i128)
+                        .map(|i| i * j - k)
+                        .collect();
+                    let pt = b
+                        .encryptor
+                        .encode(&x, b.encryptor.max_level())
+                        .expect("encode");
+                    let ct = b.encryptor.encrypt(&pt).expect("encrypt");
+                    let seeded = b
+                        .evaluator
+                        .expand_seeded(&b.encryptor.encrypt_seeded(&pt).expect("seeded"));
+                    let y = b
+                        .encryptor
+                        .decode(&b.encryptor.decrypt(&ct).expect("dec"))
+                        .expect("decode");
                     let z = b
-                        .decode(&b.decrypt(&seeded.expect("expand")).expect("dec"))
+                        .encryptor
+                        .decode(&b.encryptor.decrypt(&seeded.expect("expand")).expect("dec"))
                         .expect("decode");
                     (x == y) && (x == z)
                 })

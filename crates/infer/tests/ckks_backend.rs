@@ -16,7 +16,7 @@ use henn_infer::backend::ckks::{
     SPECIAL_PRIME_MARGIN_BITS,
 };
 use henn_infer::backend::clear::ClearBackend;
-use henn_infer::backend::{BackendError, SlotBackend};
+use henn_infer::backend::{BackendError, SlotEncoding, SlotEncryptor, SlotEvaluator};
 use henn_infer::conv::{Conv2dGeometry, Padding};
 use henn_infer::encrypted::{decrypt_vector, encrypt_vector};
 use henn_infer::kernels::{bsgs, combine, convolution, elementwise, row_major, sparse, stacked};
@@ -93,64 +93,89 @@ fn rescaled(
     b: &CkksBackend,
     x: &henn_infer::encrypted::EncryptedVector<henn_he::ckks::Ciphertext>,
 ) -> henn_infer::encrypted::EncryptedVector<henn_he::ckks::Ciphertext> {
-    elementwise::rescale(b, x).expect("rescale")
+    elementwise::rescale(&b.evaluator, x).expect("rescale")
 }
 
 #[test]
 fn backend_operations_match_clear_slots() {
     let b = backend();
-    let n = b.slots();
-    assert_eq!((b.rows(), b.row_len()), (1, 1024));
-    let top = b.max_level();
+    let n = b.encryptor.slots();
+    assert_eq!((b.encryptor.rows(), b.encryptor.row_len()), (1, 1024));
+    let top = b.encryptor.max_level();
     let x = reals(n, 1, 4.0);
     let y = reals(n, 2, 4.0);
     let w = reals(n, 3, 1.0);
-    let dec = |c: &henn_he::ckks::Ciphertext| b.decode(&b.decrypt(c).unwrap()).unwrap();
+    let dec = |c: &henn_he::ckks::Ciphertext| {
+        b.encryptor
+            .decode(&b.encryptor.decrypt(c).unwrap())
+            .unwrap()
+    };
     // Encode/decode round trip and encryption.
     assert_close(
-        &b.decode(&b.encode(&x, top).unwrap()).unwrap(),
+        &b.encryptor
+            .decode(&b.encryptor.encode(&x, top).unwrap())
+            .unwrap(),
         &x,
         1e-9,
         "encode",
     );
-    let cx = b.encrypt(&b.encode(&x, top).unwrap()).unwrap();
-    let cy = b.encrypt(&b.encode(&y, top).unwrap()).unwrap();
-    assert_eq!(b.level(&cx), top);
+    let cx = b
+        .encryptor
+        .encrypt(&b.encryptor.encode(&x, top).unwrap())
+        .unwrap();
+    let cy = b
+        .encryptor
+        .encrypt(&b.encryptor.encode(&y, top).unwrap())
+        .unwrap();
+    assert_eq!(b.encryptor.level(&cx), top);
     assert_close(&dec(&cx), &x, 1e-8, "encrypt");
     let sum: Vec<f64> = x.iter().zip(&y).map(|(a, c)| a + c).collect();
-    assert_close(&dec(&b.add(&cx, &cy).unwrap()), &sum, 1e-8, "add");
+    assert_close(&dec(&b.evaluator.add(&cx, &cy).unwrap()), &sum, 1e-8, "add");
     let mut acc = cx.clone();
-    b.add_assign(&mut acc, &cy).unwrap();
+    b.evaluator.add_assign(&mut acc, &cy).unwrap();
     assert_close(&dec(&acc), &sum, 1e-8, "add_assign");
     let diff: Vec<f64> = x.iter().zip(&y).map(|(a, c)| a - c).collect();
-    assert_close(&dec(&b.sub(&cx, &cy).unwrap()), &diff, 1e-8, "sub");
-    // Plaintext operands are encoded at the scale the operation needs.
-    let pw = b.encode(&w, top).unwrap();
     assert_close(
-        &dec(&b.add_plain(&cx, &pw).unwrap()),
+        &dec(&b.evaluator.sub(&cx, &cy).unwrap()),
+        &diff,
+        1e-8,
+        "sub",
+    );
+    // Plaintext operands are encoded at the scale the operation needs.
+    let pw = b.encryptor.encode(&w, top).unwrap();
+    assert_close(
+        &dec(&b.evaluator.add_plain(&cx, &pw).unwrap()),
         &x.iter().zip(&w).map(|(a, c)| a + c).collect::<Vec<_>>(),
         1e-8,
         "add_plain",
     );
     let xw: Vec<f64> = x.iter().zip(&w).map(|(a, c)| a * c).collect();
-    let prod = b.rescale(&b.mul_plain(&cx, &pw).unwrap()).unwrap();
-    assert_eq!(b.level(&prod), top - 1);
+    let prod = b
+        .evaluator
+        .rescale(&b.evaluator.mul_plain(&cx, &pw).unwrap())
+        .unwrap();
+    assert_eq!(b.encryptor.level(&prod), top - 1);
     assert!(
         (prod.scale() / cx.scale() - 1.0).abs() < 1e-12,
         "ct x pt + rescale keeps the scale"
     );
     assert_close(&dec(&prod), &xw, 1e-7, "mul_plain");
-    let scaled = b.rescale(&b.mul_scalar(&cx, -0.375).unwrap()).unwrap();
+    let scaled = b
+        .evaluator
+        .rescale(&b.evaluator.mul_scalar(&cx, -0.375).unwrap())
+        .unwrap();
     assert_close(
         &dec(&scaled),
         &x.iter().map(|a| -0.375 * a).collect::<Vec<_>>(),
         1e-7,
         "mul_scalar",
     );
-    let mut acc = b.mul_scalar(&cx, 0.5).unwrap();
-    b.mul_scalar_add_assign(&mut acc, &cy, 0.25).unwrap();
+    let mut acc = b.evaluator.mul_scalar(&cx, 0.5).unwrap();
+    b.evaluator
+        .mul_scalar_add_assign(&mut acc, &cy, 0.25)
+        .unwrap();
     assert_close(
-        &dec(&b.rescale(&acc).unwrap()),
+        &dec(&b.evaluator.rescale(&acc).unwrap()),
         &x.iter()
             .zip(&y)
             .map(|(a, c)| 0.5 * a + 0.25 * c)
@@ -160,12 +185,18 @@ fn backend_operations_match_clear_slots() {
     );
     let xy: Vec<f64> = x.iter().zip(&y).map(|(a, c)| a * c).collect();
     assert_close(
-        &dec(&b.rescale(&b.mul(&cx, &cy).unwrap()).unwrap()),
+        &dec(&b
+            .evaluator
+            .rescale(&b.evaluator.mul(&cx, &cy).unwrap())
+            .unwrap()),
         &xy,
         1e-6,
         "mul",
     );
-    let sq = b.rescale(&b.square(&cx).unwrap()).unwrap();
+    let sq = b
+        .evaluator
+        .rescale(&b.evaluator.square(&cx).unwrap())
+        .unwrap();
     assert_close(
         &dec(&sq),
         &x.iter().map(|a| a * a).collect::<Vec<_>>(),
@@ -179,93 +210,104 @@ fn backend_operations_match_clear_slots() {
             .collect()
     };
     for k in [1isize, 3, -1, -3, 512] {
-        assert_close(&dec(&b.rotate(&cx, k).unwrap()), &rot(k), 1e-7, "rotate");
+        assert_close(
+            &dec(&b.evaluator.rotate(&cx, k).unwrap()),
+            &rot(k),
+            1e-7,
+            "rotate",
+        );
     }
     let steps = [0isize, 1, 2, 5, 7, -1];
-    let hoisted = b.rotate_hoisted(&cx, &steps).unwrap();
+    let hoisted = b.evaluator.rotate_hoisted(&cx, &steps).unwrap();
     for (c, &k) in hoisted.iter().zip(&steps) {
         assert_close(&dec(c), &rot(k), 1e-7, "rotate_hoisted");
     }
     assert_close(
-        &dec(&b.swap_rows(&cx).unwrap()),
+        &dec(&b.evaluator.swap_rows(&cx).unwrap()),
         &x,
         1e-8,
         "swap_rows is the identity",
     );
     // Levels: drop, mismatch is an error, exhaustion is an error.
-    let low = b.drop_level(&cx, 2).unwrap();
-    assert_eq!(b.level(&low), top - 2);
+    let low = b.evaluator.drop_level(&cx, 2).unwrap();
+    assert_eq!(b.encryptor.level(&low), top - 2);
     assert_close(&dec(&low), &x, 1e-8, "drop_level");
     assert!(matches!(
-        b.add(&cx, &low),
+        b.evaluator.add(&cx, &low),
         Err(BackendError::LevelMismatch { .. })
     ));
     assert!(matches!(
-        b.mul_plain(&low, &pw),
+        b.evaluator.mul_plain(&low, &pw),
         Err(BackendError::LevelMismatch { .. })
     ));
-    let bottom = b.drop_level(&cx, top).unwrap();
+    let bottom = b.evaluator.drop_level(&cx, top).unwrap();
     assert!(matches!(
-        b.rescale(&bottom),
+        b.evaluator.rescale(&bottom),
         Err(BackendError::LevelsExhausted { .. })
     ));
-    assert!(b.drop_level(&cx, top + 1).is_err());
+    assert!(b.evaluator.drop_level(&cx, top + 1).is_err());
     // Bad inputs are errors, not panics.
     assert!(matches!(
-        b.encode(&vec![0.0; n + 1], top),
+        b.encryptor.encode(&vec![0.0; n + 1], top),
         Err(BackendError::TooManyValues { .. })
     ));
-    assert!(b.encode(&[f64::NAN], top).is_err());
-    assert!(b.encode(&[1.0], top + 1).is_err());
+    assert!(b.encryptor.encode(&[f64::NAN], top).is_err());
+    assert!(b.encryptor.encode(&[1.0], top + 1).is_err());
 }
 
 #[test]
 fn seeded_encryption_round_trips_and_halves_the_upload() {
     let b = backend();
-    let x = reals(b.slots(), 9, 2.0);
-    let pt = b.encode(&x, b.max_level()).unwrap();
-    let seeded = b.encrypt_seeded(&pt).unwrap();
-    let ct = b.expand_seeded(&seeded).unwrap();
+    let x = reals(b.encryptor.slots(), 9, 2.0);
+    let pt = b.encryptor.encode(&x, b.encryptor.max_level()).unwrap();
+    let seeded = b.encryptor.encrypt_seeded(&pt).unwrap();
+    let ct = b.evaluator.expand_seeded(&seeded).unwrap();
     assert_close(
-        &b.decode(&b.decrypt(&ct).unwrap()).unwrap(),
+        &b.encryptor
+            .decode(&b.encryptor.decrypt(&ct).unwrap())
+            .unwrap(),
         &x,
         1e-8,
         "seeded",
     );
-    let full = b.ciphertext_bytes(&ct);
-    let half = b.seeded_bytes(&seeded);
+    let full = b.evaluator.ciphertext_bytes(&ct);
+    let half = b.encryptor.seeded_bytes(&seeded);
     assert!(half * 2 < full + 100, "seeded {half} vs full {full}");
-    assert!(b.evaluation_key_bytes().unwrap() > 0);
+    assert!(b.evaluator.evaluation_key_bytes().unwrap() > 0);
 }
 
 #[test]
 fn kernels_match_clear_arithmetic() {
     let b = backend();
-    let g = SlotGeometry::of(&b);
-    let clear = ClearBackend::<f64>::new(1, b.row_len(), b.max_level()).unwrap();
+    let g = SlotGeometry::of(&b.evaluator);
+    let clear =
+        ClearBackend::<f64>::new(1, b.encryptor.row_len(), b.encryptor.max_level()).unwrap();
     // Dense vector - row major (→ sparse), then sparse → dense and sparse column major.
     let (k, r) = (300, 7);
     let (w, v) = (matrix(r, k, 1), reals(k, 2, 1.0));
-    let x = encrypt_vector(&b, Representation::dense(k), &v).unwrap();
-    let y = rescaled(&b, &row_major::row_major(&b, &x, &w).unwrap());
+    let x = encrypt_vector(&b.encryptor, Representation::dense(k), &v).unwrap();
+    let y = rescaled(&b, &row_major::row_major(&b.evaluator, &x, &w).unwrap());
     let wv = w.mul_vec(&v).unwrap();
     assert_close(
-        &decrypt_vector(&b, &y).unwrap(),
+        &decrypt_vector(&b.encryptor, &y).unwrap(),
         &wv,
         TOL,
         "dense row major",
     );
     let w2 = matrix(40, r, 3);
-    let z = rescaled(&b, &sparse::sparse_column_major(&b, &y, &w2).unwrap());
+    let z = rescaled(
+        &b,
+        &sparse::sparse_column_major(&b.evaluator, &y, &w2).unwrap(),
+    );
     assert_close(
-        &decrypt_vector(&b, &z).unwrap(),
+        &decrypt_vector(&b.encryptor, &z).unwrap(),
         &w2.mul_vec(&wv).unwrap(),
         TOL,
         "sparse column major",
     );
-    let d = rescaled(&b, &sparse::sparse_to_dense(&b, &y).unwrap());
+    let d = rescaled(&b, &sparse::sparse_to_dense(&b.evaluator, &y).unwrap());
     assert_close(
-        &decrypt_vector(&b, &d).unwrap(),
+        &decrypt_vector(&b.encryptor, &d).unwrap(),
         &wv,
         TOL,
         "sparse to dense",
@@ -274,26 +316,39 @@ fn kernels_match_clear_arithmetic() {
     // Stack, stacked vector - row major (→ interleaved), combine (mask), interleaved row major.
     let (k, r) = (100, 20);
     let (w, v) = (matrix(r, k, 4), reals(k, 5, 1.0));
-    let x = encrypt_vector(&b, Representation::dense(k), &v).unwrap();
-    let (block, cpr, rows_used) = stacked::max_stacking(&b, k, None).unwrap();
-    let st = stacked::stack(&b, &x, block, cpr, rows_used).unwrap();
-    assert_close(&decrypt_vector(&b, &st).unwrap(), &v, TOL, "stack");
-    let y = rescaled(&b, &stacked::stacked_row_major(&b, &st, &w).unwrap());
+    let x = encrypt_vector(&b.encryptor, Representation::dense(k), &v).unwrap();
+    let (block, cpr, rows_used) = stacked::max_stacking(&b.evaluator, k, None).unwrap();
+    let st = stacked::stack(&b.evaluator, &x, block, cpr, rows_used).unwrap();
+    assert_close(
+        &decrypt_vector(&b.encryptor, &st).unwrap(),
+        &v,
+        TOL,
+        "stack",
+    );
+    let y = rescaled(
+        &b,
+        &stacked::stacked_row_major(&b.evaluator, &st, &w).unwrap(),
+    );
     let wv = w.mul_vec(&v).unwrap();
     assert_close(
-        &decrypt_vector(&b, &y).unwrap(),
+        &decrypt_vector(&b.encryptor, &y).unwrap(),
         &wv,
         TOL,
         "stacked row major",
     );
     assert!(combine::combine_multiplies(&y, &g));
-    let one = rescaled(&b, &combine::combine(&b, &y).unwrap());
+    let one = rescaled(&b, &combine::combine(&b.evaluator, &y).unwrap());
     assert_eq!(one.cts.len(), 1);
-    assert_close(&decrypt_vector(&b, &one).unwrap(), &wv, TOL, "combine");
-    let w3 = matrix(3, r, 6);
-    let out = rescaled(&b, &row_major::row_major(&b, &one, &w3).unwrap());
     assert_close(
-        &decrypt_vector(&b, &out).unwrap(),
+        &decrypt_vector(&b.encryptor, &one).unwrap(),
+        &wv,
+        TOL,
+        "combine",
+    );
+    let w3 = matrix(3, r, 6);
+    let out = rescaled(&b, &row_major::row_major(&b.evaluator, &one, &w3).unwrap());
+    assert_close(
+        &decrypt_vector(&b.encryptor, &out).unwrap(),
         &w3.mul_vec(&wv).unwrap(),
         TOL,
         "interleaved row major",
@@ -302,11 +357,14 @@ fn kernels_match_clear_arithmetic() {
     // Diagonal BSGS (hybrid and square), hoisted baby steps.
     for (r, k, d) in [(10, 60, 64), (64, 50, 64), (100, 200, 256)] {
         let (w, v) = (matrix(r, k, r as u64), reals(k, k as u64, 1.0));
-        let x = encrypt_vector(&b, Representation::dense(k), &v).unwrap();
-        let st = stacked::stack(&b, &x, d, b.row_len() / d, 1).unwrap();
-        let y = rescaled(&b, &bsgs::diagonal_bsgs(&b, &st, &w, None).unwrap());
+        let x = encrypt_vector(&b.encryptor, Representation::dense(k), &v).unwrap();
+        let st = stacked::stack(&b.evaluator, &x, d, b.encryptor.row_len() / d, 1).unwrap();
+        let y = rescaled(
+            &b,
+            &bsgs::diagonal_bsgs(&b.evaluator, &st, &w, None).unwrap(),
+        );
         assert_close(
-            &decrypt_vector(&b, &y).unwrap(),
+            &decrypt_vector(&b.encryptor, &y).unwrap(),
             &w.mul_vec(&v).unwrap(),
             TOL,
             "bsgs",
@@ -332,23 +390,27 @@ fn kernels_match_clear_arithmetic() {
     let weights = reals(3 * 9, 7, 1.0);
     let input = reals(geo.input_len(), 8, 1.0);
     let repr = Representation::Convolution(Convolution::conv2d(&geo).unwrap());
-    let x = encrypt_vector(&b, repr.clone(), &input).unwrap();
+    let x = encrypt_vector(&b.encryptor, repr.clone(), &input).unwrap();
     let y = rescaled(
         &b,
-        &convolution::convolution_row_major(&b, &x, &weights, 3).unwrap(),
+        &convolution::convolution_row_major(&b.evaluator, &x, &weights, 3).unwrap(),
     );
     let direct = geo.apply(&weights, &input).unwrap();
     assert_close(
-        &decrypt_vector(&b, &y).unwrap(),
+        &decrypt_vector(&b.encryptor, &y).unwrap(),
         &direct,
         TOL,
         "convolution",
     );
-    let one = combine::combine(&b, &y).unwrap();
+    let one = combine::combine(&b.evaluator, &y).unwrap();
     let bias = reals(direct.len(), 9, 1.0);
     let sq = rescaled(
         &b,
-        &elementwise::square(&b, &elementwise::add_bias(&b, &one, &bias).unwrap()).unwrap(),
+        &elementwise::square(
+            &b.evaluator,
+            &elementwise::add_bias(&b.evaluator, &one, &bias).unwrap(),
+        )
+        .unwrap(),
     );
     let want: Vec<f64> = direct
         .iter()
@@ -356,7 +418,7 @@ fn kernels_match_clear_arithmetic() {
         .map(|(a, c)| (a + c) * (a + c))
         .collect();
     assert_close(
-        &decrypt_vector(&b, &sq).unwrap(),
+        &decrypt_vector(&b.encryptor, &sq).unwrap(),
         &want,
         TOL,
         "bias + square",
@@ -430,18 +492,18 @@ fn run_network(strategy: Strategy, seed: u64) {
         relinearization: keys.relinearization,
     };
     let b = CkksBackend::generate(&p, &spec).unwrap();
-    b.set_plaintext_cache(PlaintextCache::Record);
-    let zero = encrypt_vector(&b, pl.input.clone(), &[0.0; 64]).unwrap();
-    execute(&b, &net, &pl, zero, |_, _, _, _| {}).unwrap();
-    b.set_plaintext_cache(PlaintextCache::Frozen);
-    let prepared = b.cached_plaintexts();
+    b.evaluator.set_plaintext_cache(PlaintextCache::Record);
+    let zero = encrypt_vector(&b.encryptor, pl.input.clone(), &[0.0; 64]).unwrap();
+    execute(&b.evaluator, &net, &pl, zero, |_, _, _, _| {}).unwrap();
+    b.evaluator.set_plaintext_cache(PlaintextCache::Frozen);
+    let prepared = b.evaluator.cached_plaintexts();
     assert!(prepared > 0);
     for i in 0..2 {
         let x = reals(64, seed * 10 + i, 1.0);
         let want = net.forward(&x).unwrap();
-        let ct = encrypt_vector(&b, pl.input.clone(), &x).unwrap();
-        let out = execute(&b, &net, &pl, ct, |_, _, _, _| {}).unwrap();
-        let got = decrypt_vector(&b, &out).unwrap();
+        let ct = encrypt_vector(&b.encryptor, pl.input.clone(), &x).unwrap();
+        let out = execute(&b.evaluator, &net, &pl, ct, |_, _, _, _| {}).unwrap();
+        let got = decrypt_vector(&b.encryptor, &out).unwrap();
         let largest = want.iter().fold(1.0f64, |m, v| m.max(v.abs()));
         for (g, w) in got.iter().zip(&want) {
             assert!(
@@ -450,7 +512,7 @@ fn run_network(strategy: Strategy, seed: u64) {
             );
         }
     }
-    assert_eq!(b.cached_plaintexts(), prepared);
+    assert_eq!(b.evaluator.cached_plaintexts(), prepared);
 }
 
 #[test]

@@ -47,10 +47,10 @@ fn agree_with_float_model(name: &str, strategy: Strategy, images: usize) {
         relinearization: keys.relinearization,
     };
     let b = CkksBackend::generate(&params, &spec).unwrap();
-    b.set_plaintext_cache(PlaintextCache::Record);
-    let zero = encrypt_vector(&b, p.input.clone(), &vec![0.0; len]).unwrap();
-    execute(&b, &net, &p, zero, |_, _, _, _| {}).unwrap();
-    b.set_plaintext_cache(PlaintextCache::Frozen);
+    b.evaluator.set_plaintext_cache(PlaintextCache::Record);
+    let zero = encrypt_vector(&b.encryptor, p.input.clone(), &vec![0.0; len]).unwrap();
+    execute(&b.evaluator, &net, &p, zero, |_, _, _, _| {}).unwrap();
+    b.evaluator.set_plaintext_cache(PlaintextCache::Frozen);
     for i in 0..images {
         let x32 = image(i);
         let x: Vec<f64> = x32.iter().map(|&v| f64::from(v)).collect();
@@ -61,9 +61,9 @@ fn agree_with_float_model(name: &str, strategy: Strategy, images: usize) {
             float_class,
             "{name}: image {i}: f64 vs f32 forward"
         );
-        let ct = encrypt_vector(&b, p.input.clone(), &x).unwrap();
-        let out = execute(&b, &net, &p, ct, |_, _, _, _| {}).unwrap();
-        let got = decrypt_vector(&b, &out).unwrap();
+        let ct = encrypt_vector(&b.encryptor, p.input.clone(), &x).unwrap();
+        let out = execute(&b.evaluator, &net, &p, ct, |_, _, _, _| {}).unwrap();
+        let got = decrypt_vector(&b.encryptor, &out).unwrap();
         let largest = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
         for (g, w) in got.iter().zip(&want) {
             assert!(

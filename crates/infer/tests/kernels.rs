@@ -2,7 +2,7 @@
 //! backend (LoLa section 4.2), with random sizes, strides, paddings and slot counts.
 
 use henn_infer::backend::clear::{ClearBackend, OpKind};
-use henn_infer::backend::SlotBackend;
+use henn_infer::backend::{SlotEncoding, SlotEncryptor};
 use henn_infer::conv::{Conv2dGeometry, Padding};
 use henn_infer::encrypted::{decrypt_batch, decrypt_vector, encrypt_batch, encrypt_vector};
 use henn_infer::error::InferError;

@@ -2,7 +2,7 @@
 //! (LoLa sections 4.3 and Table 1).
 
 use henn_infer::backend::clear::{ClearBackend, OpKind};
-use henn_infer::backend::SlotBackend;
+use henn_infer::backend::SlotEncoding;
 use henn_infer::conv::{Conv2dGeometry, Padding};
 use henn_infer::matrix::Matrix;
 use henn_infer::network::{IntLayer, IntNetwork};

@@ -1,4 +1,4 @@
-//! The CKKS [`SlotBackend`] over `henn_he::ckks`: approximate real slots (Cheon–Kim–Kim–Song
+//! The CKKS slot backend over `henn_he::ckks`: approximate real slots (Cheon–Kim–Kim–Song
 //! 2017, full-RNS form of Cheon–Han–Kim–Kim–Song 2018), one cyclic row of `n/2` slots.
 //!
 //! LoLa (Brutzkus et al. 2019, section 5) names HEAAN/CKKS as the scheme that tolerates
@@ -6,15 +6,19 @@
 //!
 //! Design choices (documented here once):
 //!
-//! * **Geometry.** One row of `n/2` slots ([`SlotBackend::rows`] is 1); `rotate(ct, k)` is the
-//!   automorphism `X → X^{5^k}` (slot `j` receives slot `j + k`); [`SlotBackend::swap_rows`]
-//!   is the identity.
+//! * **Two halves**, as for BFV: [`CkksSlotEvaluator`] (the server's [`SlotEvaluator`]) from
+//!   public parameters and the client's [`CkksEvaluationKeys`], no secret key;
+//!   [`CkksSlotEncryptor`] (the client's [`SlotEncryptor`]) with the secret key, no weights;
+//!   [`CkksBackend`] keeps both side by side for benchmarks and tests.
+//! * **Geometry.** One row of `n/2` slots ([`SlotEncoding::rows`] is 1); `rotate(ct, k)` is
+//!   the automorphism `X → X^{5^k}` (slot `j` receives slot `j + k`);
+//!   [`SlotEvaluator::swap_rows`] is the identity.
 //! * **Scales.** A plaintext of the trait is a *slot vector at a level*; it is encoded at the
 //!   scale the operation needs, lazily, and memoised per scale:
 //!   - `mul_plain(ct, p)` encodes `p` at scale `q_ℓ`, the prime the following
-//!     [`SlotBackend::rescale`] divides by, so that product + rescale gives back the scale of
-//!     `ct` exactly (Lattigo's convention for constants; [`henn_he::ckks::Evaluator::mul_real`]
-//!     does the same for `mul_scalar`);
+//!     [`SlotEvaluator::rescale`] divides by, so that product + rescale gives back the scale
+//!     of `ct` exactly (Lattigo's convention for constants;
+//!     [`henn_he::ckks::Evaluator::mul_real`] does the same for `mul_scalar`);
 //!   - `add_plain(ct, p)` encodes `p` at the scale of `ct`;
 //!   - fresh encryptions use the default scale `Δ`.
 //!
@@ -22,34 +26,33 @@
 //!   scales stay within a factor `1 ± 2^-10` of `Δ` for primes close to `Δ`. Operands of an
 //!   addition always have the same history in LoLa's plans, hence equal scales.
 //! * **Levels.** Binary operations require equal levels, as in the clear backend (the planner
-//!   keeps them aligned and [`SlotBackend::drop_level`] aligns explicitly); a mismatch is
+//!   keeps them aligned and [`SlotEvaluator::drop_level`] aligns explicitly); a mismatch is
 //!   reported as [`BackendError::LevelMismatch`], never repaired silently.
-//! * **Prepared plaintexts** as in the BFV backend ([`CkksBackend::set_plaintext_cache`]):
-//!   run the plan once on an encrypted zero with [`PlaintextCache::Record`], then freeze.
+//! * **Prepared plaintexts** keyed by plan step, as in the BFV backend
+//!   ([`super::prepared`], [`CkksSlotEvaluator::set_plaintext_cache`]).
 //! * **Seeded encryption** (secret key, `c_1` expanded from a 32-byte seed) halves the upload.
 //! * Errors of the engine become [`BackendError::Engine`].
 
 use henn_he::HeError;
-use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
 use henn_he::ckks::{
     galois_elements, Ciphertext, CkksParameters, Decryptor, Encoder, Encryptor, Evaluator,
     Plaintext,
 };
-use henn_he::rlwe::{GaloisKeys, RelinearizationKey, SecretKey};
-use henn_he::serialization::HeSerialize;
+use henn_he::rlwe::{GaloisKeys, PublicKey, RelinearizationKey, SecretKey};
+use henn_he::serialization::CkksSerialize;
 use henn_ring::sampler;
 
-pub use super::bfv::{KeySpec, PlaintextCache};
-use super::{normalize_step, BackendError, BackendResult, SlotBackend};
+pub use super::bfv::KeySpec;
+pub use super::prepared::PlaintextCache;
+use super::prepared::{PlaintextStore, PreparedPlaintexts};
+use super::{
+    normalize_step, BackendError, BackendResult, Joined, PlaintextKey, SlotEncoding, SlotEncryptor,
+    SlotEvaluator,
+};
 
 fn engine(e: HeError) -> BackendError {
-    BackendError::Engine(Box::new(e))
-}
-
-fn he(e: henn_he::HeError) -> BackendError {
     BackendError::Engine(Box::new(e))
 }
 
@@ -93,76 +96,32 @@ pub struct CkksEvaluationKeys {
 /// [`henn_he::ckks::SeededCiphertext`]).
 pub type SeededCkksCiphertext = henn_he::ckks::SeededCiphertext;
 
-/// The secret-key half of a backend: present on the client only.
-struct SecretHalf {
-    encryptor: Encryptor,
-    decryptor: Decryptor,
-}
-
-/// CKKS with one row of `n/2` real slots (see the module docs).
-pub struct CkksBackend {
-    params: Arc<CkksParameters>,
-    encoder: Encoder,
-    evaluator: Evaluator,
-    secret: Option<SecretHalf>,
-    keys: CkksEvaluationKeys,
-    cache_mode: Mutex<PlaintextCache>,
-    cache: Mutex<HashMap<(u64, usize), CkksPlaintext>>,
-}
-
-impl std::fmt::Debug for CkksBackend {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CkksBackend")
-            .field("n", &self.params.degree())
-            .field("levels", &self.params.max_level())
-            .field("scale", &self.params.default_scale())
-            .finish()
-    }
-}
-
 fn scale_key(scale: f64) -> u64 {
     scale.to_bits()
 }
 
-impl CkksBackend {
-    /// Generates a secret key for `params` and exactly the evaluation keys of `spec`
-    /// (`spec.row_swap` is ignored: CKKS has one row): a backend that both encrypts and
-    /// evaluates (benchmarks and tests; a service uses [`CkksBackend::client`] and
-    /// [`CkksBackend::server`]). The slot count must be `n/2`.
-    pub fn generate(params: &Arc<CkksParameters>, spec: &KeySpec) -> BackendResult<Self> {
-        let sk = SecretKey::generate(params.rlwe(), &mut sampler::os_rng());
-        let mut client = Self::client(params, &sk)?;
-        client.keys = client.make_evaluation_keys(&sk, spec, &mut sampler::os_rng())?;
-        Ok(client)
-    }
+/// The Galois elements of `spec`'s rotation steps for `params` (step 0 needs none).
+pub fn required_galois_elements(
+    params: &CkksParameters,
+    spec: &KeySpec,
+) -> BackendResult<Vec<usize>> {
+    let steps: Vec<i64> = spec
+        .rotation_steps
+        .iter()
+        .map(|&s| normalize_step(s as isize, params.slots()) as i64)
+        .filter(|&s| s != 0)
+        .collect();
+    galois_elements(params, &steps, false).map_err(engine)
+}
 
-    /// Client side: a backend holding the secret key `sk` and no evaluation keys; it encodes,
-    /// encrypts (seeded), decrypts and makes the evaluation keys of a plan.
-    pub fn client(params: &Arc<CkksParameters>, sk: &SecretKey) -> BackendResult<Self> {
-        Self::assemble(
-            params,
-            Some(SecretHalf {
-                encryptor: Encryptor::with_secret_key(params, sk),
-                decryptor: Decryptor::new(params, sk),
-            }),
-            CkksEvaluationKeys {
-                relinearization: None,
-                galois: GaloisKeys::generate(sk, &[], &mut sampler::os_rng()).map_err(he)?,
-            },
-        )
-    }
+/// Parameters and encoder, shared by both halves.
+struct Codec {
+    params: Arc<CkksParameters>,
+    encoder: Encoder,
+}
 
-    /// Server side: a backend from public parameters and the client's evaluation keys only;
-    /// it holds no secret key, so [`SlotBackend::encrypt`] and [`SlotBackend::decrypt`] fail.
-    pub fn server(params: &Arc<CkksParameters>, keys: CkksEvaluationKeys) -> BackendResult<Self> {
-        Self::assemble(params, None, keys)
-    }
-
-    fn assemble(
-        params: &Arc<CkksParameters>,
-        secret: Option<SecretHalf>,
-        keys: CkksEvaluationKeys,
-    ) -> BackendResult<Self> {
+impl Codec {
+    fn new(params: &Arc<CkksParameters>) -> BackendResult<Self> {
         if params.slots() != params.degree() / 2 {
             return Err(BackendError::InvalidParameters(format!(
                 "{} slots: the CKKS backend needs full packing (n/2 = {})",
@@ -172,143 +131,40 @@ impl CkksBackend {
         }
         Ok(Self {
             encoder: Encoder::new(params),
-            evaluator: Evaluator::new(params),
-            secret,
-            keys,
             params: params.clone(),
-            cache_mode: Mutex::new(PlaintextCache::Off),
-            cache: Mutex::new(HashMap::new()),
         })
     }
 
-    /// The Galois elements of `spec`'s rotation steps for `params` (step 0 needs none).
-    pub fn required_galois_elements(
-        params: &CkksParameters,
-        spec: &KeySpec,
-    ) -> BackendResult<Vec<usize>> {
-        let steps: Vec<i64> = spec
-            .rotation_steps
-            .iter()
-            .map(|&s| normalize_step(s as isize, params.slots()) as i64)
-            .filter(|&s| s != 0)
-            .collect();
-        galois_elements(params, &steps, false).map_err(engine)
-    }
-
-    /// Client side: exactly the evaluation keys of `spec` for the secret key `sk`.
-    pub fn make_evaluation_keys(
-        &self,
-        sk: &SecretKey,
-        spec: &KeySpec,
-        rng: &mut sampler::Csprng,
-    ) -> BackendResult<CkksEvaluationKeys> {
-        let elements = Self::required_galois_elements(&self.params, spec)?;
-        let galois = GaloisKeys::generate(sk, &elements, rng).map_err(he)?;
-        let relinearization = spec
-            .relinearization
-            .then(|| RelinearizationKey::generate(sk, rng));
-        Ok(CkksEvaluationKeys {
-            relinearization,
-            galois,
-        })
-    }
-
-    fn secret(&self) -> BackendResult<&SecretHalf> {
-        self.secret.as_ref().ok_or_else(|| {
-            BackendError::InvalidParameters(
-                "this is a server backend: it holds no secret key to encrypt or decrypt".into(),
-            )
-        })
-    }
-
-    /// The CKKS parameters.
-    pub fn params(&self) -> &Arc<CkksParameters> {
-        &self.params
-    }
-
-    /// The evaluation keys.
-    pub fn evaluation_keys(&self) -> &CkksEvaluationKeys {
-        &self.keys
-    }
-
-    /// Bytes of the serialized (seeded) evaluation keys: what the client uploads once.
-    pub fn evaluation_key_bytes(&self) -> BackendResult<usize> {
-        Ok(self.keys.galois.to_bytes(&self.params).len()
-            + self
-                .keys
-                .relinearization
-                .as_ref()
-                .map_or(0, |r| r.to_bytes(&self.params).len()))
-    }
-
-    /// Sets the memoisation mode of encodings; [`PlaintextCache::Off`] also empties the cache.
-    pub fn set_plaintext_cache(&self, mode: PlaintextCache) {
-        *self.cache_mode.lock().unwrap_or_else(|e| e.into_inner()) = mode;
-        if mode == PlaintextCache::Off {
-            self.cache.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    fn check_encode(&self, values: &[f64], level: usize) -> BackendResult<()> {
+        let slots = self.params.slots();
+        if values.len() > slots {
+            return Err(BackendError::TooManyValues {
+                got: values.len(),
+                slots,
+            });
         }
-    }
-
-    /// Copies the prepared (memoised) plaintexts of `from` — another backend of the same
-    /// parameters that ran the same plan with [`PlaintextCache::Record`] — into `self` and
-    /// freezes `self`'s cache. Shares the encodings (`Arc`), no copy of the data.
-    pub fn share_prepared_plaintexts(&self, from: &CkksBackend) -> BackendResult<()> {
-        if from.params.fingerprint() != self.params.fingerprint() {
-            return Err(BackendError::InvalidParameters(
-                "prepared plaintexts come from a backend with other parameters".into(),
-            ));
+        let max = self.params.max_level();
+        if level > max {
+            return Err(BackendError::LevelsExhausted {
+                level: max,
+                wanted: level - max,
+            });
         }
-        let entries: Vec<_> = from
-            .cache
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .map(|(k, v)| (*k, v.clone()))
-            .collect();
-        self.cache
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend(entries);
-        self.set_plaintext_cache(PlaintextCache::Frozen);
+        if let Some(v) = values.iter().find(|v| !v.is_finite()) {
+            return Err(BackendError::InvalidParameters(format!(
+                "slot value {v} is not finite"
+            )));
+        }
         Ok(())
     }
 
-    /// Number of memoised plaintexts.
-    pub fn cached_plaintexts(&self) -> usize {
-        self.cache.lock().unwrap_or_else(|e| e.into_inner()).len()
-    }
-
-    fn packed_bytes(&self, limbs: usize) -> usize {
-        let n = self.params.degree();
-        self.params.q_moduli()[..limbs]
-            .iter()
-            .map(|&q| (n * (64 - q.leading_zeros()) as usize).div_ceil(8))
-            .sum()
-    }
-
-    /// Bytes of a ciphertext on the wire: bit-packed residues of every polynomial, plus level,
-    /// size and scale (download size of one message).
-    pub fn ciphertext_bytes(&self, ct: &Ciphertext) -> usize {
-        ct.len() * self.packed_bytes(ct.level() + 1) + 2 + 8
-    }
-
-    /// Bytes of a seeded ciphertext on the wire: `c_0`, the 32-byte seed, level and scale.
-    pub fn seeded_bytes(&self, ct: &SeededCkksCiphertext) -> usize {
-        self.packed_bytes(ct.level() + 1) + 32 + 1 + 8
-    }
-
-    /// Client side: secret-key encryption at the default scale in seeded (half-size) form.
-    pub fn encrypt_seeded(&self, pt: &CkksPlaintext) -> BackendResult<SeededCkksCiphertext> {
-        let encoded = self.encoded(pt, self.params.default_scale())?;
-        self.secret()?
-            .encryptor
-            .encrypt_seeded(&encoded)
-            .map_err(engine)
-    }
-
-    /// Server side: expands a seeded ciphertext received from the client (validating it).
-    pub fn expand_seeded(&self, seeded: &SeededCkksCiphertext) -> BackendResult<Ciphertext> {
-        seeded.expand(&self.params).map_err(engine)
+    fn make(&self, values: &[f64], level: usize) -> BackendResult<CkksPlaintext> {
+        self.check_encode(values, level)?;
+        Ok(Arc::new(CkksPlaintextData {
+            source: Source::Values(values.to_vec()),
+            level,
+            encodings: Mutex::new(Vec::new()),
+        }))
     }
 
     /// The encoding of `p` at `scale` (memoised in `p`).
@@ -348,13 +204,189 @@ impl CkksBackend {
         Ok(e)
     }
 
+    fn decode_plain(&self, p: &Plaintext) -> BackendResult<Vec<f64>> {
+        Ok(self
+            .encoder
+            .decode(p)
+            .map_err(engine)?
+            .iter()
+            .map(|z| z.re)
+            .collect())
+    }
+
+    fn packed_bytes(&self, limbs: usize) -> usize {
+        let n = self.params.degree();
+        self.params.q_moduli()[..limbs]
+            .iter()
+            .map(|&q| (n * (64 - q.leading_zeros()) as usize).div_ceil(8))
+            .sum()
+    }
+}
+
+/// The client's half: the secret key, encryptor and decryptor (see the module docs). It holds
+/// no weights and no evaluation keys.
+pub struct CkksSlotEncryptor {
+    codec: Codec,
+    encryptor: Encryptor,
+    decryptor: Decryptor,
+    sk: SecretKey,
+}
+
+impl std::fmt::Debug for CkksSlotEncryptor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CkksSlotEncryptor")
+            .field("n", &self.codec.params.degree())
+            .finish_non_exhaustive()
+    }
+}
+
+impl CkksSlotEncryptor {
+    /// The client's half for secret key `sk`. The slot count must be `n/2`.
+    pub fn new(params: &Arc<CkksParameters>, sk: &SecretKey) -> BackendResult<Self> {
+        Ok(Self {
+            codec: Codec::new(params)?,
+            encryptor: Encryptor::with_secret_key(params, sk),
+            decryptor: Decryptor::new(params, sk),
+            sk: sk.clone(),
+        })
+    }
+    /// The client's public key (Regev/BFV public-key encryption of zero under the secret key),
+    /// uploaded only when the compiled model floods its outputs: the server re-randomizes each
+    /// answer with a fresh encryption of zero under it ([`henn_he::rlwe::flood`]).
+    pub fn public_key(&self, rng: &mut sampler::Csprng) -> PublicKey {
+        PublicKey::generate(&self.sk, rng)
+    }
+
+
+    /// Exactly the evaluation keys of `spec` (`spec.row_swap` is ignored: CKKS has one row).
+    pub fn make_evaluation_keys(
+        &self,
+        spec: &KeySpec,
+        rng: &mut sampler::Csprng,
+    ) -> BackendResult<CkksEvaluationKeys> {
+        let elements = required_galois_elements(&self.codec.params, spec)?;
+        let galois = GaloisKeys::generate(&self.sk, &elements, rng).map_err(engine)?;
+        let relinearization = spec
+            .relinearization
+            .then(|| RelinearizationKey::generate(&self.sk, rng));
+        Ok(CkksEvaluationKeys {
+            relinearization,
+            galois,
+        })
+    }
+
+    /// The CKKS parameters.
+    pub fn params(&self) -> &Arc<CkksParameters> {
+        &self.codec.params
+    }
+
+    /// Secret-key encryption at the default scale in seeded (half-size) form.
+    pub fn encrypt_seeded(&self, pt: &CkksPlaintext) -> BackendResult<SeededCkksCiphertext> {
+        let encoded = self.codec.encoded(pt, self.codec.params.default_scale())?;
+        self.encryptor.encrypt_seeded(&encoded).map_err(engine)
+    }
+
+    /// Bytes of a seeded ciphertext on the wire: `c_0`, the 32-byte seed, level and scale.
+    pub fn seeded_bytes(&self, ct: &SeededCkksCiphertext) -> usize {
+        self.codec.packed_bytes(ct.level() + 1) + 32 + 1 + 8
+    }
+}
+
+/// The server's half: public parameters, the client's evaluation keys and prepared weight
+/// plaintexts; no secret key (see the module docs).
+pub struct CkksSlotEvaluator {
+    codec: Codec,
+    evaluator: Evaluator,
+    keys: CkksEvaluationKeys,
+    prepared: PlaintextStore<CkksPlaintext>,
+}
+
+impl std::fmt::Debug for CkksSlotEvaluator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let p = &self.codec.params;
+        f.debug_struct("CkksSlotEvaluator")
+            .field("n", &p.degree())
+            .field("levels", &p.max_level())
+            .field("scale", &p.default_scale())
+            .finish_non_exhaustive()
+    }
+}
+
+impl CkksSlotEvaluator {
+    /// The server's half from public parameters and a client's evaluation keys. The slot
+    /// count must be `n/2`.
+    pub fn new(params: &Arc<CkksParameters>, keys: CkksEvaluationKeys) -> BackendResult<Self> {
+        Ok(Self {
+            codec: Codec::new(params)?,
+            evaluator: Evaluator::new(params),
+            keys,
+            prepared: PlaintextStore::new(params.fingerprint()),
+        })
+    }
+
+    /// The CKKS parameters.
+    pub fn params(&self) -> &Arc<CkksParameters> {
+        &self.codec.params
+    }
+
+    /// The evaluation keys.
+    pub fn evaluation_keys(&self) -> &CkksEvaluationKeys {
+        &self.keys
+    }
+
+    /// Bytes of the serialized (seeded) evaluation keys: what the client uploads once.
+    pub fn evaluation_key_bytes(&self) -> BackendResult<usize> {
+        let p = &self.codec.params;
+        Ok(self.keys.galois.to_ckks_bytes(p).len()
+            + self
+                .keys
+                .relinearization
+                .as_ref()
+                .map_or(0, |r| r.to_ckks_bytes(p).len()))
+    }
+
+    /// Sets the mode of the prepared plaintexts ([`PlaintextStore::set_mode`]).
+    pub fn set_plaintext_cache(&self, mode: PlaintextCache) {
+        self.prepared.set_mode(mode);
+    }
+
+    /// Number of prepared plaintexts.
+    pub fn cached_plaintexts(&self) -> usize {
+        self.prepared.len()
+    }
+
+    /// The frozen prepared plaintexts, to share with other evaluators of the same model.
+    pub fn prepared_plaintexts(&self) -> Option<Arc<PreparedPlaintexts<CkksPlaintext>>> {
+        self.prepared.prepared()
+    }
+
+    /// Uses `prepared` (frozen), made by an evaluator of the same parameters that ran the same
+    /// plan with [`PlaintextCache::Record`]; shares the encodings (`Arc`), no copy.
+    pub fn share_prepared_plaintexts(
+        &self,
+        prepared: Arc<PreparedPlaintexts<CkksPlaintext>>,
+    ) -> BackendResult<()> {
+        self.prepared.share(prepared)
+    }
+
+    /// Bytes of a ciphertext on the wire: bit-packed residues of every polynomial, plus level,
+    /// size and scale (download size of one message).
+    pub fn ciphertext_bytes(&self, ct: &Ciphertext) -> usize {
+        ct.len() * self.codec.packed_bytes(ct.level() + 1) + 2 + 8
+    }
+
+    /// Expands a seeded ciphertext received from the client (validating it).
+    pub fn expand_seeded(&self, seeded: &SeededCkksCiphertext) -> BackendResult<Ciphertext> {
+        seeded.expand(&self.codec.params).map_err(engine)
+    }
+
     /// The scale a plaintext factor of a ct × pt product at `level` is encoded at: the prime
     /// the following rescale divides by (`Δ` at level 0).
     fn product_scale(&self, level: usize) -> f64 {
         if level == 0 {
-            self.params.default_scale()
+            self.codec.params.default_scale()
         } else {
-            self.params.q_moduli()[level] as f64
+            self.codec.params.q_moduli()[level] as f64
         }
     }
 
@@ -370,98 +402,74 @@ impl CkksBackend {
 
     fn relin(&self) -> BackendResult<&RelinearizationKey> {
         self.keys.relinearization.as_ref().ok_or_else(|| {
-            BackendError::InvalidParameters("no relinearization key was generated".into())
+            BackendError::InvalidParameters("no relinearization key was uploaded".into())
         })
     }
 }
 
-impl SlotBackend for CkksBackend {
-    type Value = f64;
-    type Ciphertext = Ciphertext;
-    type Plaintext = CkksPlaintext;
+/// Both halves share the slot geometry and encoding (see the module docs).
+macro_rules! shared_encoding {
+    ($half:ty) => {
+        impl SlotEncoding for $half {
+            type Value = f64;
+            type Ciphertext = Ciphertext;
+            type Plaintext = CkksPlaintext;
+            fn rows(&self) -> usize {
+                1
+            }
+            fn row_len(&self) -> usize {
+                self.codec.params.slots()
+            }
+            fn max_level(&self) -> usize {
+                self.codec.params.max_level()
+            }
+            fn encode(&self, values: &[f64], level: usize) -> BackendResult<CkksPlaintext> {
+                self.codec.make(values, level)
+            }
+            fn level(&self, ct: &Ciphertext) -> usize {
+                ct.level()
+            }
+        }
+    };
+}
 
-    fn rows(&self) -> usize {
-        1
-    }
+shared_encoding!(CkksSlotEncryptor);
+shared_encoding!(CkksSlotEvaluator);
 
-    fn row_len(&self) -> usize {
-        self.params.slots()
-    }
-
-    fn max_level(&self) -> usize {
-        self.params.max_level()
-    }
-
-    fn encode(&self, values: &[f64], level: usize) -> BackendResult<CkksPlaintext> {
-        if values.len() > self.slots() {
-            return Err(BackendError::TooManyValues {
-                got: values.len(),
-                slots: self.slots(),
-            });
-        }
-        if level > self.max_level() {
-            return Err(BackendError::LevelsExhausted {
-                level: self.max_level(),
-                wanted: level - self.max_level(),
-            });
-        }
-        if let Some(v) = values.iter().find(|v| !v.is_finite()) {
-            return Err(BackendError::InvalidParameters(format!(
-                "slot value {v} is not finite"
-            )));
-        }
-        let make = || {
-            Arc::new(CkksPlaintextData {
-                source: Source::Values(values.to_vec()),
-                level,
-                encodings: Mutex::new(Vec::new()),
-            })
-        };
-        let mode = *self.cache_mode.lock().unwrap_or_else(|e| e.into_inner());
-        if mode == PlaintextCache::Off {
-            return Ok(make());
-        }
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        values.len().hash(&mut h);
-        for v in values {
-            v.to_bits().hash(&mut h);
-        }
-        let key = (h.finish(), level);
-        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(p) = cache.get(&key) {
-            return Ok(p.clone());
-        }
-        let p = make();
-        if mode == PlaintextCache::Record {
-            cache.insert(key, p.clone());
-        }
-        Ok(p)
-    }
-
+impl SlotEncryptor for CkksSlotEncryptor {
     fn decode(&self, pt: &CkksPlaintext) -> BackendResult<Vec<f64>> {
         let encoded = match &pt.source {
-            Source::Decrypted(p) => return self.decode_plain(p),
-            Source::Values(_) => self.encoded(pt, self.params.default_scale())?,
+            Source::Decrypted(p) => return self.codec.decode_plain(p),
+            Source::Values(_) => self.codec.encoded(pt, self.codec.params.default_scale())?,
         };
-        self.decode_plain(&encoded)
+        self.codec.decode_plain(&encoded)
     }
 
     fn encrypt(&self, pt: &CkksPlaintext) -> BackendResult<Ciphertext> {
-        let encoded = self.encoded(pt, self.params.default_scale())?;
-        self.secret()?.encryptor.encrypt(&encoded).map_err(engine)
+        let encoded = self.codec.encoded(pt, self.codec.params.default_scale())?;
+        self.encryptor.encrypt(&encoded).map_err(engine)
     }
 
     fn decrypt(&self, ct: &Ciphertext) -> BackendResult<CkksPlaintext> {
-        let pt = self.secret()?.decryptor.decrypt(ct).map_err(engine)?;
+        let pt = self.decryptor.decrypt(ct).map_err(engine)?;
         Ok(Arc::new(CkksPlaintextData {
             level: pt.level(),
             source: Source::Decrypted(pt),
             encodings: Mutex::new(Vec::new()),
         }))
     }
+}
 
-    fn level(&self, ct: &Ciphertext) -> usize {
-        ct.level()
+impl SlotEvaluator for CkksSlotEvaluator {
+    fn encode_prepared(
+        &self,
+        key: PlaintextKey,
+        values: &[f64],
+        level: usize,
+    ) -> BackendResult<CkksPlaintext> {
+        self.codec.check_encode(values, level)?;
+        self.prepared
+            .get_or_encode(key, values, level, || self.codec.make(values, level))
     }
 
     fn add(&self, a: &Ciphertext, b: &Ciphertext) -> BackendResult<Ciphertext> {
@@ -481,13 +489,13 @@ impl SlotBackend for CkksBackend {
 
     fn add_plain(&self, a: &Ciphertext, p: &CkksPlaintext) -> BackendResult<Ciphertext> {
         self.same_level(a, p.level)?;
-        let e = self.encoded(p, a.scale())?;
+        let e = self.codec.encoded(p, a.scale())?;
         self.evaluator.add_plain(a, &e).map_err(engine)
     }
 
     fn mul_plain(&self, a: &Ciphertext, p: &CkksPlaintext) -> BackendResult<Ciphertext> {
         self.same_level(a, p.level)?;
-        let e = self.encoded(p, self.product_scale(a.level()))?;
+        let e = self.codec.encoded(p, self.product_scale(a.level()))?;
         self.evaluator.mul_plain(a, &e).map_err(engine)
     }
 
@@ -499,7 +507,7 @@ impl SlotBackend for CkksBackend {
     ) -> BackendResult<()> {
         self.same_level(a, p.level)?;
         self.same_level(acc, a.level())?;
-        let e = self.encoded(p, self.product_scale(a.level()))?;
+        let e = self.codec.encoded(p, self.product_scale(a.level()))?;
         self.evaluator
             .mul_plain_accumulate(acc, a, &e)
             .map_err(engine)
@@ -583,15 +591,21 @@ impl SlotBackend for CkksBackend {
     }
 }
 
+/// Both halves side by side (benchmarks and tests): `encryptor` for the client's operations,
+/// `evaluator` for the server's.
+pub type CkksBackend = Joined<CkksSlotEncryptor, CkksSlotEvaluator>;
+
 impl CkksBackend {
-    fn decode_plain(&self, p: &Plaintext) -> BackendResult<Vec<f64>> {
-        Ok(self
-            .encoder
-            .decode(p)
-            .map_err(engine)?
-            .iter()
-            .map(|z| z.re)
-            .collect())
+    /// Generates a fresh secret key for `params`, the client half, exactly the evaluation keys
+    /// of `spec`, and the server half built from those keys.
+    pub fn generate(params: &Arc<CkksParameters>, spec: &KeySpec) -> BackendResult<Self> {
+        let sk = SecretKey::generate(params.rlwe(), &mut sampler::os_rng());
+        let encryptor = CkksSlotEncryptor::new(params, &sk)?;
+        let keys = encryptor.make_evaluation_keys(spec, &mut sampler::os_rng())?;
+        Ok(Self {
+            evaluator: CkksSlotEvaluator::new(params, keys)?,
+            encryptor,
+        })
     }
 }
 

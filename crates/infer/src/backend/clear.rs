@@ -16,7 +16,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::{Mutex, MutexGuard};
 
-use super::{normalize_step, BackendError, BackendResult, SlotBackend, SlotValue};
+use super::{
+    normalize_step, BackendError, BackendResult, SlotEncoding, SlotEncryptor, SlotEvaluator,
+    SlotValue,
+};
 
 /// Kinds of backend operations counted by the clear backend.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -311,11 +314,10 @@ impl<V: SlotValue> ClearBackend<V> {
     }
 }
 
-impl<V: SlotValue> SlotBackend for ClearBackend<V> {
+impl<V: SlotValue> SlotEncoding for ClearBackend<V> {
     type Value = V;
     type Ciphertext = ClearCiphertext<V>;
     type Plaintext = ClearPlaintext<V>;
-
     fn rows(&self) -> usize {
         self.rows
     }
@@ -325,7 +327,6 @@ impl<V: SlotValue> SlotBackend for ClearBackend<V> {
     fn max_level(&self) -> usize {
         self.max_level
     }
-
     fn encode(&self, values: &[V], level: usize) -> BackendResult<ClearPlaintext<V>> {
         let slots = self.slots();
         if values.len() > slots {
@@ -339,11 +340,15 @@ impl<V: SlotValue> SlotBackend for ClearBackend<V> {
         v.resize(slots, V::ZERO);
         Ok(ClearPlaintext { values: v, level })
     }
+    fn level(&self, ct: &ClearCiphertext<V>) -> usize {
+        ct.level
+    }
+}
 
+impl<V: SlotValue> SlotEncryptor for ClearBackend<V> {
     fn decode(&self, pt: &ClearPlaintext<V>) -> BackendResult<Vec<V>> {
         Ok(pt.values.clone())
     }
-
     fn encrypt(&self, pt: &ClearPlaintext<V>) -> BackendResult<ClearCiphertext<V>> {
         self.count(OpKind::Encrypt, self.max_level, 1);
         Ok(self.finish(ClearCiphertext {
@@ -353,7 +358,6 @@ impl<V: SlotValue> SlotBackend for ClearBackend<V> {
             ct_depth: 0,
         }))
     }
-
     fn decrypt(&self, ct: &ClearCiphertext<V>) -> BackendResult<ClearPlaintext<V>> {
         self.count(OpKind::Decrypt, ct.level, 1);
         Ok(ClearPlaintext {
@@ -361,11 +365,9 @@ impl<V: SlotValue> SlotBackend for ClearBackend<V> {
             level: ct.level,
         })
     }
+}
 
-    fn level(&self, ct: &ClearCiphertext<V>) -> usize {
-        ct.level
-    }
-
+impl<V: SlotValue> SlotEvaluator for ClearBackend<V> {
     fn add(
         &self,
         a: &ClearCiphertext<V>,
@@ -380,7 +382,6 @@ impl<V: SlotValue> SlotBackend for ClearBackend<V> {
             ct_depth: a.ct_depth.max(b.ct_depth),
         }))
     }
-
     fn add_assign(
         &self,
         acc: &mut ClearCiphertext<V>,
@@ -394,7 +395,6 @@ impl<V: SlotValue> SlotBackend for ClearBackend<V> {
         self.record_max(max, acc.depth, acc.ct_depth);
         Ok(())
     }
-
     fn mul_plain_add_assign(
         &self,
         acc: &mut ClearCiphertext<V>,
@@ -421,7 +421,6 @@ impl<V: SlotValue> SlotBackend for ClearBackend<V> {
         self.record_max(max, acc.depth, acc.ct_depth);
         Ok(())
     }
-
     fn mul_scalar_add_assign(
         &self,
         acc: &mut ClearCiphertext<V>,
@@ -446,7 +445,6 @@ impl<V: SlotValue> SlotBackend for ClearBackend<V> {
         self.record_max(max, acc.depth, acc.ct_depth);
         Ok(())
     }
-
     fn sub(
         &self,
         a: &ClearCiphertext<V>,
@@ -461,7 +459,6 @@ impl<V: SlotValue> SlotBackend for ClearBackend<V> {
             ct_depth: a.ct_depth.max(b.ct_depth),
         }))
     }
-
     fn add_plain(
         &self,
         a: &ClearCiphertext<V>,
@@ -474,7 +471,6 @@ impl<V: SlotValue> SlotBackend for ClearBackend<V> {
             ..a.clone()
         }))
     }
-
     fn mul_plain(
         &self,
         a: &ClearCiphertext<V>,
@@ -489,7 +485,6 @@ impl<V: SlotValue> SlotBackend for ClearBackend<V> {
             ct_depth: a.ct_depth,
         }))
     }
-
     fn mul_scalar(&self, a: &ClearCiphertext<V>, s: V) -> BackendResult<Self::Ciphertext> {
         self.count(OpKind::MulScalar, a.level, 1);
         let values = a
@@ -507,7 +502,6 @@ impl<V: SlotValue> SlotBackend for ClearBackend<V> {
             ct_depth: a.ct_depth,
         }))
     }
-
     fn mul(
         &self,
         a: &ClearCiphertext<V>,
@@ -522,7 +516,6 @@ impl<V: SlotValue> SlotBackend for ClearBackend<V> {
             ct_depth: a.ct_depth.max(b.ct_depth) + 1,
         }))
     }
-
     fn rotate(&self, a: &ClearCiphertext<V>, steps: isize) -> BackendResult<Self::Ciphertext> {
         let k = normalize_step(steps, self.row_len);
         if k == 0 {
@@ -535,7 +528,6 @@ impl<V: SlotValue> SlotBackend for ClearBackend<V> {
             ..a.clone()
         })
     }
-
     fn rotate_hoisted(
         &self,
         a: &ClearCiphertext<V>,
@@ -562,7 +554,6 @@ impl<V: SlotValue> SlotBackend for ClearBackend<V> {
         }
         Ok(out)
     }
-
     fn swap_rows(&self, a: &ClearCiphertext<V>) -> BackendResult<Self::Ciphertext> {
         if self.rows == 1 {
             return Ok(a.clone());
@@ -576,7 +567,6 @@ impl<V: SlotValue> SlotBackend for ClearBackend<V> {
             ..a.clone()
         })
     }
-
     fn rescale(&self, a: &ClearCiphertext<V>) -> BackendResult<Self::Ciphertext> {
         if a.level == 0 {
             return Err(BackendError::LevelsExhausted {
@@ -590,7 +580,6 @@ impl<V: SlotValue> SlotBackend for ClearBackend<V> {
             ..a.clone()
         })
     }
-
     fn drop_level(&self, a: &ClearCiphertext<V>, levels: usize) -> BackendResult<Self::Ciphertext> {
         if levels > a.level {
             return Err(BackendError::LevelsExhausted {

@@ -2,13 +2,20 @@
 //!
 //! LoLa (section 3.1) views a BFV plaintext as a `2 × n/2` matrix of slots: a *column rotation*
 //! rotates both rows cyclically by the same amount, a *row swap* exchanges the two rows. CKKS
-//! gives one cyclic row of `n/2` slots. [`SlotBackend`] models exactly that geometry
-//! ([`SlotBackend::rows`] is 1 or 2, [`SlotBackend::row_len`] the cyclic length) so that
-//! kernels can be written once and run on
+//! gives one cyclic row of `n/2` slots. [`SlotEncoding`] models exactly that geometry
+//! ([`SlotEncoding::rows`] is 1 or 2, [`SlotEncoding::row_len`] the cyclic length) so that
+//! kernels can be written once, over [`SlotEvaluator`], and run on
 //!
 //! * the [`clear::ClearBackend`], which performs the same operations on plain numbers, counts
 //!   them and tracks value ranges (how plans are checked and parameters sized), and
-//! * BFV and CKKS backends over `henn_he` (to be implemented by the HE engine).
+//! * BFV and CKKS backends over `henn_he`.
+//!
+//! The trait is split by who holds what (LoLa section 1: the data owner encrypts, the model
+//! owner evaluates): [`SlotEvaluator`] is the server's side (parameters, evaluation keys,
+//! prepared weight plaintexts, no secret key), [`SlotEncryptor`] the client's (the secret
+//! key, no weights); both share [`SlotEncoding`]. [`SlotBackend`] is both at once (the clear
+//! backend); [`Joined`] keeps a client half and a server half side by side in benchmarks and
+//! tests.
 //!
 //! Slot indexing: slot `s` is column `s % row_len` of row `s / row_len`.
 //!
@@ -17,8 +24,8 @@
 //! Negative `k` rotates right. (The paper's section 3.1 describes right rotations; only the sign
 //! differs.)
 //!
-//! Levels: a fresh ciphertext is at [`SlotBackend::max_level`]; [`SlotBackend::rescale`]
-//! (CKKS rescaling, BFV modulus switching) and [`SlotBackend::drop_level`] lower it; at level 0
+//! Levels: a fresh ciphertext is at [`SlotEncoding::max_level`]; [`SlotEvaluator::rescale`]
+//! (CKKS rescaling, BFV modulus switching) and [`SlotEvaluator::drop_level`] lower it; at level 0
 //! no further rescale is possible. Binary operations require equal levels (the planner keeps
 //! them aligned; a mismatch is a plan bug and is reported, not repaired silently).
 
@@ -26,6 +33,8 @@ pub mod bfv;
 pub mod ckks;
 pub mod clear;
 pub mod noise;
+pub mod prepared;
+pub mod steps;
 pub mod value;
 
 pub use value::SlotValue;
@@ -76,13 +85,22 @@ pub enum BackendError {
 /// Result of backend operations.
 pub type BackendResult<T> = Result<T, BackendError>;
 
-/// Encrypted vectors of slots with the operations LoLa's kernels use (sections 3.1 and 4.2).
-///
-/// All operations take references and return new values; `*_assign` variants accumulate in
-/// place (HE backends implement them without temporaries). Default methods are written in
-/// terms of the allocating ones so an engine only has to provide the core operations.
-pub trait SlotBackend {
-    /// Slot values: `i64` for BFV (centred representatives of `Z_t`), `f64` for CKKS.
+/// Identifies a weight or mask plaintext of a plan: the step that encodes it and its ordinal
+/// among that step's encodings (kernels encode in a fixed order). Prepared plaintexts are
+/// keyed by it, never by their values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PlaintextKey {
+    /// Index of the plan step.
+    pub step: usize,
+    /// Ordinal of the encoding inside the step.
+    pub ordinal: usize,
+}
+
+/// What both sides of a slot-vector scheme share (LoLa section 3.1): the slot geometry, the
+/// value, ciphertext and plaintext types, and encoding. The evaluation side is
+/// [`SlotEvaluator`], the secret-key side [`SlotEncryptor`].
+pub trait SlotEncoding {
+    /// Slot values: `i128` for BFV (centred representatives of `Z_T`), `f64` for CKKS.
     type Value: SlotValue;
     /// An encrypted slot vector.
     type Ciphertext: Clone;
@@ -91,7 +109,7 @@ pub trait SlotBackend {
 
     /// Number of slot rows: 2 for BFV batching (`2 × n/2`), 1 for CKKS.
     fn rows(&self) -> usize;
-    /// Length of one row, the period of [`SlotBackend::rotate`] (`n/2` for both schemes).
+    /// Length of one row, the period of [`SlotEvaluator::rotate`] (`n/2` for both schemes).
     fn row_len(&self) -> usize;
     /// Total number of slots, `rows() * row_len()`.
     fn slots(&self) -> usize {
@@ -103,15 +121,41 @@ pub trait SlotBackend {
     /// Encodes up to `slots()` values (the rest are zero) at `level`, ready to be combined
     /// with ciphertexts at that level.
     fn encode(&self, values: &[Self::Value], level: usize) -> BackendResult<Self::Plaintext>;
-    /// Decodes all `slots()` values of a plaintext.
-    fn decode(&self, pt: &Self::Plaintext) -> BackendResult<Vec<Self::Value>>;
-    /// Encrypts a plaintext (client side).
-    fn encrypt(&self, pt: &Self::Plaintext) -> BackendResult<Self::Ciphertext>;
-    /// Decrypts a ciphertext (client side).
-    fn decrypt(&self, ct: &Self::Ciphertext) -> BackendResult<Self::Plaintext>;
     /// Current level of a ciphertext.
     fn level(&self, ct: &Self::Ciphertext) -> usize;
+}
 
+/// The client's side (secret key): encryption, decryption, decoding. Holds no weights and no
+/// evaluation keys.
+pub trait SlotEncryptor: SlotEncoding {
+    /// Decodes all `slots()` values of a plaintext.
+    fn decode(&self, pt: &Self::Plaintext) -> BackendResult<Vec<Self::Value>>;
+    /// Encrypts a plaintext.
+    fn encrypt(&self, pt: &Self::Plaintext) -> BackendResult<Self::Ciphertext>;
+    /// Decrypts a ciphertext.
+    fn decrypt(&self, ct: &Self::Ciphertext) -> BackendResult<Self::Plaintext>;
+}
+
+/// The server's side: operations on encrypted slot vectors with public evaluation keys only
+/// (LoLa sections 3.1 and 4.2; Lattigo's and fhe.rs' evaluators are built the same way, from
+/// parameters and evaluation keys, with no secret).
+///
+/// All operations take references and return new values; `*_assign` variants accumulate in
+/// place (HE backends implement them without temporaries). Default methods are written in
+/// terms of the allocating ones so an engine only has to provide the core operations.
+pub trait SlotEvaluator: SlotEncoding {
+    /// Encodes the weight or mask plaintext `key` of a plan (the executor's encodings): an
+    /// evaluator with prepared plaintexts returns the prepared one, checked against `values`
+    /// and `level`. The default encodes.
+    fn encode_prepared(
+        &self,
+        key: PlaintextKey,
+        values: &[Self::Value],
+        level: usize,
+    ) -> BackendResult<Self::Plaintext> {
+        let _ = key;
+        self.encode(values, level)
+    }
     /// `a + b`.
     fn add(&self, a: &Self::Ciphertext, b: &Self::Ciphertext) -> BackendResult<Self::Ciphertext>;
     /// `acc += b`.
@@ -178,6 +222,40 @@ pub trait SlotBackend {
     fn rescale(&self, a: &Self::Ciphertext) -> BackendResult<Self::Ciphertext>;
     /// Lowers the level by `levels` without rescaling (to align operands).
     fn drop_level(&self, a: &Self::Ciphertext, levels: usize) -> BackendResult<Self::Ciphertext>;
+}
+
+/// Both sides in one object (the clear and noise backends, benchmarks and tests that play
+/// client and server in one process).
+pub trait SlotBackend: SlotEvaluator + SlotEncryptor {}
+
+impl<B: SlotEvaluator + SlotEncryptor + ?Sized> SlotBackend for B {}
+
+/// A client half and a server half of the same scheme made together (benchmarks and tests;
+/// a service keeps them in different processes). Generic code is given the half it needs:
+/// `&joined.encryptor` to encrypt and decrypt, `&joined.evaluator` to evaluate.
+pub struct Joined<E, S> {
+    /// The secret-key side.
+    pub encryptor: E,
+    /// The evaluation side (evaluation keys, prepared plaintexts).
+    pub evaluator: S,
+}
+
+impl<E: std::fmt::Debug, S: std::fmt::Debug> std::fmt::Debug for Joined<E, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Joined")
+            .field("evaluator", &self.evaluator)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The secret key derived from a 32-byte seed with the ChaCha20 CSPRNG (the seed is the key
+/// material: keep it as secret as the key). Both schemes' clients use it, so that a key file
+/// holds only the seed.
+pub fn secret_key_from_seed(
+    rlwe: &std::sync::Arc<henn_he::rlwe::RlweParameters>,
+    seed: &henn_ring::sampler::Seed,
+) -> henn_he::rlwe::SecretKey {
+    henn_he::rlwe::SecretKey::generate(rlwe, &mut henn_ring::sampler::rng_from_seed(seed))
 }
 
 /// Normalises a rotation step into `0..row_len` (the Galois element it needs).

@@ -18,7 +18,7 @@
 //! * `a ⊙ b` with relinearization: `(v_a + v_b)·t·n` (HPS multiplication) plus key switching;
 //! * rotations, row swaps, relinearization add key-switching noise
 //!   `t·dnum·n·σ·2^max(0, digit − log2 P)/Q`;
-//! * modulus switching to `Q_ℓ` (BFV [`SlotBackend::rescale`] / `drop_level`) adds the rounding
+//! * modulus switching to `Q_ℓ` (BFV [`SlotEvaluator::rescale`](super::SlotEvaluator::rescale) / `drop_level`) adds the rounding
 //!   noise `t·√n·2^3/Q_ℓ` and keeps the invariant noise.
 //!
 //! The constants were checked against `noise_budget` measured on LoLa MNIST at `n = 8192` (three
@@ -28,7 +28,10 @@
 
 use std::sync::Mutex;
 
-use super::{normalize_step, BackendError, BackendResult, SlotBackend, SlotValue};
+use super::{
+    normalize_step, BackendError, BackendResult, SlotEncoding, SlotEncryptor, SlotEvaluator,
+    SlotValue,
+};
 
 /// What the noise estimate needs to know about BFV parameters.
 #[derive(Clone, Debug, PartialEq)]
@@ -167,23 +170,19 @@ impl<V: SlotValue> NoiseBackend<V> {
     }
 }
 
-impl<V: SlotValue> SlotBackend for NoiseBackend<V> {
+impl<V: SlotValue> SlotEncoding for NoiseBackend<V> {
     type Value = V;
     type Ciphertext = NoiseCiphertext;
     type Plaintext = NoisePlaintext;
-
     fn rows(&self) -> usize {
         2
     }
-
     fn row_len(&self) -> usize {
         self.row_len
     }
-
     fn max_level(&self) -> usize {
         self.params.q_bits.len() - 1
     }
-
     fn encode(&self, values: &[V], level: usize) -> BackendResult<NoisePlaintext> {
         if values.len() > self.slots() {
             return Err(BackendError::TooManyValues {
@@ -199,41 +198,39 @@ impl<V: SlotValue> SlotBackend for NoiseBackend<V> {
             constant: uniform.then(|| first.magnitude()),
         })
     }
+    fn level(&self, ct: &NoiseCiphertext) -> usize {
+        ct.level
+    }
+}
 
+impl<V: SlotValue> SlotEncryptor for NoiseBackend<V> {
     fn decode(&self, _pt: &NoisePlaintext) -> BackendResult<Vec<V>> {
         Ok(vec![V::ZERO; self.slots()])
     }
-
     fn encrypt(&self, pt: &NoisePlaintext) -> BackendResult<NoiseCiphertext> {
         let budget = self.params.log_q(pt.level) - self.params.t_bits - 3.0;
         Ok(self.out(pt.level, -budget - 1.0))
     }
-
     fn decrypt(&self, ct: &NoiseCiphertext) -> BackendResult<NoisePlaintext> {
         Ok(NoisePlaintext {
             level: ct.level,
             constant: None,
         })
     }
+}
 
-    fn level(&self, ct: &NoiseCiphertext) -> usize {
-        ct.level
-    }
-
+impl<V: SlotValue> SlotEvaluator for NoiseBackend<V> {
     fn add(&self, a: &NoiseCiphertext, b: &NoiseCiphertext) -> BackendResult<NoiseCiphertext> {
         Self::same_level(a, b.level)?;
         Ok(self.out(a.level, log_add(a.log2_v, b.log2_v)))
     }
-
     fn sub(&self, a: &NoiseCiphertext, b: &NoiseCiphertext) -> BackendResult<NoiseCiphertext> {
         self.add(a, b)
     }
-
     fn add_plain(&self, a: &NoiseCiphertext, p: &NoisePlaintext) -> BackendResult<NoiseCiphertext> {
         Self::same_level(a, p.level)?;
         Ok(*a)
     }
-
     fn mul_plain(&self, a: &NoiseCiphertext, p: &NoisePlaintext) -> BackendResult<NoiseCiphertext> {
         Self::same_level(a, p.level)?;
         let growth = match p.constant {
@@ -243,7 +240,6 @@ impl<V: SlotValue> SlotBackend for NoiseBackend<V> {
         };
         Ok(self.out(a.level, a.log2_v + growth))
     }
-
     fn mul_scalar(&self, a: &NoiseCiphertext, s: V) -> BackendResult<NoiseCiphertext> {
         let m = s.magnitude();
         if m == 0.0 {
@@ -251,7 +247,6 @@ impl<V: SlotValue> SlotBackend for NoiseBackend<V> {
         }
         Ok(self.out(a.level, a.log2_v + m.log2()))
     }
-
     fn mul(&self, a: &NoiseCiphertext, b: &NoiseCiphertext) -> BackendResult<NoiseCiphertext> {
         Self::same_level(a, b.level)?;
         let v = log_add(a.log2_v, b.log2_v) + self.params.t_bits + f64::from(self.params.log_n);
@@ -260,22 +255,18 @@ impl<V: SlotValue> SlotBackend for NoiseBackend<V> {
             log2_v: v,
         }))
     }
-
     fn rotate(&self, a: &NoiseCiphertext, steps: isize) -> BackendResult<NoiseCiphertext> {
         if normalize_step(steps, self.row_len) == 0 {
             return Ok(*a);
         }
         Ok(self.key_switched(a))
     }
-
     fn swap_rows(&self, a: &NoiseCiphertext) -> BackendResult<NoiseCiphertext> {
         Ok(self.key_switched(a))
     }
-
     fn rescale(&self, a: &NoiseCiphertext) -> BackendResult<NoiseCiphertext> {
         self.drop_level(a, 1)
     }
-
     fn drop_level(&self, a: &NoiseCiphertext, levels: usize) -> BackendResult<NoiseCiphertext> {
         if levels > a.level {
             return Err(BackendError::LevelsExhausted {

@@ -31,9 +31,14 @@ pub trait SlotValue: Copy + Debug + PartialEq + Send + Sync + 'static {
     fn magnitude(self) -> f64;
     /// The value of a small integer (weights and masks built from integers).
     fn from_i64(v: i64) -> Self;
+    /// The value's bits (for digests of prepared plaintexts; `f64` by its IEEE bits).
+    fn bits(self) -> u128;
 }
 
 impl SlotValue for i64 {
+    fn bits(self) -> u128 {
+        self as u64 as u128
+    }
     const ZERO: Self = 0;
     const ONE: Self = 1;
     fn checked_add(self, other: Self) -> Option<Self> {
@@ -54,6 +59,9 @@ impl SlotValue for i64 {
 }
 
 impl SlotValue for f64 {
+    fn bits(self) -> u128 {
+        u128::from(self.to_bits())
+    }
     const ZERO: Self = 0.0;
     const ONE: Self = 1.0;
     fn checked_add(self, other: Self) -> Option<Self> {
@@ -77,6 +85,9 @@ impl SlotValue for f64 {
 /// intermediate values exceed 63 bits (LoLa's MNIST plaintext modulus is a CRT product of four
 /// 20-bit primes, section 4.3).
 impl SlotValue for i128 {
+    fn bits(self) -> u128 {
+        self as u128
+    }
     const ZERO: Self = 0;
     const ONE: Self = 1;
     fn checked_add(self, other: Self) -> Option<Self> {

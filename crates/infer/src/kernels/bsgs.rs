@@ -23,7 +23,7 @@
 //! `r'`, `row_len / r'` copies) that the next BSGS layer takes as it is: no mask (one level
 //! and one ct×pt less per layer, which matters for CKKS depth) and no stacking rotations.
 
-use crate::backend::{SlotBackend, SlotValue};
+use crate::backend::{SlotEvaluator, SlotValue};
 use crate::encrypted::EncryptedVector;
 use crate::error::{InferError, InferResult};
 use crate::matrix::Matrix;
@@ -41,7 +41,7 @@ pub fn default_baby_steps(d: usize) -> usize {
 /// dividing the number of diagonals) defaults to [`default_baby_steps`]. `n1` = number of
 /// diagonals is the plain diagonal method with all rotations hoisted. The output is dense,
 /// clean only when no hybrid folding was needed.
-pub fn diagonal_bsgs<B: SlotBackend>(
+pub fn diagonal_bsgs<B: SlotEvaluator>(
     b: &B,
     x: &EncryptedVector<B::Ciphertext>,
     w: &Matrix<B::Value>,
@@ -138,7 +138,7 @@ pub fn rectangular_diagonals(rows: usize, cols: usize) -> usize {
 /// it pays `r + c − 1` ct×pt instead of `2^⌈log r⌉`, so the planner uses it for layers with
 /// few outputs (LoLa MNIST's last 10 × 100 layer: 109 diagonals). Halevi–Shoup BSGS with
 /// `i = −(r−1) + g·n1 + β`: `Σ_g rot(Σ_β rot(d_i, −g·n1) ⊙ rot(v, β − (r−1)), g·n1)`.
-pub fn dense_diagonal_bsgs<B: SlotBackend>(
+pub fn dense_diagonal_bsgs<B: SlotEvaluator>(
     b: &B,
     x: &EncryptedVector<B::Ciphertext>,
     w: &Matrix<B::Value>,
@@ -237,7 +237,7 @@ pub fn dense_diagonal_bsgs<B: SlotBackend>(
 ///
 /// Only slots that hold elements (their canonical slots) meet non-zero weights, so the input
 /// need not be clean; every element must sit in row 0 (dense chunks always do).
-pub fn block_diagonal_bsgs<B: SlotBackend>(
+pub fn block_diagonal_bsgs<B: SlotEvaluator>(
     b: &B,
     x: &EncryptedVector<B::Ciphertext>,
     w: &Matrix<B::Value>,

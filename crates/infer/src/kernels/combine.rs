@@ -12,7 +12,7 @@
 
 use std::collections::HashSet;
 
-use crate::backend::{SlotBackend, SlotValue};
+use crate::backend::{SlotEvaluator, SlotValue};
 use crate::encrypted::EncryptedVector;
 use crate::error::{InferError, InferResult};
 use crate::representation::{Dense, Interleaved, Representation, SlotGeometry};
@@ -85,7 +85,7 @@ pub fn choose_moves(
 /// the 83rd would have to straddle both rows), it falls back to [`relayout`] into slots
 /// `0..len`, which splits messages with masks (one level). The result is dense when the
 /// elements end up at slots `0..len` of row 0, interleaved otherwise; always clean.
-pub fn combine<B: SlotBackend>(
+pub fn combine<B: SlotEvaluator>(
     b: &B,
     x: &EncryptedVector<B::Ciphertext>,
 ) -> InferResult<EncryptedVector<B::Ciphertext>> {
@@ -164,7 +164,7 @@ fn packed(len: usize, g: &SlotGeometry) -> InferResult<Representation> {
 }
 
 /// Zeroes every slot that is not a placement (one ct×pt with a 0/1 mask per message).
-pub fn mask<B: SlotBackend>(
+pub fn mask<B: SlotEvaluator>(
     b: &B,
     x: &EncryptedVector<B::Ciphertext>,
 ) -> InferResult<EncryptedVector<B::Ciphertext>> {

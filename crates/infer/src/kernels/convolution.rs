@@ -9,7 +9,7 @@
 //! ([`StackedConvolution`]): one ct×pt per message and `log2(copies)` rotations to fold the
 //! window-offset blocks, leaving a clean stacked vector ([`stacked_convolution_row_major`]).
 
-use crate::backend::{SlotBackend, SlotValue};
+use crate::backend::{SlotEvaluator, SlotValue};
 use crate::encrypted::EncryptedVector;
 use crate::error::{InferError, InferResult};
 use crate::representation::{Dense, Representation, Stacked};
@@ -18,7 +18,7 @@ use super::mul_plain_accumulate;
 
 /// Applies `maps` filters of `r` weights each (`weights[o·r + j]`, the `[out, in, kh, kw]`
 /// order of [`crate::conv::Conv2dGeometry`]) to a convolution-represented input.
-pub fn convolution_row_major<B: SlotBackend>(
+pub fn convolution_row_major<B: SlotEvaluator>(
     b: &B,
     x: &EncryptedVector<B::Ciphertext>,
     weights: &[B::Value],
@@ -71,7 +71,7 @@ pub fn convolution_row_major<B: SlotBackend>(
 /// the blocks so that every block holds `Σ_j w_{o,j} v_{σ_i(j)}` at slot `o·P + i`. The
 /// result is the clean stacked vector of the `M·P` outputs (block `block`, all copies of the
 /// row).
-pub fn stacked_convolution_row_major<B: SlotBackend>(
+pub fn stacked_convolution_row_major<B: SlotEvaluator>(
     b: &B,
     x: &EncryptedVector<B::Ciphertext>,
     weights: &[B::Value],

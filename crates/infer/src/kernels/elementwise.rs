@@ -1,7 +1,7 @@
 //! Element-wise layers on any representation: square activation (CryptoNets / LoLa: one ct×ct
 //! per message), bias addition (one ct+pt per message) and rescaling.
 
-use crate::backend::{SlotBackend, SlotValue};
+use crate::backend::{SlotEvaluator, SlotValue};
 use crate::encrypted::EncryptedVector;
 use crate::error::{InferError, InferResult};
 use crate::representation::Representation;
@@ -9,7 +9,7 @@ use crate::representation::Representation;
 use super::{geometry, plain_at};
 
 /// Squares every slot of every message. Zeros stay zero, so a clean vector stays clean.
-pub fn square<B: SlotBackend>(
+pub fn square<B: SlotEvaluator>(
     b: &B,
     x: &EncryptedVector<B::Ciphertext>,
 ) -> InferResult<EncryptedVector<B::Ciphertext>> {
@@ -23,7 +23,7 @@ pub fn square<B: SlotBackend>(
 }
 
 /// Adds `bias[i]` to element `i` wherever it is placed (for SIMD: to every record).
-pub fn add_bias<B: SlotBackend>(
+pub fn add_bias<B: SlotEvaluator>(
     b: &B,
     x: &EncryptedVector<B::Ciphertext>,
     bias: &[B::Value],
@@ -66,7 +66,7 @@ pub fn add_bias<B: SlotBackend>(
 }
 
 /// Rescales (CKKS) / modulus-switches (BFV) every message: one level down.
-pub fn rescale<B: SlotBackend>(
+pub fn rescale<B: SlotEvaluator>(
     b: &B,
     x: &EncryptedVector<B::Ciphertext>,
 ) -> InferResult<EncryptedVector<B::Ciphertext>> {

@@ -1,6 +1,6 @@
 //! Matrix-vector kernels between representations (LoLa section 4.2.2), conversions between
 //! representations, the CryptoNets SIMD kernel, the diagonal / baby-step giant-step product,
-//! and element-wise layers. Every kernel uses only [`SlotBackend`] operations, so the same code
+//! and element-wise layers. Every kernel uses only [`SlotEvaluator`] operations, so the same code
 //! runs on the clear backend and on HE backends.
 
 pub mod bsgs;
@@ -13,12 +13,12 @@ pub mod simd;
 pub mod sparse;
 pub mod stacked;
 
-use crate::backend::{SlotBackend, SlotValue};
+use crate::backend::{SlotEvaluator, SlotValue};
 use crate::error::{InferError, InferResult};
 use crate::representation::SlotGeometry;
 
 /// Encodes a plaintext that is zero except at the given `(slot, value)` entries.
-pub(crate) fn plain_at<B: SlotBackend>(
+pub(crate) fn plain_at<B: SlotEvaluator>(
     b: &B,
     entries: impl IntoIterator<Item = (usize, B::Value)>,
     level: usize,
@@ -36,7 +36,7 @@ pub(crate) fn plain_at<B: SlotBackend>(
 /// `acc += ct ⊙ p` for the plaintext `p` that holds `entries` (zero elsewhere), with `acc`
 /// starting empty (the first product initialises it). Nothing is encoded or multiplied when
 /// `entries` is empty (an all-zero diagonal or filter).
-pub(crate) fn mul_plain_accumulate<B: SlotBackend>(
+pub(crate) fn mul_plain_accumulate<B: SlotEvaluator>(
     b: &B,
     acc: &mut Option<B::Ciphertext>,
     ct: &B::Ciphertext,
@@ -55,7 +55,7 @@ pub(crate) fn mul_plain_accumulate<B: SlotBackend>(
 }
 
 /// `acc += term`, with `acc` starting empty.
-pub(crate) fn add_accumulate<B: SlotBackend>(
+pub(crate) fn add_accumulate<B: SlotEvaluator>(
     b: &B,
     acc: &mut Option<B::Ciphertext>,
     term: B::Ciphertext,
@@ -69,7 +69,7 @@ pub(crate) fn add_accumulate<B: SlotBackend>(
 
 /// Rotate-and-sum over whole rows and then across rows: afterwards every slot holds the sum
 /// of all slots (LoLa section 4.1: `log n` rotations and additions, plus one row swap on BFV).
-pub fn sum_all_slots<B: SlotBackend>(b: &B, ct: &B::Ciphertext) -> InferResult<B::Ciphertext> {
+pub fn sum_all_slots<B: SlotEvaluator>(b: &B, ct: &B::Ciphertext) -> InferResult<B::Ciphertext> {
     let mut acc = sum_blocks(b, ct, b.row_len())?;
     if b.rows() == 2 {
         let swapped = b.swap_rows(&acc)?;
@@ -80,7 +80,7 @@ pub fn sum_all_slots<B: SlotBackend>(b: &B, ct: &B::Ciphertext) -> InferResult<B
 
 /// Rotate-and-sum with steps `1, 2, …, block/2` (section 4.2.2, stacked vector – row major):
 /// afterwards slot `s` holds the sum of slots `s .. s + block` of its row (cyclically).
-pub fn sum_blocks<B: SlotBackend>(
+pub fn sum_blocks<B: SlotEvaluator>(
     b: &B,
     ct: &B::Ciphertext,
     block: usize,
@@ -101,7 +101,7 @@ pub fn sum_blocks<B: SlotBackend>(
 /// row). With `first = 1` this sums blocks ([`sum_blocks`]); with `first` a block length it
 /// folds the copies of a stacked layout onto each other (BSGS partial sums, stacked
 /// convolution offsets).
-pub(crate) fn fold_assign<B: SlotBackend>(
+pub(crate) fn fold_assign<B: SlotEvaluator>(
     b: &B,
     acc: &mut B::Ciphertext,
     first: usize,
@@ -118,7 +118,7 @@ pub(crate) fn fold_assign<B: SlotBackend>(
 
 /// Checks an input vector against the backend before a kernel indexes into it: the layout
 /// fits the geometry and there is one ciphertext per message.
-pub(crate) fn check_input<B: SlotBackend>(
+pub(crate) fn check_input<B: SlotEvaluator>(
     b: &B,
     x: &crate::encrypted::EncryptedVector<B::Ciphertext>,
 ) -> InferResult<()> {
@@ -135,6 +135,6 @@ pub(crate) fn check_input<B: SlotBackend>(
 }
 
 /// The slot geometry of a backend.
-pub(crate) fn geometry<B: SlotBackend>(b: &B) -> SlotGeometry {
+pub(crate) fn geometry<B: SlotEvaluator>(b: &B) -> SlotGeometry {
     SlotGeometry::of(b)
 }

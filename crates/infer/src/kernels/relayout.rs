@@ -13,7 +13,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::backend::{SlotBackend, SlotValue};
+use crate::backend::{SlotEvaluator, SlotValue};
 use crate::encrypted::EncryptedVector;
 use crate::error::{InferError, InferResult};
 use crate::representation::Representation;
@@ -21,7 +21,7 @@ use crate::representation::Representation;
 use super::{geometry, plain_at};
 
 /// Moves the vector `x` into the `target` layout (same logical length). The result is clean.
-pub fn relayout<B: SlotBackend>(
+pub fn relayout<B: SlotEvaluator>(
     b: &B,
     x: &EncryptedVector<B::Ciphertext>,
     target: Representation,

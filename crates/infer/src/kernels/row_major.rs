@@ -5,7 +5,7 @@
 //! summed over all slots: one ct×pt per message and `log(row_len)` rotations (+1 row swap) per
 //! output. The result is the sparse representation of `W v`.
 
-use crate::backend::SlotBackend;
+use crate::backend::SlotEvaluator;
 use crate::encrypted::EncryptedVector;
 use crate::error::{InferError, InferResult};
 use crate::matrix::Matrix;
@@ -16,7 +16,7 @@ use super::{geometry, plain_at, sum_all_slots};
 /// `W v` for `v` in dense (one or several messages), interleaved or stacked representation
 /// (stacked copies beyond the first are ignored); result sparse. Works on non-clean inputs:
 /// slots that are not placements meet zero weights.
-pub fn row_major<B: SlotBackend>(
+pub fn row_major<B: SlotEvaluator>(
     b: &B,
     x: &EncryptedVector<B::Ciphertext>,
     w: &Matrix<B::Value>,
@@ -71,7 +71,7 @@ pub fn row_major<B: SlotBackend>(
 }
 
 /// Dense vector – row major (section 4.2.2): checks the input is dense.
-pub fn dense_row_major<B: SlotBackend>(
+pub fn dense_row_major<B: SlotEvaluator>(
     b: &B,
     x: &EncryptedVector<B::Ciphertext>,
     w: &Matrix<B::Value>,
@@ -87,7 +87,7 @@ pub fn dense_row_major<B: SlotBackend>(
 }
 
 /// Interleaved vector – row major (section 4.2.2): checks the input is interleaved.
-pub fn interleaved_row_major<B: SlotBackend>(
+pub fn interleaved_row_major<B: SlotEvaluator>(
     b: &B,
     x: &EncryptedVector<B::Ciphertext>,
     w: &Matrix<B::Value>,

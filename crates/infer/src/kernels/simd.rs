@@ -3,14 +3,14 @@
 //! additions, no rotation). Zero weights are skipped, which makes a convolution (a matrix with
 //! mostly structural zeros) cost one product per window tap as in CryptoNets.
 
-use crate::backend::{SlotBackend, SlotValue};
+use crate::backend::{SlotEvaluator, SlotValue};
 use crate::encrypted::EncryptedVector;
 use crate::error::{InferError, InferResult};
 use crate::matrix::Matrix;
 use crate::representation::{Representation, Simd};
 
 /// `W v` for every record of a SIMD batch; result SIMD with `W.rows()` messages.
-pub fn simd_linear<B: SlotBackend>(
+pub fn simd_linear<B: SlotEvaluator>(
     b: &B,
     x: &EncryptedVector<B::Ciphertext>,
     w: &Matrix<B::Value>,

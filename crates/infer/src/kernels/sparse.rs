@@ -3,7 +3,7 @@
 //! `W v = Σ v_i c^i`: message `i` holds `v_i` everywhere, so one ct×pt with the column `c^i`
 //! (as a dense plaintext) per input element and additions give a dense result, with no rotation.
 
-use crate::backend::{SlotBackend, SlotValue};
+use crate::backend::{SlotEvaluator, SlotValue};
 use crate::encrypted::EncryptedVector;
 use crate::error::{InferError, InferResult};
 use crate::matrix::Matrix;
@@ -24,7 +24,7 @@ fn check_sparse<C>(x: &EncryptedVector<C>, kernel: &'static str) -> InferResult<
 
 /// `W v` for a sparse `v`; result dense, split into messages of at most `row_len` elements,
 /// clean.
-pub fn sparse_column_major<B: SlotBackend>(
+pub fn sparse_column_major<B: SlotEvaluator>(
     b: &B,
     x: &EncryptedVector<B::Ciphertext>,
     w: &Matrix<B::Value>,
@@ -69,7 +69,7 @@ pub fn sparse_column_major<B: SlotBackend>(
 
 /// Sparse → dense: `Σ v_i e_i` with unit masks (section 4.4, after CIFAR's second layer).
 /// One ct×pt and one addition per element; result clean.
-pub fn sparse_to_dense<B: SlotBackend>(
+pub fn sparse_to_dense<B: SlotEvaluator>(
     b: &B,
     x: &EncryptedVector<B::Ciphertext>,
 ) -> InferResult<EncryptedVector<B::Ciphertext>> {

@@ -9,7 +9,7 @@
 //! has 4096 slots, so an 845-vector (block 1024) gets 4 copies per row and 8 with both rows —
 //! LoLa's 8 copies and 13 rounds for 100 rows (Table 1).
 
-use crate::backend::SlotBackend;
+use crate::backend::SlotEvaluator;
 use crate::encrypted::EncryptedVector;
 use crate::error::{InferError, InferResult};
 use crate::matrix::Matrix;
@@ -19,7 +19,7 @@ use super::{geometry, plain_at, sum_blocks};
 
 /// The largest stacking of a vector of `len` with blocks of `block` (`None`: the smallest power
 /// of two `>= len`): `(block, copies_per_row, rows_used)`.
-pub fn max_stacking<B: SlotBackend>(
+pub fn max_stacking<B: SlotEvaluator>(
     b: &B,
     len: usize,
     block: Option<usize>,
@@ -37,7 +37,7 @@ pub fn max_stacking<B: SlotBackend>(
 /// Stacks a clean single-message dense vector: `copies_per_row` copies (a power of two) every
 /// `block` slots of row 0, then duplicated into row 1 when `rows_used == 2`.
 /// Costs `log2(copies_per_row)` rotations and additions, plus one row swap and addition.
-pub fn stack<B: SlotBackend>(
+pub fn stack<B: SlotEvaluator>(
     b: &B,
     x: &EncryptedVector<B::Ciphertext>,
     block: usize,
@@ -88,7 +88,7 @@ pub fn stack<B: SlotBackend>(
 
 /// Stacked vector – row major: `W v` in `⌈rows / copies⌉` rounds; the result for row
 /// `t·copies + c` is at the start of copy `c` in message `t` (interleaved, not clean).
-pub fn stacked_row_major<B: SlotBackend>(
+pub fn stacked_row_major<B: SlotEvaluator>(
     b: &B,
     x: &EncryptedVector<B::Ciphertext>,
     w: &Matrix<B::Value>,

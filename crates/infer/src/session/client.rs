@@ -3,7 +3,6 @@
 //! the plan, encrypts inputs (seeded, half size) and decrypts and decodes outputs. It never
 //! sees a weight: everything it needs is the [`PublicModel`].
 
-use henn_he::rlwe::SecretKey;
 use henn_ring::sampler::{self, Seed};
 use zeroize::Zeroizing;
 
@@ -11,15 +10,15 @@ use super::ciphertexts::{EncryptedInput, EncryptedOutput};
 use super::keys::EvaluationKeys;
 use super::public::{InputEncoding, PublicModel, SchemeContext};
 use super::wire::{Reader, WireKind, WireScheme, Writer};
-use crate::backend::bfv::split::secret_key_from_seed;
-use crate::backend::bfv::BfvCrtBackend;
-use crate::backend::ckks::CkksBackend;
-use crate::backend::SlotBackend;
+use crate::backend::bfv::{BfvCiphertext, BfvCrtEncryptor};
+use crate::backend::ckks::CkksSlotEncryptor;
+use crate::backend::{secret_key_from_seed, SlotEncoding, SlotEncryptor};
 use crate::error::{InferError, InferResult};
 
+/// The client's half of the scheme: the secret key, no weights and no evaluation keys.
 enum ClientBackend {
-    Bfv(Box<BfvCrtBackend>),
-    Ckks(Box<CkksBackend>),
+    Bfv(Box<BfvCrtEncryptor>),
+    Ckks(Box<CkksSlotEncryptor>),
 }
 
 /// The client's session (see the module docs).
@@ -27,7 +26,6 @@ pub struct ClientSession {
     public: PublicModel,
     ctx: SchemeContext,
     seed: Zeroizing<Seed>,
-    sk: SecretKey,
     backend: ClientBackend,
 }
 
@@ -64,6 +62,28 @@ pub fn argmax(v: &[f64]) -> usize {
         .0
 }
 
+/// Decrypts and decodes every output message.
+fn decrypt_all<E: SlotEncryptor>(e: &E, cts: &[E::Ciphertext]) -> InferResult<Vec<Vec<E::Value>>> {
+    Ok(cts
+        .iter()
+        .map(|ct| e.decode(&e.decrypt(ct)?))
+        .collect::<Result<Vec<_>, _>>()?)
+}
+
+/// The logits at the output layout's `(message, slot)` places.
+fn output_slots<V: Copy>(decoded: &[Vec<V>], slots: &[(usize, usize)]) -> InferResult<Vec<V>> {
+    slots
+        .iter()
+        .map(|&(m, s)| {
+            decoded
+                .get(m)
+                .and_then(|d| d.get(s))
+                .copied()
+                .ok_or_else(|| InferError::InvalidInput(format!("no output slot ({m}, {s})")))
+        })
+        .collect()
+}
+
 impl ClientSession {
     /// A session with a fresh secret key (seed from the OS CSPRNG) for `public`, validated first.
     pub fn new(public: PublicModel) -> InferResult<Self> {
@@ -74,25 +94,22 @@ impl ClientSession {
     pub fn from_seed(public: PublicModel, seed: Seed) -> InferResult<Self> {
         let ctx = public.validate()?;
         let seed = Zeroizing::new(seed);
-        let (sk, backend) = match &ctx {
+        let backend = match &ctx {
             SchemeContext::Bfv(params) => {
                 let rlwe = params[0].rlwe();
                 let sk = secret_key_from_seed(rlwe, &seed);
                 let primes: Vec<u64> = params.iter().map(|p| p.plaintext_modulus()).collect();
-                let b = BfvCrtBackend::client(rlwe, &primes, &sk)?;
-                (sk, ClientBackend::Bfv(Box::new(b)))
+                ClientBackend::Bfv(Box::new(BfvCrtEncryptor::new(rlwe, &primes, &sk)?))
             }
             SchemeContext::Ckks(params) => {
                 let sk = secret_key_from_seed(params.rlwe(), &seed);
-                let b = CkksBackend::client(params, &sk)?;
-                (sk, ClientBackend::Ckks(Box::new(b)))
+                ClientBackend::Ckks(Box::new(CkksSlotEncryptor::new(params, &sk)?))
             }
         };
         Ok(Self {
             public,
             ctx,
             seed,
-            sk,
             backend,
         })
     }
@@ -114,18 +131,18 @@ impl ClientSession {
         let mut rng = sampler::os_rng();
         let (relinearization, galois) = match &self.backend {
             ClientBackend::Bfv(b) => {
-                let k = b.make_evaluation_keys(&self.sk, &spec, &mut rng)?;
+                let k = b.make_evaluation_keys(&spec, &mut rng)?;
                 (k.relinearization, k.galois)
             }
             ClientBackend::Ckks(b) => {
-                let k = b.make_evaluation_keys(&self.sk, &spec, &mut rng)?;
+                let k = b.make_evaluation_keys(&spec, &mut rng)?;
                 (k.relinearization, k.galois)
             }
         };
-        let public = self
-            .public
-            .output_privacy
-            .map(|_| henn_he::rlwe::PublicKey::generate(&self.sk, &mut rng));
+        let public = self.public.output_privacy.map(|_| match &self.backend {
+            ClientBackend::Bfv(b) => b.public_key(&mut rng),
+            ClientBackend::Ckks(b) => b.public_key(&mut rng),
+        });
         Ok(EvaluationKeys {
             relinearization,
             galois,
@@ -211,45 +228,35 @@ impl ClientSession {
                 o.messages
             )));
         }
+        let values: Vec<f64>;
+        let mut integer_logits = None;
         match (&self.backend, out) {
             (ClientBackend::Bfv(b), EncryptedOutput::Bfv(msgs)) => {
-                let decoded = msgs
+                let cts: Vec<BfvCiphertext> = msgs
                     .iter()
-                    .map(|parts| {
-                        let ct = crate::backend::bfv::BfvCiphertext {
-                            parts: parts.clone(),
-                        };
-                        b.decode(&b.decrypt(&ct)?)
+                    .map(|parts| BfvCiphertext {
+                        parts: parts.clone(),
                     })
-                    .collect::<Result<Vec<_>, _>>()?;
-                let ints: Vec<i128> = o.slots.iter().map(|&(m, s)| decoded[m][s]).collect();
-                let logits: Vec<f64> = ints.iter().map(|&v| v as f64 * o.scale).collect();
-                Ok(Prediction {
-                    class: argmax(&logits),
-                    logits,
-                    integer_logits: Some(ints),
-                })
+                    .collect();
+                let ints = output_slots(&decrypt_all(b.as_ref(), &cts)?, &o.slots)?;
+                values = ints.iter().map(|&v| v as f64).collect();
+                integer_logits = Some(ints);
             }
             (ClientBackend::Ckks(b), EncryptedOutput::Ckks(msgs)) => {
-                let decoded = msgs
-                    .iter()
-                    .map(|ct| b.decode(&b.decrypt(ct)?))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let logits: Vec<f64> = o
-                    .slots
-                    .iter()
-                    .map(|&(m, s)| decoded[m][s] * o.scale)
-                    .collect();
-                Ok(Prediction {
-                    class: argmax(&logits),
-                    logits,
-                    integer_logits: None,
-                })
+                values = output_slots(&decrypt_all(b.as_ref(), msgs)?, &o.slots)?;
             }
-            _ => Err(InferError::InvalidInput(
-                "output does not match the model's scheme".into(),
-            )),
+            _ => {
+                return Err(InferError::InvalidInput(
+                    "output does not match the model's scheme".into(),
+                ))
+            }
         }
+        let logits: Vec<f64> = values.iter().map(|&v| v * o.scale).collect();
+        Ok(Prediction {
+            class: argmax(&logits),
+            logits,
+            integer_logits,
+        })
     }
 
     /// Decodes an output message received from a server, then decrypts it.

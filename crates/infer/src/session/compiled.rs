@@ -23,11 +23,12 @@ use super::public::{
     InputEncoding, InputLayout, OutputLayout, OutputPrivacy, PublicKeySpec, PublicModel,
     SchemeContext, SchemeParameters, PUBLIC_MODEL_VERSION,
 };
-use crate::backend::bfv::BfvCrtBackend;
-use crate::backend::ckks::{parameters_for_chain, CkksBackend, CkksChain};
+use crate::backend::bfv::BfvPlaintext;
+use crate::backend::ckks::{parameters_for_chain, CkksChain, CkksPlaintext};
 use crate::backend::clear::ClearBackend;
 use crate::backend::noise::NoiseBackend;
-use crate::backend::{SlotBackend, SlotValue};
+use crate::backend::prepared::PreparedPlaintexts;
+use crate::backend::{SlotEncoding, SlotEvaluator, SlotValue};
 use crate::calibrate::normalize_with_maxima;
 use crate::encrypted::encrypt_vector;
 use crate::error::{InferError, InferResult};
@@ -169,10 +170,11 @@ pub enum CompiledNetwork {
     },
 }
 
-/// Prepared plaintexts shared by every session of a model.
+/// Prepared plaintexts shared by every session of a model (keyed by plan step; the
+/// evaluator that recorded them, and its client's keys, are not kept).
 pub(crate) enum Prepared {
-    Bfv(Arc<BfvCrtBackend>),
-    Ckks(Arc<CkksBackend>),
+    Bfv(Arc<PreparedPlaintexts<BfvPlaintext>>),
+    Ckks(Arc<PreparedPlaintexts<CkksPlaintext>>),
 }
 
 /// A compiled model (see the module docs).

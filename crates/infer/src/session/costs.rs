@@ -56,7 +56,7 @@ pub fn bfv_costs(preset: &Preset) -> InferResult<OpCosts> {
             .build()
             .map_err(|e| BackendError::Engine(Box::new(e)))?;
         let b = BfvCrtBackend::generate(params.rlwe(), &t[..1], &spec())?;
-        single_thread(|| OpCosts::measure(&b, REPS))
+        single_thread(|| OpCosts::measure(&b.encryptor, &b.evaluator, REPS))
     })
 }
 
@@ -67,6 +67,6 @@ pub fn ckks_costs(log_n: u32, chain: &CkksChain) -> InferResult<OpCosts> {
         let mut s = spec();
         s.row_swap = false;
         let b = CkksBackend::generate(&params, &s)?;
-        single_thread(|| OpCosts::measure(&b, REPS))
+        single_thread(|| OpCosts::measure(&b.encryptor, &b.evaluator, REPS))
     })
 }

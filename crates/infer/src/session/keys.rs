@@ -11,8 +11,8 @@ use henn_he::serialization::HeSerialize;
 
 use super::public::{PublicModel, SchemeContext};
 use super::wire::{Reader, WireKind, WireScheme, Writer};
-use crate::backend::bfv::split::required_galois_elements;
-use crate::backend::ckks::CkksBackend;
+use crate::backend::bfv::required_galois_elements;
+use crate::backend::ckks;
 use crate::error::{InferError, InferResult};
 
 /// A client's evaluation keys (no secret material: Lattigo's `EvaluationKeySet`).
@@ -39,7 +39,7 @@ pub(crate) fn required_elements(
     let spec = public.keys.to_key_spec();
     let mut e = match ctx {
         SchemeContext::Bfv(p) => required_galois_elements(&p[0], &spec),
-        SchemeContext::Ckks(p) => CkksBackend::required_galois_elements(p, &spec)?,
+        SchemeContext::Ckks(p) => ckks::required_galois_elements(p, &spec)?,
     };
     e.sort_unstable();
     e.dedup();

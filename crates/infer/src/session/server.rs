@@ -1,10 +1,11 @@
 //! [`ServerSession`]: the model owner's side for one client. It holds the compiled model and
-//! the client's evaluation keys — no secret key — and runs the plan on encrypted inputs.
+//! an evaluator built from the client's evaluation keys — no secret key — and runs the plan on
+//! encrypted inputs.
 //!
 //! * **Prepared plaintexts**: the weights and masks a plan multiplies by do not depend on the
-//!   input, so the first run of a model records their encodings and every later session of the
-//!   same model (any client's keys) shares them, frozen; a request then only performs HE
-//!   operations.
+//!   input, so the first run of a model records their encodings (keyed by plan step,
+//!   [`crate::backend::prepared`]) and every later session of the same model (any client's
+//!   keys) shares them, frozen; a request then only performs HE operations.
 //! * **Outputs** are modulus-switched (BFV) or dropped (CKKS) to the compiled model's output
 //!   level before they are returned: smaller downloads, and the returned ciphertexts carry no
 //!   more modulus than decryption needs.
@@ -20,23 +21,25 @@ use super::ciphertexts::{EncryptedInput, EncryptedOutput};
 use super::compiled::{CompiledModel, CompiledNetwork, Prepared};
 use super::keys::EvaluationKeys;
 use super::public::{OutputPrivacy, SchemeContext};
-use crate::backend::bfv::{self, BfvCrtBackend, PlaintextCache};
-use crate::backend::ckks::{CkksBackend, CkksEvaluationKeys};
-use crate::backend::SlotBackend;
+use crate::backend::bfv::{self, BfvCiphertext, BfvCrtEvaluator, PlaintextCache};
+use crate::backend::ckks::{CkksEvaluationKeys, CkksSlotEvaluator};
+use crate::backend::SlotEvaluator;
 use crate::encrypted::EncryptedVector;
 use crate::error::{InferError, InferResult};
+use crate::network::IntNetwork;
 use crate::plan::{execute, Step};
 use henn_he::rlwe::{PublicKey, RlweParameters};
 
-enum ServerBackend {
-    Bfv(Arc<BfvCrtBackend>),
-    Ckks(Arc<CkksBackend>),
+/// The evaluator of a session (the server's half of the scheme: no secret key).
+enum ServerEvaluator {
+    Bfv(BfvCrtEvaluator),
+    Ckks(CkksSlotEvaluator),
 }
 
 /// A server's session for one client's keys (see the module docs).
 pub struct ServerSession {
     model: Arc<CompiledModel>,
-    backend: ServerBackend,
+    evaluator: ServerEvaluator,
     /// The client's public key and the flooding parameters, when outputs are protected.
     privacy: Option<(PublicKey, OutputPrivacy)>,
 }
@@ -62,10 +65,10 @@ impl ServerSession {
                 )),
             };
         let prepared = model.prepared.lock().unwrap_or_else(|e| e.into_inner());
-        let backend = match model.context() {
+        let evaluator = match model.context() {
             SchemeContext::Bfv(params) => {
                 let primes: Vec<u64> = params.iter().map(|p| p.plaintext_modulus()).collect();
-                let b = BfvCrtBackend::server(
+                let e = BfvCrtEvaluator::new(
                     params[0].rlwe(),
                     &primes,
                     bfv::EvaluationKeys {
@@ -74,13 +77,13 @@ impl ServerSession {
                     },
                 )?;
                 match &*prepared {
-                    Some(Prepared::Bfv(p)) => b.share_prepared_plaintexts(p)?,
-                    _ => b.set_plaintext_cache(PlaintextCache::Record),
+                    Some(Prepared::Bfv(p)) => e.share_prepared_plaintexts(p.clone())?,
+                    _ => e.set_plaintext_cache(PlaintextCache::Record),
                 }
-                ServerBackend::Bfv(Arc::new(b))
+                ServerEvaluator::Bfv(e)
             }
             SchemeContext::Ckks(params) => {
-                let b = CkksBackend::server(
+                let e = CkksSlotEvaluator::new(
                     params,
                     CkksEvaluationKeys {
                         relinearization: keys.relinearization,
@@ -88,16 +91,16 @@ impl ServerSession {
                     },
                 )?;
                 match &*prepared {
-                    Some(Prepared::Ckks(p)) => b.share_prepared_plaintexts(p)?,
-                    _ => b.set_plaintext_cache(PlaintextCache::Record),
+                    Some(Prepared::Ckks(p)) => e.share_prepared_plaintexts(p.clone())?,
+                    _ => e.set_plaintext_cache(PlaintextCache::Record),
                 }
-                ServerBackend::Ckks(Arc::new(b))
+                ServerEvaluator::Ckks(e)
             }
         };
         drop(prepared);
         Ok(Self {
             model,
-            backend,
+            evaluator,
             privacy,
         })
     }
@@ -122,7 +125,7 @@ impl ServerSession {
     pub fn run_with(
         &self,
         input: &EncryptedInput,
-        mut on_step: impl FnMut(usize, &Step),
+        on_step: impl FnMut(usize, &Step),
     ) -> InferResult<EncryptedOutput> {
         let m = &self.model;
         let messages = m.public().input.placements.len();
@@ -132,37 +135,25 @@ impl ServerSession {
                 input.messages()
             )));
         }
-        let level = m.public().parameters.output_level();
         let rlwe = match m.context() {
             SchemeContext::Bfv(p) => p[0].rlwe(),
             SchemeContext::Ckks(p) => p.rlwe(),
         };
-        let out = match (&self.backend, input, m.network()) {
+        let out = match (&self.evaluator, input, m.network()) {
             (
-                ServerBackend::Bfv(b),
+                ServerEvaluator::Bfv(e),
                 EncryptedInput::Bfv(msgs),
                 CompiledNetwork::Bfv { net, .. },
             ) => {
                 let cts = msgs
                     .iter()
-                    .map(|s| b.expand_seeded(s))
+                    .map(|s| e.expand_seeded(s))
                     .collect::<Result<Vec<_>, _>>()?;
-                let x = EncryptedVector::new(m.plan.input.clone(), cts, true)?;
-                let y = execute(b.as_ref(), net, &m.plan, x, |i, s, _, _| on_step(i, s))?;
-                self.check_output(&y.repr)?;
-                self.freeze(|| Prepared::Bfv(b.clone()), b.cached_plaintexts());
-                let outs = y
-                    .cts
-                    .iter()
-                    .map(|c| {
-                        let top = b.level(c);
-                        b.drop_level(c, top.saturating_sub(level)).map(|c| c.parts)
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
+                let outs = self.evaluate(e, net, cts, on_step)?;
                 let outs = outs
                     .into_iter()
-                    .map(|parts| {
-                        parts
+                    .map(|c: BfvCiphertext| {
+                        c.parts
                             .into_iter()
                             .map(|c| self.protect(rlwe, c))
                             .collect::<InferResult<Vec<_>>>()
@@ -171,27 +162,16 @@ impl ServerSession {
                 EncryptedOutput::Bfv(outs)
             }
             (
-                ServerBackend::Ckks(b),
+                ServerEvaluator::Ckks(e),
                 EncryptedInput::Ckks(msgs),
                 CompiledNetwork::Ckks { net, .. },
             ) => {
                 let cts = msgs
                     .iter()
-                    .map(|s| b.expand_seeded(s))
+                    .map(|s| e.expand_seeded(s))
                     .collect::<Result<Vec<_>, _>>()?;
-                let x = EncryptedVector::new(m.plan.input.clone(), cts, true)?;
-                let y = execute(b.as_ref(), net, &m.plan, x, |i, s, _, _| on_step(i, s))?;
-                self.check_output(&y.repr)?;
-                self.freeze(|| Prepared::Ckks(b.clone()), b.cached_plaintexts());
-                let outs = y
-                    .cts
-                    .iter()
-                    .map(|c| {
-                        let top = b.level(c);
-                        b.drop_level(c, top.saturating_sub(level))
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                let outs = outs
+                let outs = self
+                    .evaluate(e, net, cts, on_step)?
                     .into_iter()
                     .map(|c| {
                         let scale = c.scale();
@@ -207,7 +187,32 @@ impl ServerSession {
                 ))
             }
         };
+        self.freeze();
         Ok(out)
+    }
+
+    /// The plan on expanded input ciphertexts, checked against the compiled output layout and
+    /// lowered to the output level.
+    fn evaluate<E: SlotEvaluator>(
+        &self,
+        e: &E,
+        net: &IntNetwork<E::Value>,
+        cts: Vec<E::Ciphertext>,
+        mut on_step: impl FnMut(usize, &Step),
+    ) -> InferResult<Vec<E::Ciphertext>> {
+        let m = &self.model;
+        let x = EncryptedVector::new(m.plan.input.clone(), cts, true)?;
+        let y = execute(e, net, &m.plan, x, |i, s, _, _| on_step(i, s))?;
+        if y.repr != m.output_repr {
+            return Err(InferError::InvalidRepresentation(
+                "output representation differs from the compiled one".into(),
+            ));
+        }
+        let level = m.public().parameters.output_level();
+        Ok(y.cts
+            .iter()
+            .map(|c| e.drop_level(c, e.level(c).saturating_sub(level)))
+            .collect::<Result<Vec<_>, _>>()?)
     }
 
     /// Decodes an encrypted-input message, runs it, and encodes the output message.
@@ -232,30 +237,44 @@ impl ServerSession {
         henn_he::rlwe::flood::add_flooding_noise(rlwe, &ct, p.flood_bits, &mut rng).map_err(he)
     }
 
-    fn check_output(&self, repr: &crate::representation::Representation) -> InferResult<()> {
-        if *repr != self.model.output_repr {
-            return Err(InferError::InvalidRepresentation(
-                "output representation differs from the compiled one".into(),
-            ));
-        }
-        Ok(())
-    }
-
     /// After the first run of a model, freezes this session's recorded encodings and shares
     /// them with every later session.
-    fn freeze(&self, prepared: impl FnOnce() -> Prepared, recorded: usize) {
+    fn freeze(&self) {
         let mut slot = self
             .model
             .prepared
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        if slot.is_none() && recorded > 0 {
-            match &self.backend {
-                ServerBackend::Bfv(b) => b.set_plaintext_cache(PlaintextCache::Frozen),
-                ServerBackend::Ckks(b) => b.set_plaintext_cache(PlaintextCache::Frozen),
+        match (&*slot, &self.evaluator) {
+            (None, _) => {}
+            // A session opened before the first run finished recorded its own copy: share the
+            // model's set instead (equal parameters by construction; on an error it keeps its
+            // own, which is as correct).
+            (Some(Prepared::Bfv(p)), ServerEvaluator::Bfv(e)) => {
+                if e.prepared_plaintexts().is_none() {
+                    let _ = e.share_prepared_plaintexts(p.clone());
+                }
+                return;
             }
-            *slot = Some(prepared());
+            (Some(Prepared::Ckks(p)), ServerEvaluator::Ckks(e)) => {
+                if e.prepared_plaintexts().is_none() {
+                    let _ = e.share_prepared_plaintexts(p.clone());
+                }
+                return;
+            }
+            (Some(_), _) => return,
         }
+        *slot = match &self.evaluator {
+            ServerEvaluator::Bfv(e) if e.cached_plaintexts() > 0 => {
+                e.set_plaintext_cache(PlaintextCache::Frozen);
+                e.prepared_plaintexts().map(Prepared::Bfv)
+            }
+            ServerEvaluator::Ckks(e) if e.cached_plaintexts() > 0 => {
+                e.set_plaintext_cache(PlaintextCache::Frozen);
+                e.prepared_plaintexts().map(Prepared::Ckks)
+            }
+            _ => None,
+        };
     }
 }
 

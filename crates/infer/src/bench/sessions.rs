@@ -1,27 +1,31 @@
-//! `henn bench lola` for LoLa's single-image strategies (`lola`, `lola-bsgs`, `lola-dense`) on
-//! either scheme: a thin timing loop over the sessions. The model is compiled once
-//! ([`henn_infer::session::compile`]: calibration on `--calibration` training images, scheme
-//! and strategy by measured latency unless forced), a [`ClientSession`] makes keys, encrypts
-//! and decrypts, a [`ServerSession`] evaluates; the first image prepares the server's
-//! plaintexts (timed apart), then every image is timed. BFV answers must equal the quantized
-//! model's logits exactly; CKKS answers are compared with the float model (class agreement,
-//! largest logit error relative to the largest logit).
+//! LoLa's single-image strategies (`lola`, `lola-bsgs`, `lola-dense`) on either scheme: a
+//! timing loop over the sessions. The model is compiled once ([`crate::session::compile`]:
+//! calibration on `calibration` training images, scheme and strategy by measured latency
+//! unless forced), a [`ClientSession`] makes keys, encrypts and decrypts, a [`ServerSession`]
+//! evaluates; the first image prepares the server's plaintexts (timed apart), then every image
+//! is timed through the wire formats. BFV answers must equal the quantized model's logits
+//! exactly; CKKS answers are compared with the float model (class agreement, largest logit
+//! error relative to the largest logit).
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
-use henn_infer::session::{
-    compile, Calibration, ClientSession, CompileOptions, SchemeParameters, ServerSession,
-};
-use henn_nn::data::{load_mnist, Split};
-use henn_nn::model::{argmax, Model};
-use henn_nn::quant::QuantConfig;
+use henn_nn::data::Split;
+use henn_nn::model::argmax;
 use serde::Serialize;
 
-use super::{bar, median, peak_memory_mib, LolaArgs, LolaStrategy, SimdReport};
+use super::cryptonets::SimdReport;
+use super::{
+    load_mnist, load_model, median, peak_memory_mib, relative_error, step_medians, LolaOptions,
+    Progress, Spread,
+};
+use crate::error::{InferError, InferResult};
+use crate::session::{
+    compile, Calibration, ClientSession, CompileOptions, EncryptedInput, SchemeParameters,
+    ServerSession,
+};
 
-/// The report of a session benchmark.
+/// The report of a session benchmark (fields as printed by `henn bench lola`).
 #[derive(Serialize, Debug)]
 pub struct SessionReport {
     net: String,
@@ -57,18 +61,37 @@ pub struct SessionReport {
     /// whose class equals the float model's.
     agreement: f64,
     max_relative_logit_error: f64,
-    /// CryptoNets (BFV) on the same images in the same run (`--baseline`).
+    /// CryptoNets (BFV) on the same images in the same run (`baseline`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub cryptonets_baseline: Option<SimdReport>,
-    /// CryptoNets batch latency / this run's per-image median (`--baseline`).
+    cryptonets_baseline: Option<SimdReport>,
+    /// CryptoNets batch latency / this run's per-image median (`baseline`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub latency_ratio_cryptonets_over_this: Option<f64>,
+    latency_ratio_cryptonets_over_this: Option<f64>,
 }
 
 impl SessionReport {
     /// The per-image server median, seconds.
     pub fn server_median(&self) -> f64 {
         self.server_median_s
+    }
+
+    /// Adds the CryptoNets baseline of the same images and the latency ratio.
+    pub fn set_baseline(&mut self, base: SimdReport) {
+        self.latency_ratio_cryptonets_over_this =
+            Some(base.server_batch_median() / self.server_median_s);
+        self.cryptonets_baseline = Some(base);
+    }
+
+    /// Fails when a BFV answer differed from the quantized model (an engine or plan bug).
+    pub fn check(&self) -> InferResult<()> {
+        if self.scheme == "bfv" && self.agreement < 1.0 {
+            return Err(InferError::InvalidInput(format!(
+                "decrypted logits differ from the quantized model on {:.0} of {} images",
+                (1.0 - self.agreement) * self.images as f64,
+                self.images
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -77,42 +100,41 @@ fn bits(moduli: &[u64]) -> Vec<u32> {
 }
 
 /// Runs the benchmark (see the module docs).
-pub fn run(args: &LolaArgs) -> Result<SessionReport> {
-    let dir = args.models.join(args.net.name());
-    let model = Model::load(&dir).with_context(|| format!("loading {}", dir.display()))?;
-    let train = load_mnist(&args.data, Split::Train)
-        .with_context(|| format!("loading MNIST training images from {}", args.data.display()))?;
-    let test = load_mnist(&args.data, Split::Test)
-        .with_context(|| format!("loading MNIST test images from {}", args.data.display()))?;
+pub fn run(o: &LolaOptions, progress: &mut dyn FnMut(Progress)) -> InferResult<SessionReport> {
+    let model = load_model(o)?;
+    let train = load_mnist(o, Split::Train)?;
+    let test = load_mnist(o, Split::Test)?;
     let len: usize = test.shape.iter().product();
-    if test.labels.len() < args.images {
-        bail!(
+    if test.labels.len() < o.images {
+        return Err(InferError::InvalidInput(format!(
             "the test set has {} images, {} asked for",
             test.labels.len(),
-            args.images
-        );
+            o.images
+        )));
     }
-    if args.calibration == 0 {
-        bail!("--calibration must be at least 1");
+    if o.calibration == 0 {
+        return Err(InferError::InvalidInput(
+            "--calibration must be at least 1".into(),
+        ));
     }
-    let calibration = Calibration::from_flat(&train.images, len, args.calibration)?;
+    if o.log_n.is_some() || o.max_prime_bits.is_some() {
+        return Err(InferError::InvalidInput(
+            "--log-n and --max-prime-bits apply to --strategy cryptonets only; other runs use \
+             the compiler's parameters"
+                .into(),
+        ));
+    }
+    let calibration = Calibration::from_flat(&train.images, len, o.calibration)?;
     let options = CompileOptions {
-        scheme: args.scheme.choice(),
-        strategies: (args.strategy != LolaStrategy::Auto).then(|| vec![args.strategy.strategy()]),
-        quant: QuantConfig {
-            input_bits: args.input_bits,
-            weight_bits: args.weight_bits,
-            ..QuantConfig::default()
-        },
-        margin_bits: args.margin_bits,
-        circuit_privacy: !args.no_circuit_privacy,
+        scheme: o.scheme,
+        strategies: o.strategy.map(|s| vec![s]),
+        quant: o.quant.clone(),
+        margin_bits: o.margin_bits,
+        circuit_privacy: o.circuit_privacy,
         ..CompileOptions::default()
     };
-    if args.log_n.is_some() || args.max_prime_bits.is_some() {
-        bail!("--log-n and --max-prime-bits apply to --strategy cryptonets only; other runs use the compiler's parameters");
-    }
     let t0 = Instant::now();
-    let compiled = Arc::new(compile(&model, args.net.name(), &calibration, &options)?);
+    let compiled = Arc::new(compile(&model, &o.net, &calibration, &options)?);
     let compile_s = t0.elapsed().as_secs_f64();
     let public = compiled.public().clone();
     tracing::info!(
@@ -144,16 +166,18 @@ pub fn run(args: &LolaArgs) -> Result<SessionReport> {
     let (mut agree, mut correct, mut float_correct) = (0usize, 0usize, 0usize);
     let mut max_err = 0.0f64;
     let ctx = compiled.context();
-    let pb = bar(args.images, "encrypted");
-    for i in 0..args.images {
+    progress(Progress::Start {
+        len: o.images,
+        what: "encrypted",
+    });
+    for i in 0..o.images {
         let x = image(i);
         let t0 = Instant::now();
-        let input = client.encrypt(x)?;
-        let up_bytes = input.to_bytes(ctx)?;
+        let up_bytes = client.encrypt(x)?.to_bytes(ctx)?;
         enc.push(t0.elapsed().as_secs_f64());
         up = up_bytes.len();
         let t0 = Instant::now();
-        let received = henn_infer::session::EncryptedInput::from_bytes(ctx, &public, &up_bytes)?;
+        let received = EncryptedInput::from_bytes(ctx, &public, &up_bytes)?;
         let mut last = Instant::now();
         let out = server.run_with(&received, |j, _| {
             let now = Instant::now();
@@ -166,7 +190,9 @@ pub fn run(args: &LolaArgs) -> Result<SessionReport> {
         let t0 = Instant::now();
         let p = client.decrypt_bytes(&down_bytes)?;
         dec.push(t0.elapsed().as_secs_f64());
-        let float = model.forward(x)?;
+        let float = model
+            .forward(x)
+            .map_err(|e| InferError::InvalidModel(e.to_string()))?;
         let label = usize::from(test.labels[i]);
         correct += usize::from(p.class == label);
         float_correct += usize::from(argmax(&float) == label);
@@ -190,17 +216,10 @@ pub fn run(args: &LolaArgs) -> Result<SessionReport> {
                 }
             }
         }
-        let want = compiled.reference_logits(x)?;
-        let largest = want.iter().fold(f64::MIN_POSITIVE, |m, v| m.max(v.abs()));
-        let err = p
-            .logits
-            .iter()
-            .zip(&want)
-            .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
-        max_err = max_err.max(err / largest);
-        pb.inc(1);
+        max_err = max_err.max(relative_error(&p.logits, &compiled.reference_logits(x)?));
+        progress(Progress::Advance);
     }
-    pb.finish_and_clear();
+    progress(Progress::Done);
 
     let (q, p, primes, log_scale) = match &public.parameters {
         SchemeParameters::Bfv {
@@ -214,9 +233,10 @@ pub fn run(args: &LolaArgs) -> Result<SessionReport> {
         } => (q, p, Vec::new(), Some(*log_scale)),
     };
     let (q_bits, p_bits) = (bits(q), bits(p));
-    let n = args.images as f64;
+    let n = o.images as f64;
+    let server = Spread::of(&server_s);
     Ok(SessionReport {
-        net: args.net.name().into(),
+        net: o.net.clone(),
         scheme: public.parameters.name(),
         strategy: public.strategy.clone(),
         log_n: public.parameters.log_n(),
@@ -226,22 +246,16 @@ pub fn run(args: &LolaArgs) -> Result<SessionReport> {
         plaintext_primes: primes,
         log_scale,
         output_level: public.parameters.output_level(),
-        images: args.images,
+        images: o.images,
         threads: rayon::current_num_threads(),
         compile_s,
         estimated_ms: public.estimated_ms,
         keygen_s,
         prepare_s,
-        server_median_s: median(&mut server_s.clone()),
-        server_min_s: server_s.iter().copied().fold(f64::INFINITY, f64::min),
-        server_max_s: server_s.iter().copied().fold(0.0, f64::max),
-        step_median_s: compiled
-            .plan()
-            .steps
-            .iter()
-            .zip(step_times.iter_mut())
-            .map(|(s, t)| (s.describe(), median(t)))
-            .collect(),
+        server_median_s: server.median,
+        server_min_s: server.min,
+        server_max_s: server.max,
+        step_median_s: step_medians(&compiled.plan().steps, &mut step_times),
         client_encrypt_median_s: median(&mut enc),
         client_decrypt_median_s: median(&mut dec),
         bytes_up: up,
@@ -256,16 +270,4 @@ pub fn run(args: &LolaArgs) -> Result<SessionReport> {
         cryptonets_baseline: None,
         latency_ratio_cryptonets_over_this: None,
     })
-}
-
-/// Fails when a BFV answer differed from the quantized model (an engine or plan bug).
-pub fn check(report: &SessionReport) -> Result<()> {
-    if report.scheme == "bfv" && report.agreement < 1.0 {
-        bail!(
-            "decrypted logits differ from the quantized model on {:.0} of {} images",
-            (1.0 - report.agreement) * report.images as f64,
-            report.images
-        );
-    }
-    Ok(())
 }
