@@ -14,14 +14,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 pub const MIN_WORDS: usize = 1 << 13;
 /// Most buffers kept per thread.
 pub const MAX_BUFFERS: usize = 64;
-/// Most bytes kept per thread: enough for the temporaries of one key switch at the top of a
-/// `n = 2^16` bootstrapping chain (four ModUp digits and their Shoup companions of 32 limbs,
-/// 16 MiB each, plus the inner-product and ModDown buffers), which a smaller pool sent back
-/// to the allocator and the kernel on every rotation (page faults, zeroed pages and `munmap`
-/// were about a tenth of a bootstrap's profile with 48 MiB).
-pub const MAX_BYTES: usize = 256 << 20;
-/// Most bytes kept by all threads' pools together.
-pub const MAX_TOTAL_BYTES: usize = 256 << 20;
+/// Most bytes kept per thread: the ModUp digits and Shoup companions of one key switch at the
+/// top of the `n = 2^16` bootstrapping chain (four of each, 32 limbs, 16 MiB apiece), which
+/// the former 48 MiB sent back to the allocator and the kernel on every rotation (page
+/// faults, zeroed pages and `munmap` were about a tenth of a bootstrap's profile). 256 MiB
+/// measured about 5 % less CPU per bootstrap than 128 MiB on one thread (one pair, load 8)
+/// but a two-thread peak of 9648 MiB, over the 10 GB budget; 128 MiB gives 9417 MiB.
+pub const MAX_BYTES: usize = 128 << 20;
+/// Most bytes kept by all threads' pools together (two threads do not keep twice as much).
+pub const MAX_TOTAL_BYTES: usize = 128 << 20;
 
 /// Bytes currently kept by all pools.
 static TOTAL: AtomicUsize = AtomicUsize::new(0);

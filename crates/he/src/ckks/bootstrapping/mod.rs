@@ -64,7 +64,7 @@
 //! (`dot_constants_sub`) 13 %, the key-switching inner product 10 %, tfhe-ntt kernels 16 %,
 //! other pulp-dispatched SIMD kernels (pointwise products) 17 %, `memset` 6 % and the
 //! kernel's page-fault / `munmap` paths about 12 %: temporaries beyond the ring's per-thread
-//! buffer pool, which is why the pool now holds 256 MiB (one top-level key switch).
+//! buffer pool, which is why the pool now holds 128 MiB (one top-level ModUp).
 //! Same-run alternation against main (34dd5c0), `B, N, B, N`: CPU time per bootstrap
 //! 9.45 / 8.99 s → 7.04 / 6.74 s (−25 %), wall 28.8 / 27.2 s → 21.3 / 20.4 s at that load,
 //! precision unchanged (25.1 / 22.0 bits), peak 8967 → 9093 MiB.
