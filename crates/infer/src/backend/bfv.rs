@@ -223,8 +223,8 @@ impl Crt {
             .primes
             .par_iter()
             .zip(&pt.pts)
-            .map(|(i, p)| i.encoder.decode_u64(p))
-            .collect();
+            .map(|(i, p)| i.encoder.decode_u64(p).map_err(engine))
+            .collect::<BackendResult<_>>()?;
         let moduli = self.moduli();
         let product = self.modulus as u128;
         let mut r = vec![0u64; moduli.len()];
@@ -294,7 +294,6 @@ impl BfvCrtEncryptor {
         PublicKey::generate(&self.sk, rng)
     }
 
-
     /// Exactly the evaluation keys of `spec` (one key set for all plaintext primes, see the
     /// module docs).
     pub fn make_evaluation_keys(
@@ -345,13 +344,12 @@ impl BfvCrtEncryptor {
     /// Remaining noise budget in bits (the smallest over the primes).
     pub fn noise_budget(&self, ct: &BfvCiphertext) -> BackendResult<u32> {
         self.crt.check(ct)?;
-        Ok(self
-            .secret
-            .iter()
-            .zip(&ct.parts)
-            .map(|((_, d), c)| d.noise_budget(c))
-            .min()
-            .unwrap_or(0))
+        let mut min = None::<u32>;
+        for ((_, d), c) in self.secret.iter().zip(&ct.parts) {
+            let b = d.noise_budget(c).map_err(engine)?;
+            min = Some(min.map_or(b, |m| m.min(b)));
+        }
+        Ok(min.unwrap_or(0))
     }
 }
 
@@ -463,8 +461,8 @@ impl BfvCrtEvaluator {
                 .primes
                 .iter()
                 .zip(seeded)
-                .map(|(i, s)| s.expand(&i.params))
-                .collect(),
+                .map(|(i, s)| s.expand(&i.params).map_err(engine))
+                .collect::<BackendResult<_>>()?,
         })
     }
 
@@ -571,8 +569,8 @@ impl SlotEncryptor for BfvCrtEncryptor {
             .secret
             .par_iter()
             .zip(&pt.pts)
-            .map(|((e, _), p)| e.encrypt(p))
-            .collect();
+            .map(|((e, _), p)| e.encrypt(p).map_err(engine))
+            .collect::<BackendResult<_>>()?;
         Ok(BfvCiphertext { parts })
     }
 
@@ -582,8 +580,8 @@ impl SlotEncryptor for BfvCrtEncryptor {
             .secret
             .par_iter()
             .zip(&ct.parts)
-            .map(|((_, d), c)| d.decrypt(c))
-            .collect();
+            .map(|((_, d), c)| d.decrypt(c).map_err(engine))
+            .collect::<BackendResult<_>>()?;
         Ok(Arc::new(BfvPlaintextData {
             pts,
             level: Crt::level(ct),

@@ -41,7 +41,7 @@ use henn_he::ckks::{
     Plaintext,
 };
 use henn_he::rlwe::{GaloisKeys, PublicKey, RelinearizationKey, SecretKey};
-use henn_he::serialization::CkksSerialize;
+use henn_he::serialization::HeSerialize;
 use henn_ring::sampler;
 
 pub use super::bfv::KeySpec;
@@ -257,7 +257,6 @@ impl CkksSlotEncryptor {
         PublicKey::generate(&self.sk, rng)
     }
 
-
     /// Exactly the evaluation keys of `spec` (`spec.row_swap` is ignored: CKKS has one row).
     pub fn make_evaluation_keys(
         &self,
@@ -337,12 +336,12 @@ impl CkksSlotEvaluator {
     /// Bytes of the serialized (seeded) evaluation keys: what the client uploads once.
     pub fn evaluation_key_bytes(&self) -> BackendResult<usize> {
         let p = &self.codec.params;
-        Ok(self.keys.galois.to_ckks_bytes(p).len()
+        Ok(self.keys.galois.to_bytes(p).len()
             + self
                 .keys
                 .relinearization
                 .as_ref()
-                .map_or(0, |r| r.to_ckks_bytes(p).len()))
+                .map_or(0, |r| r.to_bytes(p).len()))
     }
 
     /// Sets the mode of the prepared plaintexts ([`PlaintextStore::set_mode`]).
