@@ -1,9 +1,9 @@
 //! The served model, `lola-mnist` (two squares: the deepest shipped network), through
-//! the real server on loopback with the planner's automatic choice (CKKS on this engine) and
-//! with BFV forced: BFV answers equal the quantized model exactly (a server sized without the
-//! planner's noise check once answered every `lola-mnist` request with garbage); CKKS answers
-//! give the float model's class, and a CKKS answer is a small download (outputs dropped to the
-//! last level).
+//! the real server on loopback with BFV and circuit privacy (the default: flooded outputs) and
+//! with CKKS without circuit privacy (the fastest choice when the model owner turns it off):
+//! BFV answers equal the quantized model exactly (a server sized without the planner's noise
+//! check once answered every `lola-mnist` request with garbage); CKKS answers give the float
+//! model's class, and a CKKS answer is a small download (outputs dropped to the last level).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -18,7 +18,11 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn serve(scheme: SchemeChoice, images: &[f32]) -> Vec<henn_serve::Prediction> {
+fn serve(
+    scheme: SchemeChoice,
+    circuit_privacy: bool,
+    images: &[f32],
+) -> Vec<henn_serve::Prediction> {
     let dir = tempfile::tempdir().unwrap();
     let mut config = ServerConfig::new(repo().join("models"), dir.path().join("keys.redb"));
     config.models = vec!["lola-mnist".into()];
@@ -26,6 +30,7 @@ fn serve(scheme: SchemeChoice, images: &[f32]) -> Vec<henn_serve::Prediction> {
     config.calibration_images = 200;
     config.workers = 1;
     config.compile_options.scheme = scheme;
+    config.compile_options.circuit_privacy = circuit_privacy;
     let models = load_models(&config).unwrap();
     let model = models["lola-mnist"].clone();
     let server = start_with_models(config, models).unwrap();
@@ -51,20 +56,20 @@ fn serve(scheme: SchemeChoice, images: &[f32]) -> Vec<henn_serve::Prediction> {
 #[test]
 fn served_lola_mnist_bfv_is_exact() {
     let test = load_mnist(&repo().join("data/mnist"), Split::Test).unwrap();
-    serve(SchemeChoice::Bfv, &test.images[..784]);
+    serve(SchemeChoice::Bfv, true, &test.images[..784]);
 }
 
 #[test]
-fn served_lola_mnist_auto_predicts_the_float_models_class() {
+fn served_lola_mnist_ckks_without_circuit_privacy_predicts_the_float_models_class() {
     let test = load_mnist(&repo().join("data/mnist"), Split::Test).unwrap();
     let model = Model::load(repo().join("models/lola-mnist")).unwrap();
     let images = &test.images[..784 * 3];
-    for (p, x) in serve(SchemeChoice::Auto, images)
+    for (p, x) in serve(SchemeChoice::Ckks, false, images)
         .iter()
         .zip(images.chunks_exact(784))
     {
         assert_eq!(p.class, argmax(&model.forward(x).unwrap()));
-        assert!(p.integer_logits.is_none(), "the automatic choice is CKKS");
+        assert!(p.integer_logits.is_none(), "a CKKS answer");
         assert!(p.bytes_down < 100_000, "{} bytes down", p.bytes_down);
     }
 }
